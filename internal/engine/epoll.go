@@ -1,0 +1,316 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The epoll backend: non-blocking sockets parked in Go's own netpoller
+// through os.File and syscall.RawConn, so no OS thread blocks per op. It runs
+// where io_uring is blocked (containers, gVisor, Android, io_uring_disabled).
+
+type epollBackend struct {
+	inf Info
+}
+
+func newEpoll(inf *Info) *epollBackend {
+	inf.RingCalls = nil
+	inf.SysCalls = []string{"socket", "bind", "listen", "connect", "accept", "send", "recv", "sendmsg", "recvmsg", "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername"}
+	return &epollBackend{inf: *inf}
+}
+
+// epollState is a socket's epoll-backend half.
+type epollState struct {
+	file *os.File
+	rc   syscall.RawConn
+
+	// rmu and wmu admit one op per direction, as Go's net does; a context
+	// cancel then has exactly one op to interrupt.
+	rmu, wmu sync.Mutex
+
+	// The file's deadlines are derived from these; guarded by mu.
+	mu       sync.Mutex
+	userDL   [2]time.Time // SetReadDeadline/SetWriteDeadline
+	opExpire [2]time.Time // the current op's own timeout
+	kicked   [2]bool      // a context cancel forced the deadline into the past
+	closeErr error
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func dir(mode byte) int {
+	if mode == 'r' {
+		return 0
+	}
+	return 1
+}
+
+// applyLocked sets the file's deadline for direction d from the user's
+// deadline, the op's timeout and any kick.
+//
+// Preconditions: ep.mu is held.
+func (ep *epollState) applyLocked(d int) {
+	t := ep.userDL[d]
+	if e := ep.opExpire[d]; !e.IsZero() && (t.IsZero() || e.Before(t)) {
+		t = e
+	}
+	if ep.kicked[d] {
+		t = aLongTimeAgo
+	}
+	if d == 0 {
+		ep.file.SetReadDeadline(t)
+	} else {
+		ep.file.SetWriteDeadline(t)
+	}
+}
+
+func (b *epollBackend) name() string { return "epoll" }
+func (b *epollBackend) info() *Info  { return &b.inf }
+
+func (b *epollBackend) socket(domain, typ, proto int) (int, error) {
+	return unix.Socket(domain, typ|unix.SOCK_NONBLOCK, proto)
+}
+
+func (b *epollBackend) attach(s *Socket) error {
+	f := os.NewFile(uintptr(s.fd), "socket")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s.ep = &epollState{file: f, rc: rc}
+	return nil
+}
+
+// ctl runs a non-blocking call with the fd held open.
+func (b *epollBackend) ctl(s *Socket, f func(fd int) error) error {
+	var err error
+	if cerr := s.ep.rc.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
+		return b.mapErr(s, cerr, nil)
+	}
+	return err
+}
+
+func (b *epollBackend) control(s *Socket, f func(fd int) error) error { return b.ctl(s, f) }
+
+// wait runs try until it reports done, parking in the netpoller between
+// attempts. It honours the socket's deadline, the op's timeout and ctx.
+func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd int) bool) error {
+	ep, d := s.ep, dir(w.mode)
+	mu := &ep.rmu
+	if d == 1 {
+		mu = &ep.wmu
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !w.expire.IsZero() {
+		ep.mu.Lock()
+		ep.opExpire[d] = w.expire
+		ep.applyLocked(d)
+		ep.mu.Unlock()
+		defer func() {
+			ep.mu.Lock()
+			ep.opExpire[d] = time.Time{}
+			ep.applyLocked(d)
+			ep.mu.Unlock()
+		}()
+	}
+	var cancelled atomic.Bool
+	if w.ctx != nil && w.ctx.Done() != nil {
+		stop := context.AfterFunc(w.ctx, func() {
+			ep.mu.Lock()
+			cancelled.Store(true)
+			ep.kicked[d] = true
+			ep.applyLocked(d)
+			ep.mu.Unlock()
+		})
+		defer func() {
+			if !stop() {
+				// The kick ran (or runs now; mu orders us after it).
+				ep.mu.Lock()
+				ep.kicked[d] = false
+				ep.applyLocked(d)
+				ep.mu.Unlock()
+			}
+		}()
+	}
+	f := func(fd uintptr) bool { return try(int(fd)) }
+	var err error
+	if d == 0 {
+		err = ep.rc.Read(f)
+	} else {
+		err = ep.rc.Write(f)
+	}
+	if err == nil {
+		return nil
+	}
+	return b.mapErr(s, err, func() error {
+		if cancelled.Load() {
+			return w.ctx.Err()
+		}
+		return nil
+	})
+}
+
+// mapErr turns the poller's errors into the engine's sentinels.
+func (b *epollBackend) mapErr(s *Socket, err error, ctxErr func() error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctxErr != nil {
+			if e := ctxErr(); e != nil {
+				return e
+			}
+		}
+		return os.ErrDeadlineExceeded
+	}
+	if s.Closed() {
+		return net.ErrClosed
+	}
+	return err
+}
+
+func (b *epollBackend) bind(s *Socket, sa unix.Sockaddr) error {
+	var raw unix.RawSockaddrAny
+	n, err := putSockaddr(sa, &raw)
+	if err != nil {
+		return err
+	}
+	return b.ctl(s, func(fd int) error { return bindRaw(fd, &raw, n) })
+}
+
+func (b *epollBackend) listen(s *Socket, backlog int) error {
+	return b.ctl(s, func(fd int) error { return unix.Listen(fd, backlog) })
+}
+
+func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error {
+	var raw unix.RawSockaddrAny
+	n, err := putSockaddr(sa, &raw)
+	if err != nil {
+		return err
+	}
+	err = b.ctl(s, func(fd int) error { return connectRaw(fd, &raw, n) })
+	if err != unix.EINPROGRESS || s.nonblock {
+		return err
+	}
+	// Wait until writable, then read SO_ERROR, as Go's net does (it cites
+	// golang.org/issue/7474 for not calling connect again).
+	var cerr error
+	werr := b.wait(s, w, func(fd int) bool {
+		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err != nil {
+			cerr = err
+			return true
+		}
+		switch e := unix.Errno(v); e {
+		case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
+			return false
+		case 0, unix.EISCONN:
+			if _, err := unix.Getpeername(fd); err == nil {
+				cerr = nil
+				return true
+			}
+			return false
+		default:
+			cerr = e
+			return true
+		}
+	})
+	if werr != nil {
+		return werr
+	}
+	return cerr
+}
+
+func (b *epollBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
+	var nfd int
+	var sa unix.Sockaddr
+	var aerr error
+	werr := b.wait(s, w, func(fd int) bool {
+		nfd, sa, aerr = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if aerr == unix.ECONNABORTED {
+			return false // the peer gave up before we got to it: next one
+		}
+		return aerr != unix.EAGAIN || s.nonblock
+	})
+	if werr != nil {
+		return -1, nil, werr
+	}
+	return nfd, sa, aerr
+}
+
+func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
+	flags |= unix.MSG_NOSIGNAL
+	var n int
+	var serr error
+	werr := b.wait(s, w, func(fd int) bool {
+		n, serr = unix.SendmsgN(fd, p, nil, to, flags)
+		return serr != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
+	})
+	if werr != nil {
+		return 0, werr
+	}
+	return n, serr
+}
+
+func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error) {
+	var n, mflags int
+	var sa unix.Sockaddr
+	var rerr error
+	werr := b.wait(s, w, func(fd int) bool {
+		n, _, mflags, sa, rerr = unix.Recvmsg(fd, p, nil, flags)
+		return rerr != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
+	})
+	if werr != nil {
+		return 0, nil, 0, werr
+	}
+	if rerr != nil {
+		return 0, nil, 0, rerr
+	}
+	if !from {
+		sa, mflags = nil, 0
+	}
+	return n, sa, mflags, nil
+}
+
+func (b *epollBackend) shutdown(s *Socket, how int) error {
+	return b.ctl(s, func(fd int) error { return unix.Shutdown(fd, how) })
+}
+
+func (b *epollBackend) setsockopt(s *Socket, level, opt int, val []byte) error {
+	return b.ctl(s, func(fd int) error { return setsockoptRaw(fd, level, opt, val) })
+}
+
+func (b *epollBackend) getsockoptInt(s *Socket, level, opt int) (int, error) {
+	var v int
+	err := b.ctl(s, func(fd int) error {
+		var err error
+		v, err = unix.GetsockoptInt(fd, level, opt)
+		return err
+	})
+	return v, err
+}
+
+func (b *epollBackend) setDeadline(s *Socket, mode byte, t time.Time) {
+	ep, d := s.ep, dir(mode)
+	ep.mu.Lock()
+	ep.userDL[d] = t
+	ep.applyLocked(d)
+	ep.mu.Unlock()
+}
+
+// evict closes the file: the poller wakes every pending op, and Close on a
+// non-blocking os.File waits until they have left.
+func (b *epollBackend) evict(s *Socket) {
+	s.ep.closeErr = s.ep.file.Close()
+}
+
+func (b *epollBackend) destroy(s *Socket) error { return s.ep.closeErr }

@@ -1,0 +1,273 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is one kernel socket driven by the engine. All methods are safe for
+// concurrent use. Close waits until every pending op has received its final
+// completion, so the kernel fd is never closed, nor its number reused, while
+// the kernel may still touch a buffer of an op on it.
+type Socket struct {
+	e        *Engine
+	fd       int  // kernel fd; immutable, valid until destroy
+	sotype   int  // SOCK_STREAM, SOCK_DGRAM, ...; immutable
+	nonblock bool // SOCK_NONBLOCK was asked for: EAGAIN instead of waiting; immutable
+
+	cat atomic.Uint32 // Category; changes once, from CatUnified
+
+	// state counts the ops in progress; closedBit marks Close. The last op
+	// to leave after Close closes drained.
+	state   atomic.Int64
+	closing chan struct{} // closed when Close starts
+	drained chan struct{}
+
+	sendMu sync.Mutex // serializes whole Sends, so their bytes stay contiguous
+
+	rdl, wdl deadline // read and write deadlines (SetReadDeadline and friends)
+
+	// Backend state, guarded by the backend.
+	cancelQueued bool // uring: the FD|ALL cancel of Close is queued; guarded by uringBackend.mu
+	ep           *epollState
+}
+
+const closedBit = 1 << 62
+
+// Fd returns the kernel descriptor. It is valid until Close returns.
+func (s *Socket) Fd() int { return s.fd }
+
+// Type returns the socket type without SOCK_NONBLOCK and SOCK_CLOEXEC.
+func (s *Socket) Type() int { return s.sotype }
+
+// Nonblock reports whether the socket was created with SOCK_NONBLOCK.
+func (s *Socket) Nonblock() bool { return s.nonblock }
+
+// Category returns the socket's current category.
+func (s *Socket) Category() Category { return Category(s.cat.Load()) }
+
+// Engine returns the engine the socket belongs to.
+func (s *Socket) Engine() *Engine { return s.e }
+
+// acquire registers an op; it fails once Close has started.
+func (s *Socket) acquire() bool {
+	for {
+		v := s.state.Load()
+		if v&closedBit != 0 {
+			return false
+		}
+		if s.state.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+func (s *Socket) release() {
+	if s.state.Add(-1) == closedBit {
+		close(s.drained)
+	}
+}
+
+// Close cancels every pending op, waits for their final completions, and
+// closes the kernel socket. A second Close returns net.ErrClosed.
+func (s *Socket) Close() error {
+	for {
+		v := s.state.Load()
+		if v&closedBit != 0 {
+			return net.ErrClosed
+		}
+		if s.state.CompareAndSwap(v, v|closedBit) {
+			close(s.closing)
+			s.e.b.evict(s)
+			if v != 0 {
+				<-s.drained
+			}
+			break
+		}
+	}
+	s.rdl.stop()
+	s.wdl.stop()
+	return s.e.b.destroy(s)
+}
+
+// Closed reports whether Close has started.
+func (s *Socket) Closed() bool { return s.state.Load()&closedBit != 0 }
+
+func (s *Socket) check(call Call) error {
+	if !s.Category().Allows(call) {
+		return unix.EOPNOTSUPP
+	}
+	return nil
+}
+
+// Bind binds the socket to sa.
+func (s *Socket) Bind(sa unix.Sockaddr) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	return s.e.b.bind(s, sa)
+}
+
+// Listen marks the socket as listening; a unified socket becomes a listen
+// socket.
+func (s *Socket) Listen(backlog int) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	if err := s.e.b.listen(s, backlog); err != nil {
+		return err
+	}
+	s.cat.CompareAndSwap(uint32(CatUnified), uint32(CatListen))
+	return nil
+}
+
+// Connect connects the socket; a unified socket becomes a connection socket.
+// ctx may be nil. timeout > 0 bounds the wait as SO_SNDTIMEO does.
+func (s *Socket) Connect(ctx context.Context, sa unix.Sockaddr, timeout time.Duration) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	if err := s.e.b.connect(s, sa, &w); err != nil {
+		return err
+	}
+	s.cat.CompareAndSwap(uint32(CatUnified), uint32(CatConnection))
+	return nil
+}
+
+// Accept waits for a connection and returns it as a connection socket.
+func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, unix.Sockaddr, error) {
+	if !s.acquire() {
+		return nil, nil, net.ErrClosed
+	}
+	defer s.release()
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
+	fd, sa, err := s.e.b.accept(s, &w)
+	if err != nil {
+		return nil, nil, err
+	}
+	ns, err := s.e.newSocket(fd, s.sotype, false, CatConnection)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ns, sa, nil
+}
+
+// Send writes b. On a blocking stream socket it keeps going until all of b
+// is sent, a deadline or timeout passes (returning the count so far), or an
+// error occurs; concurrent Sends never interleave. Elsewhere it makes one
+// send. to, when not nil, is the destination (sendto).
+func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.Closed() {
+		return 0, net.ErrClosed
+	}
+	// The timeout covers the whole Send, as SO_SNDTIMEO does.
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	stream := s.sotype == unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
+	total := 0
+	for {
+		n, err := s.e.b.send(s, b[total:], flags, to, &w)
+		total += max(n, 0)
+		if err != nil {
+			return total, err
+		}
+		if !stream || total >= len(b) {
+			return total, nil
+		}
+	}
+}
+
+// Recv makes one receive into b. With from it uses recvmsg and returns the
+// peer's address. It returns the MSG_* flags of the message (MSG_TRUNC).
+func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
+	if !s.acquire() {
+		return 0, nil, 0, net.ErrClosed
+	}
+	defer s.release()
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
+	return s.e.b.recv(s, b, flags, from, &w)
+}
+
+// Shutdown shuts down part of a full-duplex connection.
+func (s *Socket) Shutdown(how int) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	return s.e.b.shutdown(s, how)
+}
+
+// SetsockoptInt sets an int option.
+func (s *Socket) SetsockoptInt(level, opt, value int) error {
+	v := int32(value)
+	return s.Setsockopt(level, opt, (*[4]byte)(unsafe.Pointer(&v))[:])
+}
+
+// Setsockopt sets an option from its raw bytes.
+func (s *Socket) Setsockopt(level, opt int, val []byte) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	return s.e.b.setsockopt(s, level, opt, val)
+}
+
+// GetsockoptInt reads an int option.
+func (s *Socket) GetsockoptInt(level, opt int) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	return s.e.b.getsockoptInt(s, level, opt)
+}
+
+// Control runs f with the kernel fd, which stays open until f returns. Use
+// it for the syscalls the ring has no op for (getsockname, getpeername,
+// getsockopt beyond SOL_SOCKET).
+func (s *Socket) Control(f func(fd int) error) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	return s.e.b.control(s, f)
+}
+
+// SetReadDeadline sets the deadline for Recv and Accept, including those
+// already pending. The zero time means none.
+func (s *Socket) SetReadDeadline(t time.Time) { s.e.b.setDeadline(s, 'r', t) }
+
+// SetWriteDeadline sets the deadline for Send and Connect, including those
+// already pending.
+func (s *Socket) SetWriteDeadline(t time.Time) { s.e.b.setDeadline(s, 'w', t) }
+
+// expiry turns a per-op timeout into an absolute time; zero means none.
+func expiry(timeout time.Duration) time.Time {
+	if timeout <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(timeout)
+}
+
+func (s *Socket) deadline(mode byte) *deadline {
+	if mode == 'r' {
+		return &s.rdl
+	}
+	return &s.wdl
+}

@@ -1,0 +1,37 @@
+//go:build linux
+
+package engine
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Raw syscalls for the calls x/sys/unix only offers with its own sockaddr
+// encoding. Tests can swap them to inject faults.
+var (
+	bindRaw = func(fd int, raw *unix.RawSockaddrAny, n uint32) error {
+		_, _, e := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(raw)), uintptr(n))
+		return errnoErr(e)
+	}
+	connectRaw = func(fd int, raw *unix.RawSockaddrAny, n uint32) error {
+		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(raw)), uintptr(n))
+		return errnoErr(e)
+	}
+	setsockoptRaw = func(fd, level, opt int, val []byte) error {
+		var p unsafe.Pointer
+		if len(val) > 0 {
+			p = unsafe.Pointer(&val[0])
+		}
+		_, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(p), uintptr(len(val)), 0)
+		return errnoErr(e)
+	}
+)
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}

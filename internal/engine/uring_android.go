@@ -1,0 +1,15 @@
+//go:build android
+
+package engine
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// newUring is absent on Android: the app seccomp filter kills a process that
+// calls io_uring_setup, so the uring backend is left out at build time.
+func newUring(*Info, featureMask) (backend, error) {
+	return nil, fmt.Errorf("io_uring is left out of Android builds: %w", unix.ENOSYS)
+}

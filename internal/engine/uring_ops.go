@@ -1,0 +1,273 @@
+//go:build linux && !android
+
+package engine
+
+import (
+	"math"
+	"time"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// The socket calls on the ring. Where the probe (or KSOCKET_FEATURES) says
+// the kernel lacks an op, the call makes the plain syscall instead; those
+// calls never block, so nothing is lost but a few syscalls.
+
+var noWait = &waitSpec{}
+
+func (b *uringBackend) name() string { return "uring" }
+func (b *uringBackend) info() *Info  { return &b.inf }
+
+func (b *uringBackend) socket(domain, typ, proto int) (int, error) {
+	if !b.useSocket {
+		return unix.Socket(domain, typ, proto)
+	}
+	r, err := b.do(nil, noWait, func(sqe *uring.SQE, _ *opState) {
+		sqe.PrepSocket(domain, typ, proto) // IORING_OP_SOCKET: Linux 5.19+
+	})
+	if err != nil {
+		return -1, err
+	}
+	b.put(r)
+	return int(r.res), nil
+}
+
+func (b *uringBackend) attach(*Socket) error { return nil }
+
+// simple runs an op that needs nothing back but its result.
+func (b *uringBackend) simple(s *Socket, w *waitSpec, prep func(*uring.SQE, *opState)) error {
+	r, err := b.do(s, w, prep)
+	if err == nil {
+		b.put(r)
+	}
+	return err
+}
+
+func (b *uringBackend) bind(s *Socket, sa unix.Sockaddr) error {
+	var raw unix.RawSockaddrAny
+	n, err := putSockaddr(sa, &raw)
+	if err != nil {
+		return err
+	}
+	if !b.useBind {
+		return bindRaw(s.fd, &raw, n)
+	}
+	return b.simple(s, noWait, func(sqe *uring.SQE, st *opState) {
+		st.k.sa = raw
+		sqe.PrepBind(s.fd, unsafe.Pointer(&st.k.sa), n) // IORING_OP_BIND: Linux 6.11+
+	})
+}
+
+func (b *uringBackend) listen(s *Socket, backlog int) error {
+	if !b.useListen {
+		return unix.Listen(s.fd, backlog)
+	}
+	return b.simple(s, noWait, func(sqe *uring.SQE, _ *opState) {
+		sqe.PrepListen(s.fd, backlog) // IORING_OP_LISTEN: Linux 6.11+
+	})
+}
+
+func (b *uringBackend) connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error {
+	var raw unix.RawSockaddrAny
+	n, err := putSockaddr(sa, &raw)
+	if err != nil {
+		return err
+	}
+	if s.nonblock {
+		// A non-blocking connect reports EINPROGRESS; the ring would wait.
+		return connectRaw(s.fd, &raw, n)
+	}
+	return b.simple(s, w, func(sqe *uring.SQE, st *opState) {
+		st.k.sa = raw
+		sqe.PrepConnect(s.fd, unsafe.Pointer(&st.k.sa), n)
+	})
+}
+
+func (b *uringBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
+	if s.nonblock && !b.useAcceptDontwait {
+		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
+		return nfd, sa, err
+	}
+	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
+		st.k.salen = unix.SizeofSockaddrAny
+		sqe.PrepAccept(s.fd, unsafe.Pointer(&st.k.sa), &st.k.salen, unix.SOCK_CLOEXEC)
+		if s.nonblock {
+			sqe.Ioprio = uring.IORING_ACCEPT_DONTWAIT // Linux 6.10+
+		}
+	})
+	if err != nil {
+		return -1, nil, err
+	}
+	sa := sockaddrFrom(&r.st.k.sa, r.st.k.salen)
+	b.put(r)
+	return int(r.res), sa, nil
+}
+
+// maxIO caps one op's length: the SQE length field is 32 bits, and the
+// kernel moves at most MAX_RW_COUNT per call anyway.
+const maxIO = 1 << 30
+
+// pinBuf pins p for the op in st and returns its address and length.
+func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
+	if len(p) == 0 {
+		return nil, 0
+	}
+	p = p[:min(len(p), maxIO)]
+	st.pin.Pin(&p[0])
+	st.buf = p
+	return unsafe.Pointer(&p[0]), uint32(len(p))
+}
+
+func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
+	flags |= unix.MSG_NOSIGNAL
+	if s.nonblock {
+		flags |= unix.MSG_DONTWAIT
+	}
+	var raw unix.RawSockaddrAny
+	var n uint32
+	if to != nil {
+		var err error
+		if n, err = putSockaddr(to, &raw); err != nil {
+			return 0, err
+		}
+	}
+	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
+		addr, l := pinBuf(st, p)
+		if to == nil {
+			sqe.PrepSend(s.fd, addr, l, flags)
+			return
+		}
+		k := st.k
+		k.sa = raw
+		k.iov = unix.Iovec{Base: (*byte)(addr)}
+		k.iov.SetLen(int(l))
+		k.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&k.sa)), Namelen: n, Iov: &k.iov}
+		k.msg.SetIovlen(1)
+		sqe.PrepSendmsg(s.fd, unsafe.Pointer(&k.msg), flags)
+	})
+	if err != nil {
+		return 0, err
+	}
+	b.put(r)
+	return int(r.res), nil
+}
+
+func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error) {
+	if s.nonblock {
+		flags |= unix.MSG_DONTWAIT
+	}
+	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
+		addr, l := pinBuf(st, p)
+		if !from {
+			sqe.PrepRecv(s.fd, addr, l, flags)
+			return
+		}
+		k := st.k
+		k.iov = unix.Iovec{Base: (*byte)(addr)}
+		k.iov.SetLen(int(l))
+		k.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&k.sa)), Namelen: unix.SizeofSockaddrAny, Iov: &k.iov}
+		k.msg.SetIovlen(1)
+		sqe.PrepRecvmsg(s.fd, unsafe.Pointer(&k.msg), flags)
+	})
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	var sa unix.Sockaddr
+	var mflags int
+	if from {
+		sa = sockaddrFrom(&r.st.k.sa, r.st.k.msg.Namelen)
+		mflags = int(r.st.k.msg.Flags)
+	}
+	b.put(r)
+	return int(r.res), sa, mflags, nil
+}
+
+func (b *uringBackend) shutdown(s *Socket, how int) error {
+	if !b.useShutdown {
+		return unix.Shutdown(s.fd, how)
+	}
+	return b.simple(s, noWait, func(sqe *uring.SQE, _ *opState) {
+		sqe.PrepShutdown(s.fd, how) // IORING_OP_SHUTDOWN: Linux 5.11+
+	})
+}
+
+func (b *uringBackend) setsockopt(s *Socket, level, opt int, val []byte) error {
+	if !b.useSetsockopt || len(val) > len(kslot{}.opt) {
+		return setsockoptRaw(s.fd, level, opt, val)
+	}
+	return b.simple(s, noWait, func(sqe *uring.SQE, st *opState) {
+		copy(st.k.opt[:], val)
+		// SOCKET_URING_OP_SETSOCKOPT: Linux 6.7+.
+		sqe.PrepSockCmd(uring.SOCKET_URING_OP_SETSOCKOPT, s.fd, level, opt, unsafe.Pointer(&st.k.opt), uint32(len(val)))
+	})
+}
+
+func (b *uringBackend) getsockoptInt(s *Socket, level, opt int) (int, error) {
+	// SOCKET_URING_OP_GETSOCKOPT (Linux 6.7+) serves SOL_SOCKET only; the
+	// kernel answers -EOPNOTSUPP for other levels.
+	if !b.useGetsockopt || level != unix.SOL_SOCKET {
+		return unix.GetsockoptInt(s.fd, level, opt)
+	}
+	r, err := b.do(s, noWait, func(sqe *uring.SQE, st *opState) {
+		st.k.opt = [16]byte{}
+		sqe.PrepSockCmd(uring.SOCKET_URING_OP_GETSOCKOPT, s.fd, level, opt, unsafe.Pointer(&st.k.opt), 4)
+	})
+	if err != nil {
+		return 0, err
+	}
+	v := *(*int32)(unsafe.Pointer(&r.st.k.opt))
+	b.put(r)
+	return int(v), nil
+}
+
+func (b *uringBackend) control(s *Socket, f func(fd int) error) error { return f(s.fd) }
+
+func (b *uringBackend) setDeadline(s *Socket, mode byte, t time.Time) { s.deadline(mode).set(t) }
+
+// evict queues one ASYNC_CANCEL for every op on the socket (FD|ALL, Linux
+// 5.19+). Ops queue their SQEs under mu and check cancelQueued there, so
+// every op the cancel must catch is ahead of it in the SQ, and no op can
+// start after it.
+func (b *uringBackend) evict(s *Socket) {
+	b.sem <- struct{}{}
+	b.mu.Lock()
+	s.cancelQueued = true
+	idx, st, err := b.allocLocked()
+	if err != nil {
+		// Without a slot, cancel nothing: pending ops end with their
+		// deadlines or the peer. This only happens when mmap fails.
+		b.mu.Unlock()
+		<-b.sem
+		return
+	}
+	st.detached, st.token = true, true
+	sqe := b.sqeLocked()
+	sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL)
+	sqe.UserData = userData(idx, st.gen)
+	b.inflight++
+	n := b.ring.FlushSQ()
+	b.mu.Unlock()
+	b.submit(n)
+}
+
+func (b *uringBackend) destroy(s *Socket) error {
+	if !b.useClose {
+		return unix.Close(s.fd)
+	}
+	return b.simple(nil, noWait, func(sqe *uring.SQE, _ *opState) {
+		sqe.PrepClose(s.fd)
+	})
+}
+
+// timespecOf converts d for the kernel, saturating.
+func timespecOf(d time.Duration) uring.Timespec {
+	if d < 0 {
+		d = 0
+	}
+	if d > math.MaxInt64 {
+		d = math.MaxInt64
+	}
+	return uring.Timespec{Sec: int64(d / time.Second), Nsec: int64(d % time.Second)}
+}

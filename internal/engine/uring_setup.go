@@ -1,0 +1,177 @@
+//go:build linux && !android
+
+package engine
+
+import (
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	sqEntries = 1024
+	// cqEntries bounds the ops in flight: each op owns at most two CQEs
+	// (its own and one cancel), so at most cqEntries/2 ops run at once and
+	// the CQ cannot overflow.
+	cqEntries = 32768
+)
+
+// defaultInlineWait is how long an op alone in flight waits in the kernel on
+// its caller's thread before parking. KSOCKET_INLINE_WAIT overrides it (a Go
+// duration; 0 turns inline waits off).
+const defaultInlineWait = 1 * time.Millisecond
+
+var setupFlagNames = map[uint32]string{
+	uring.IORING_SETUP_CQSIZE:       "CQSIZE",
+	uring.IORING_SETUP_CLAMP:        "CLAMP",
+	uring.IORING_SETUP_SUBMIT_ALL:   "SUBMIT_ALL",
+	uring.IORING_SETUP_COOP_TASKRUN: "COOP_TASKRUN",
+	uring.IORING_SETUP_TASKRUN_FLAG: "TASKRUN_FLAG",
+	uring.IORING_SETUP_NO_SQARRAY:   "NO_SQARRAY",
+}
+
+// newUring sets up the shared ring, probes it, and starts the reaper.
+func newUring(inf *Info, mask featureMask) (backend, error) {
+	inlineWait := defaultInlineWait
+	if v := os.Getenv("KSOCKET_INLINE_WAIT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("KSOCKET_INLINE_WAIT=%q: want a Go duration such as 200us, or 0", v)
+		}
+		inlineWait = d
+	}
+
+	// DEFER_TASKRUN is not wanted: its completions need the issuing thread
+	// to enter, and the reaper parks on another thread
+	// (engine-experiment.md, "DEFER_TASKRUN with an eventfd").
+	var optional uint32
+	for flag, name := range setupFlagNames {
+		if flag != uring.IORING_SETUP_CQSIZE && !mask[name] {
+			optional |= flag
+		}
+	}
+	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cqEntries}
+	ring, err := uring.Setup(sqEntries, &p, optional)
+	if err != nil {
+		return nil, err
+	}
+	const need = uring.IORING_FEAT_FAST_POLL | uring.IORING_FEAT_NODROP | uring.IORING_FEAT_SUBMIT_STABLE | uring.IORING_FEAT_EXT_ARG
+	if ring.Features()&need != need {
+		ring.Close()
+		return nil, fmt.Errorf("kernel io_uring lacks FAST_POLL, NODROP, SUBMIT_STABLE or EXT_ARG (Linux 5.11+): %w", unix.EOPNOTSUPP)
+	}
+	ops, err := ring.Probe()
+	if err != nil {
+		ring.Close()
+		return nil, err
+	}
+	has := func(op int, name string) bool { return op < len(ops) && ops[op] && !mask[name] }
+	// ASYNC_CANCEL by fd (Close) needs 5.19, the kernel of IORING_OP_SOCKET.
+	if !(uring.IORING_OP_SOCKET < len(ops) && ops[uring.IORING_OP_SOCKET]) {
+		ring.Close()
+		return nil, fmt.Errorf("kernel io_uring is older than Linux 5.19: %w", unix.EOPNOTSUPP)
+	}
+
+	b := &uringBackend{
+		ring:       ring,
+		inlineWait: inlineWait,
+		sem:        make(chan struct{}, ring.CQEntries()/2),
+	}
+	b.useSocket = has(uring.IORING_OP_SOCKET, "SOCKET")
+	b.useBind = has(uring.IORING_OP_BIND, "BIND")
+	b.useListen = has(uring.IORING_OP_LISTEN, "LISTEN")
+	b.useShutdown = has(uring.IORING_OP_SHUTDOWN, "SHUTDOWN")
+	b.useClose = has(uring.IORING_OP_CLOSE, "CLOSE")
+
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		ring.Close()
+		return nil, err
+	}
+	if err := ring.RegisterEventfd(efd); err != nil {
+		unix.Close(efd)
+		ring.Close()
+		return nil, err
+	}
+	b.efd = os.NewFile(uintptr(efd), "ksocket-ring-eventfd")
+	if b.erc, err = b.efd.SyscallConn(); err != nil {
+		b.efd.Close()
+		ring.Close()
+		return nil, err
+	}
+	go b.reap()
+
+	if err := b.smokeTest(); err != nil {
+		// The ring is left as it is: the reaper owns it, and the process
+		// falls back to epoll for good.
+		return nil, err
+	}
+	b.useSetsockopt = has(uring.IORING_OP_URING_CMD, "SOCKOPT") && b.probeSockopt(uring.SOCKET_URING_OP_SETSOCKOPT)
+	b.useGetsockopt = has(uring.IORING_OP_URING_CMD, "SOCKOPT") && b.probeSockopt(uring.SOCKET_URING_OP_GETSOCKOPT)
+	b.useAcceptDontwait = !mask["ACCEPT_DONTWAIT"] && kernelAtLeast(6, 10)
+
+	b.inf = *inf
+	inf.SetupFlags = flagNames(ring.Flags(), setupFlagNames)
+	inf.InlineWait = inlineWait.String()
+	ring2 := func(use bool, name string) {
+		if use {
+			inf.RingCalls = append(inf.RingCalls, name)
+		} else {
+			inf.SysCalls = append(inf.SysCalls, name)
+		}
+	}
+	ring2(b.useSocket, "socket")
+	ring2(b.useBind, "bind")
+	ring2(b.useListen, "listen")
+	ring2(true, "connect")
+	ring2(true, "accept")
+	ring2(true, "send")
+	ring2(true, "recv")
+	ring2(true, "sendmsg")
+	ring2(true, "recvmsg")
+	ring2(b.useShutdown, "shutdown")
+	ring2(b.useClose, "close")
+	ring2(b.useSetsockopt, "setsockopt")
+	ring2(b.useGetsockopt, "getsockopt(SOL_SOCKET)")
+	inf.SysCalls = append(inf.SysCalls, "getsockopt(other levels)", "getsockname", "getpeername")
+	b.inf = *inf
+	return b, nil
+}
+
+// smokeTest makes one NOP round trip through the whole engine: a sandbox
+// that lets setup succeed but filters opcodes shows up here.
+func (b *uringBackend) smokeTest() error {
+	return b.simple(nil, noWait, func(sqe *uring.SQE, _ *opState) { sqe.PrepNop() })
+}
+
+// probeSockopt reports whether socket URING_CMD op works (Linux 6.7+): the
+// probe lists URING_CMD from 5.19, which says nothing about its sub-ops.
+func (b *uringBackend) probeSockopt(op uint32) bool {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	r, err := b.do(nil, noWait, func(sqe *uring.SQE, st *opState) {
+		*(*int32)(unsafe.Pointer(&st.k.opt)) = 1
+		sqe.PrepSockCmd(op, fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, unsafe.Pointer(&st.k.opt), 4)
+	})
+	if err != nil {
+		return false
+	}
+	b.put(r)
+	return true
+}
+
+// kernelAtLeast compares the running kernel's release with major.minor.
+func kernelAtLeast(major, minor int) bool {
+	var maj, min int
+	if _, err := fmt.Sscanf(kernelRelease(), "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
+}
