@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,11 +116,4 @@ func flagNames(flags uint32, names map[uint32]string) []string {
 		}
 	}
 	return out
-}
-
-func joinOr(s []string, none string) string {
-	if len(s) == 0 {
-		return none
-	}
-	return strings.Join(s, " ")
 }

@@ -72,16 +72,6 @@ func (d *deadline) wait() (<-chan struct{}, time.Time) {
 	return d.ch, d.t
 }
 
-// expired reports whether the deadline has passed.
-func (d *deadline) expired() bool {
-	if !d.used.Load() {
-		return false
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.fired
-}
-
 // when returns the current deadline.
 func (d *deadline) when() time.Time {
 	if !d.used.Load() {

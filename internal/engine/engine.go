@@ -72,7 +72,8 @@ const (
 	CallSend
 	CallRecv
 	CallShutdown
-	CallName // Getsockname, Getpeername
+	CallSockname
+	CallPeername
 	CallOption
 )
 
@@ -84,7 +85,7 @@ func (c Category) Allows(call Call) bool {
 		return call != CallListen && call != CallAccept
 	case CatListen:
 		switch call {
-		case CallBind, CallListen, CallAccept, CallShutdown, CallName, CallOption:
+		case CallBind, CallListen, CallAccept, CallShutdown, CallSockname, CallOption:
 			return true
 		}
 		return false
@@ -124,9 +125,9 @@ type backend interface {
 
 // waitSpec says when a pending op must stop waiting.
 type waitSpec struct {
-	ctx     context.Context // nil or never-done: no context
-	expire  time.Time       // non-zero: a per-op timeout, as SO_RCVTIMEO gives
-	mode    byte            // 'r' or 'w': which socket deadline applies
+	ctx    context.Context // nil or never-done: no context
+	expire time.Time       // non-zero: a per-op timeout, as SO_RCVTIMEO gives
+	mode   byte            // 'r' or 'w': which socket deadline applies
 }
 
 // Engine is a backend, chosen once per process.

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+var ctx0 = context.Background()
+
 func testEngine(t testing.TB) *Engine {
 	t.Helper()
 	e, err := Default()
@@ -53,7 +55,7 @@ func dialTCP(t testing.TB, e *Engine, sa unix.Sockaddr) *Socket {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Connect(nil, sa, 0); err != nil {
+	if err := c.Connect(ctx0, sa, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
@@ -67,7 +69,7 @@ func TestEchoRoundTrip(t *testing.T) {
 	ln, sa := listenTCP(t, e)
 	done := make(chan error, 1)
 	go func() {
-		c, _, err := ln.Accept(nil, 0)
+		c, _, err := ln.Accept(ctx0, 0)
 		if err != nil {
 			done <- err
 			return
@@ -76,12 +78,12 @@ func TestEchoRoundTrip(t *testing.T) {
 		c.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		buf := make([]byte, 4096)
 		for {
-			n, _, _, err := c.Recv(nil, buf, 0, false, 0)
+			n, _, _, err := c.Recv(ctx0, buf, 0, false, 0)
 			if err != nil || n == 0 {
 				done <- err
 				return
 			}
-			if _, err := c.Send(nil, buf[:n], 0, nil, 0); err != nil {
+			if _, err := c.Send(ctx0, buf[:n], 0, nil, 0); err != nil {
 				done <- err
 				return
 			}
@@ -90,13 +92,13 @@ func TestEchoRoundTrip(t *testing.T) {
 	c := dialTCP(t, e, sa)
 	for i := range 200 {
 		msg := bytes.Repeat([]byte{byte(i)}, 1+i*37)
-		if n, err := c.Send(nil, msg, 0, nil, 0); err != nil || n != len(msg) {
+		if n, err := c.Send(ctx0, msg, 0, nil, 0); err != nil || n != len(msg) {
 			t.Fatalf("Send = %d, %v", n, err)
 		}
 		got := make([]byte, 0, len(msg))
 		buf := make([]byte, 8192)
 		for len(got) < len(msg) {
-			n, _, _, err := c.Recv(nil, buf, 0, false, 0)
+			n, _, _, err := c.Recv(ctx0, buf, 0, false, 0)
 			if err != nil || n == 0 {
 				t.Fatalf("Recv = %d, %v", n, err)
 			}
@@ -118,7 +120,7 @@ func TestCloseUnblocksRecv(t *testing.T) {
 	c := dialTCP(t, e, sa)
 	errc := make(chan error, 1)
 	go func() {
-		_, _, _, err := c.Recv(nil, make([]byte, 10), 0, false, 0)
+		_, _, _, err := c.Recv(ctx0, make([]byte, 10), 0, false, 0)
 		errc <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
@@ -144,12 +146,12 @@ func TestDeadlineAndTimeoutAndContext(t *testing.T) {
 	c := dialTCP(t, e, sa)
 	buf := make([]byte, 64)
 
-	_, _, _, err := c.Recv(nil, buf, 0, false, 30*time.Millisecond)
+	_, _, _, err := c.Recv(ctx0, buf, 0, false, 30*time.Millisecond)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Recv with timeout = %v; want ErrDeadlineExceeded", err)
 	}
 	c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	_, _, _, err = c.Recv(nil, buf, 0, false, 0)
+	_, _, _, err = c.Recv(ctx0, buf, 0, false, 0)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Recv past deadline = %v; want ErrDeadlineExceeded", err)
 	}
@@ -169,7 +171,7 @@ func TestCancelledRecvBufferUntouched(t *testing.T) {
 	e := testEngine(t)
 	ln, sa := listenTCP(t, e)
 	c := dialTCP(t, e, sa)
-	peer, _, err := ln.Accept(nil, 0)
+	peer, _, err := ln.Accept(ctx0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestCancelledRecvBufferUntouched(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		buf := bytes.Repeat([]byte{0xAA}, 256)
-		n, _, _, err := c.Recv(nil, buf, 0, false, time.Millisecond)
+		n, _, _, err := c.Recv(ctx0, buf, 0, false, time.Millisecond)
 		if err == nil {
 			// Data from an earlier round may still be queued: that is fine.
 			_ = n
@@ -186,7 +188,7 @@ func TestCancelledRecvBufferUntouched(t *testing.T) {
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("round %d: Recv = %v", i, err)
 		}
-		if _, err := peer.Send(nil, bytes.Repeat([]byte{0x55}, 256), 0, nil, 0); err != nil {
+		if _, err := peer.Send(ctx0, bytes.Repeat([]byte{0x55}, 256), 0, nil, 0); err != nil {
 			t.Fatal(err)
 		}
 		runtime.GC()
@@ -199,7 +201,7 @@ func TestCancelledRecvBufferUntouched(t *testing.T) {
 		// Drain what was sent.
 		drain := make([]byte, 256)
 		for got := 0; got < 256; {
-			n, _, _, err := c.Recv(nil, drain, 0, false, 0)
+			n, _, _, err := c.Recv(ctx0, drain, 0, false, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

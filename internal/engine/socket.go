@@ -101,13 +101,6 @@ func (s *Socket) Close() error {
 // Closed reports whether Close has started.
 func (s *Socket) Closed() bool { return s.state.Load()&closedBit != 0 }
 
-func (s *Socket) check(call Call) error {
-	if !s.Category().Allows(call) {
-		return unix.EOPNOTSUPP
-	}
-	return nil
-}
-
 // Bind binds the socket to sa.
 func (s *Socket) Bind(sa unix.Sockaddr) error {
 	if !s.acquire() {

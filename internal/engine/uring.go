@@ -29,7 +29,7 @@ import (
 // woke other waiters built a chain of runnext hand-offs that starved the
 // rest (engine-experiment.md, lesson 3).
 //
-// Inline wait: an op alone in flight is submitted and waited for in one
+// Inline wait: an op alone in flight (pending accepts aside) is submitted and waited for in one
 // io_uring_enter on its caller's thread, with the eventfd muted
 // (IORING_CQ_EVENTFD_DISABLED), for at most inlineWait. At one connection
 // this halves the syscalls per op (lesson 1). Whoever waits inline reaps for
@@ -68,6 +68,7 @@ type opState struct {
 	tokened  bool           // a wake-up was (or will be) sent on ch; guarded by mu
 	detached bool           // nobody waits (cancels): the reaper frees it; guarded by mu
 	token    bool           // holds a sem token, returned at free; guarded by mu
+	idle     bool           // an accept, not counted as busy for inline waits; guarded by mu
 	res      int32          // CQE res; valid once done
 	cflags   uint32         // CQE flags; valid once done
 	pin      runtime.Pinner // pins buf until the final CQE
@@ -87,7 +88,7 @@ type uringBackend struct {
 
 	// Which calls go through the ring; immutable after setup.
 	useSocket, useBind, useListen, useShutdown, useClose bool
-	useSetsockopt, useGetsockopt, useAcceptDontwait     bool
+	useSetsockopt, useGetsockopt, useAcceptDontwait      bool
 
 	inlineWait time.Duration // longest inline wait; 0 turns it off
 	sem        chan struct{} // bounds ops in flight so the CQ never overflows
@@ -97,7 +98,9 @@ type uringBackend struct {
 
 	mu       sync.Mutex
 	inflight int          // SQEs queued or submitted whose CQE is not reaped
+	idle     int          // of inflight, the accepts: they wait for long stretches
 	reaping  bool         // the reaper is dispatching: callers only queue
+	entering bool         // a goroutine is in io_uring_enter submitting: others only queue
 	inline   bool         // a caller waits in the kernel, eventfd muted
 	free     []uint32     // free slot indices
 	chunks   []*slotChunk // Go halves, never moved
@@ -144,7 +147,7 @@ func (b *uringBackend) allocLocked() (uint32, *opState, error) {
 func (b *uringBackend) freeLocked(idx uint32, st *opState) {
 	st.pin.Unpin()
 	st.buf = nil
-	st.done, st.tokened, st.detached = false, false, false
+	st.done, st.tokened, st.detached, st.idle = false, false, false, false
 	st.gen++
 	if st.token {
 		st.token = false
@@ -172,15 +175,38 @@ func (b *uringBackend) sqeLocked() *uring.SQE {
 	}
 }
 
-// submit hands n published SQEs to the kernel. If it cannot, the reaper is
-// poked so that it retries.
-func (b *uringBackend) submit(n uint32) {
-	if n == 0 {
+// submitAndUnlock publishes the queued SQEs and hands them to the kernel,
+// then drops mu. Only one goroutine submits at a time: concurrent
+// io_uring_enter calls contend on the kernel's uring_lock (measured: a third
+// of all CPU time spinning in mutex_spin_on_owner), so while one submits,
+// the others only queue and the submitter loops until the queue is empty.
+// While the reaper dispatches, it submits for everyone afterwards.
+//
+// Preconditions: b.mu is held.
+func (b *uringBackend) submitAndUnlock() {
+	if b.reaping || b.entering {
+		b.mu.Unlock()
 		return
 	}
-	if _, err := b.ring.Enter(n, 0, 0, nil); err != nil {
-		b.poke()
+	b.entering = true
+	for {
+		n := b.ring.FlushSQ()
+		if n == 0 {
+			break
+		}
+		b.mu.Unlock()
+		_, err := b.ring.Enter(n, 0, 0, nil)
+		b.mu.Lock()
+		if err != nil {
+			// EAGAIN or EBUSY: let the reaper retry once CQEs drain.
+			b.entering = false
+			b.mu.Unlock()
+			b.poke()
+			return
+		}
 	}
+	b.entering = false
+	b.mu.Unlock()
 }
 
 // poke wakes the reaper.
@@ -230,19 +256,20 @@ func (b *uringBackend) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *
 	prep(sqe, st)
 	sqe.UserData = userData(idx, st.gen)
 	b.inflight++
+	if sqe.Opcode == uring.IORING_OP_ACCEPT {
+		st.idle = true
+		b.idle++
+	}
 
-	if b.inflight == 1 && !b.reaping && !b.inline && b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) {
+	// A listener's pending accept does not count: a server with one client
+	// always has one, and the client's ops should still wait inline.
+	if b.inflight-b.idle == 1 && !st.idle && !b.reaping && !b.inline && !b.entering && b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) {
 		if wait := b.inlineBudget(s, w); wait > 0 {
 			b.waitInline(idx, st, wait) // drops and retakes mu
 		}
 	}
 	if !st.done {
-		var n uint32
-		if !b.reaping {
-			n = b.ring.FlushSQ()
-		}
-		b.mu.Unlock()
-		b.submit(n)
+		b.submitAndUnlock()
 		return b.park(s, idx, st, w)
 	}
 	b.mu.Unlock()
@@ -269,7 +296,8 @@ func (b *uringBackend) inlineBudget(s *Socket, w *waitSpec) time.Duration {
 // waitInline submits everything queued and waits in the kernel, on this
 // thread, until a CQE arrives or wait passes. It reaps for everyone.
 //
-// Preconditions: b.mu is held; the op in slot idx is the only one in flight.
+// Preconditions: b.mu is held; the op in slot idx is the only one in flight
+// but for accepts.
 func (b *uringBackend) waitInline(idx uint32, st *opState, wait time.Duration) {
 	b.inline = true
 	b.ring.SetEventfdDisabled(true)
@@ -352,16 +380,7 @@ func (b *uringBackend) cancel(idx uint32, st *opState) {
 	sqe.PrepCancel(userData(idx, st.gen), 0)
 	sqe.UserData = userData(cidx, cst.gen)
 	b.inflight++
-	var n uint32
-	if !b.reaping && !b.inline {
-		n = b.ring.FlushSQ()
-	} else if b.inline {
-		// The inline waiter is in the kernel: publishing is enough only if
-		// someone enters; do it ourselves.
-		n = b.ring.FlushSQ()
-	}
-	b.mu.Unlock()
-	b.submit(n)
+	b.submitAndUnlock()
 }
 
 // finish turns the final CQE into a result. reason is why the wait was cut
@@ -404,6 +423,9 @@ func (b *uringBackend) reapLocked(self uint32, wake []*opState) []*opState {
 				continue // stale, or not the final CQE
 			}
 			b.inflight--
+			if st.idle {
+				b.idle--
+			}
 			st.res, st.cflags, st.done = res, flags, true
 			switch {
 			case st.detached:
@@ -439,17 +461,8 @@ func (b *uringBackend) reap() {
 			b.mu.Lock()
 			wake = b.reapLocked(noSelf, wake[:0])
 			if len(wake) == 0 {
-				n := b.ring.FlushSQ() // stragglers whose submit failed
-				taskrun := b.ring.SQFlags()&uring.IORING_SQ_TASKRUN != 0
-				b.mu.Unlock()
-				b.submit(n)
-				if taskrun {
-					// Completions wait as task work on this thread
-					// (IORING_SETUP_TASKRUN_FLAG, Linux 5.19+).
-					b.ring.Enter(0, 0, uring.IORING_ENTER_GETEVENTS, nil)
-					continue
-				}
-				return false // park until the next signal
+				b.submitAndUnlock() // stragglers whose submit failed
+				return false        // park until the next signal
 			}
 			b.reaping = true
 			b.mu.Unlock()
@@ -460,9 +473,7 @@ func (b *uringBackend) reap() {
 			runtime.Gosched()
 			b.mu.Lock()
 			b.reaping = false
-			n := b.ring.FlushSQ()
-			b.mu.Unlock()
-			b.submit(n)
+			b.submitAndUnlock()
 		}
 	})
 }

@@ -3,7 +3,6 @@
 package engine
 
 import (
-	"math"
 	"time"
 	"unsafe"
 
@@ -247,9 +246,7 @@ func (b *uringBackend) evict(s *Socket) {
 	sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = userData(idx, st.gen)
 	b.inflight++
-	n := b.ring.FlushSQ()
-	b.mu.Unlock()
-	b.submit(n)
+	b.submitAndUnlock()
 }
 
 func (b *uringBackend) destroy(s *Socket) error {
@@ -261,13 +258,10 @@ func (b *uringBackend) destroy(s *Socket) error {
 	})
 }
 
-// timespecOf converts d for the kernel, saturating.
+// timespecOf converts d for the kernel; negative durations become zero.
 func timespecOf(d time.Duration) uring.Timespec {
 	if d < 0 {
 		d = 0
-	}
-	if d > math.MaxInt64 {
-		d = math.MaxInt64
 	}
 	return uring.Timespec{Sec: int64(d / time.Second), Nsec: int64(d % time.Second)}
 }
