@@ -1,0 +1,162 @@
+//go:build linux
+
+package ksocket
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkPingPong sends 64-byte messages back and forth over loopback TCP,
+// with both ends on the Berkeley API (impl=ksocket) or both on Go's net
+// (impl=net). One op is one round trip. Compare with benchstat; for figures
+// with the server and the load on separate CPUs, use bench/ (see README).
+func BenchmarkPingPong(b *testing.B) {
+	for _, conns := range []int{1, 64} {
+		b.Run(fmt.Sprintf("impl=net/conns=%d", conns), func(b *testing.B) { pingPong(b, conns, netPair) })
+		b.Run(fmt.Sprintf("impl=ksocket/conns=%d", conns), func(b *testing.B) { pingPong(b, conns, ksocketPair) })
+	}
+}
+
+// endpoint is one side of a connection in the benchmark.
+type endpoint struct {
+	send  func([]byte) error
+	recv  func([]byte) error // reads exactly len(p) bytes
+	close func()
+}
+
+func pingPong(b *testing.B, conns int, pair func(b *testing.B, n int) (clients, servers []endpoint)) {
+	clients, servers := pair(b, conns)
+	defer func() {
+		for i := range clients {
+			clients[i].close()
+			servers[i].close()
+		}
+	}()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64)
+			for s.recv(buf) == nil && s.send(buf) == nil {
+			}
+		}()
+	}
+	b.ReportAllocs()
+	b.SetBytes(64)
+	b.ResetTimer()
+	var cw sync.WaitGroup
+	per := b.N / conns
+	for i, c := range clients {
+		n := per
+		if i == 0 {
+			n += b.N % conns
+		}
+		cw.Add(1)
+		go func() {
+			defer cw.Done()
+			buf := make([]byte, 64)
+			for range n {
+				if c.send(buf) != nil || c.recv(buf) != nil {
+					b.Error("ping-pong failed")
+					return
+				}
+			}
+		}()
+	}
+	cw.Wait()
+	b.StopTimer()
+	for _, c := range clients {
+		c.close()
+	}
+	wg.Wait()
+}
+
+func netPair(b *testing.B, n int) (clients, servers []endpoint) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		clients = append(clients, netEndpoint(c))
+		servers = append(servers, netEndpoint(s))
+	}
+	return clients, servers
+}
+
+func netEndpoint(c net.Conn) endpoint {
+	return endpoint{
+		send:  func(p []byte) error { _, err := c.Write(p); return err },
+		recv:  func(p []byte) error { _, err := io.ReadFull(c, p); return err },
+		close: func() { c.Close() },
+	}
+}
+
+func ksocketPair(b *testing.B, n int) (clients, servers []endpoint) {
+	ls, err := SocketListen(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer Closesocket(ls)
+	if err := Bind(ls, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		b.Fatal(err)
+	}
+	if err := Listen(ls, 1024); err != nil {
+		b.Fatal(err)
+	}
+	sa, _ := Getsockname(ls)
+	for range n {
+		c, err := SocketConnection(unix.AF_INET, unix.SOCK_STREAM, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Connect(c, sa); err != nil {
+			b.Fatal(err)
+		}
+		s, _, err := Accept(ls)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Go's net sets TCP_NODELAY on every connection; do the same.
+		SetsockoptInt(c, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		clients = append(clients, ksocketEndpoint(c))
+		servers = append(servers, ksocketEndpoint(s))
+	}
+	return clients, servers
+}
+
+func ksocketEndpoint(s int) endpoint {
+	return endpoint{
+		send: func(p []byte) error { _, err := Send(s, p, 0); return err },
+		recv: func(p []byte) error {
+			for got := 0; got < len(p); {
+				n, err := Recv(s, p[got:], 0)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					return io.EOF
+				}
+				got += n
+			}
+			return nil
+		},
+		close: func() { Shutdown(s, unix.SHUT_RDWR); Closesocket(s) },
+	}
+}

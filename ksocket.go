@@ -1,0 +1,355 @@
+//go:build linux
+
+package ksocket
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/sys/unix"
+)
+
+// errno turns an engine error into the Berkeley API's bare unix.Errno.
+// onTimeout is what an expired SO_RCVTIMEO or SO_SNDTIMEO means for the call,
+// as Linux reports it: EAGAIN for receive and accept, EINPROGRESS for
+// connect.
+func errno(err error, onTimeout unix.Errno) error {
+	if err == nil {
+		return nil
+	}
+	var en unix.Errno
+	switch {
+	case errors.As(err, &en):
+		return en
+	case errors.Is(err, net.ErrClosed):
+		return unix.EBADF
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return onTimeout
+	case errors.Is(err, context.Canceled):
+		return unix.ECANCELED
+	case errors.Is(err, context.DeadlineExceeded):
+		return unix.ETIMEDOUT
+	}
+	return unix.EIO
+}
+
+// eng returns the process's engine, or the errno that explains why there is
+// none: io_uring's setup errno with KSOCKET_BACKEND=uring, EINVAL for a bad
+// KSOCKET_BACKEND or KSOCKET_FEATURES. Probe gives the full reason.
+func eng() (*engine.Engine, error) {
+	e, err := engine.Default()
+	if err != nil {
+		var en unix.Errno
+		if errors.As(err, &en) {
+			return nil, en
+		}
+		return nil, unix.EINVAL
+	}
+	return e, nil
+}
+
+func newSocket(domain, typ, proto int, cat engine.Category, want ...int) (int, error) {
+	if len(want) > 0 {
+		base := typ &^ (unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC)
+		ok := false
+		for _, w := range want {
+			ok = ok || base == w
+		}
+		if !ok {
+			return -1, unix.ESOCKTNOSUPPORT
+		}
+	}
+	e, err := eng()
+	if err != nil {
+		return -1, err
+	}
+	s, err := e.Socket(domain, typ, proto, cat)
+	if err != nil {
+		return -1, errno(err, unix.EAGAIN)
+	}
+	return install(s), nil
+}
+
+// SocketConnection creates a connection socket, like KSOCKET's
+// socket_connection: a stream (or seqpacket) socket for Connect, Send and
+// Recv. typ may carry SOCK_NONBLOCK; SOCK_CLOEXEC is always set. Any other
+// type fails with ESOCKTNOSUPPORT.
+func SocketConnection(domain, typ, proto int) (int, error) {
+	return newSocket(domain, typ, proto, engine.CatConnection, unix.SOCK_STREAM, unix.SOCK_SEQPACKET)
+}
+
+// SocketListen creates a listen socket: Bind, Listen and Accept.
+func SocketListen(domain, typ, proto int) (int, error) {
+	return newSocket(domain, typ, proto, engine.CatListen, unix.SOCK_STREAM, unix.SOCK_SEQPACKET)
+}
+
+// SocketDatagram creates a datagram socket: Bind, Sendto and Recvfrom (and
+// Connect, which sets the default peer).
+func SocketDatagram(domain, typ, proto int) (int, error) {
+	return newSocket(domain, typ, proto, engine.CatDatagram, unix.SOCK_DGRAM)
+}
+
+// Socket creates a unified socket, which allows every call until its first
+// successful Connect or Listen makes it a connection or listen socket. It is
+// POSIX socket(2); KSOCKET split it in three because WSK fixes a socket's
+// category at creation.
+func Socket(domain, typ, proto int) (int, error) {
+	return newSocket(domain, typ, proto, engine.CatUnified)
+}
+
+// Connect connects s to sa. On a SOCK_NONBLOCK socket it returns EINPROGRESS
+// at once; an expired SO_SNDTIMEO also gives EINPROGRESS, as on Linux.
+func Connect(s int, sa unix.Sockaddr) error {
+	return ConnectContext(context.Background(), s, sa)
+}
+
+// ConnectContext is Connect bounded by ctx: ECANCELED when ctx is canceled,
+// ETIMEDOUT when its deadline passes.
+func ConnectContext(ctx context.Context, s int, sa unix.Sockaddr) error {
+	e, err := lookup(s, engine.CallConnect)
+	if err != nil {
+		return err
+	}
+	return errno(e.s.Connect(ctx, sa, e.timeout(unix.SO_SNDTIMEO)), unix.EINPROGRESS)
+}
+
+// Bind binds s to sa. KSOCKET bound every socket to 0.0.0.0 before
+// connecting; ksocket binds only when asked.
+func Bind(s int, sa unix.Sockaddr) error {
+	e, err := lookup(s, engine.CallBind)
+	if err != nil {
+		return err
+	}
+	return errno(e.s.Bind(sa), unix.EAGAIN)
+}
+
+// Listen makes s a listening socket with the given backlog.
+func Listen(s int, backlog int) error {
+	e, err := lookup(s, engine.CallListen)
+	if err != nil {
+		return err
+	}
+	return errno(e.s.Listen(backlog), unix.EAGAIN)
+}
+
+// Accept waits for a connection on s and returns it as a new connection
+// socket, with the peer's address.
+func Accept(s int) (int, unix.Sockaddr, error) {
+	return AcceptContext(context.Background(), s)
+}
+
+// AcceptContext is Accept bounded by ctx.
+func AcceptContext(ctx context.Context, s int) (int, unix.Sockaddr, error) {
+	e, err := lookup(s, engine.CallAccept)
+	if err != nil {
+		return -1, nil, err
+	}
+	ns, sa, err := e.s.Accept(ctx, e.timeout(unix.SO_RCVTIMEO))
+	if err != nil {
+		return -1, nil, errno(err, unix.EAGAIN)
+	}
+	return install(ns), sa, nil
+}
+
+// Send sends buf on a connected socket. On a blocking stream socket it sends
+// all of buf unless flags (MSG_DONTWAIT) or SO_SNDTIMEO say otherwise, and
+// concurrent Sends on one socket never interleave their bytes. When
+// SO_SNDTIMEO expires it returns the bytes sent so far, or EAGAIN if none.
+func Send(s int, buf []byte, flags int) (int, error) {
+	return SendtoContext(context.Background(), s, buf, flags, nil)
+}
+
+// SendContext is Send bounded by ctx.
+func SendContext(ctx context.Context, s int, buf []byte, flags int) (int, error) {
+	return SendtoContext(ctx, s, buf, flags, nil)
+}
+
+// Sendto sends buf to the address to; with to nil it is Send.
+func Sendto(s int, buf []byte, flags int, to unix.Sockaddr) (int, error) {
+	return SendtoContext(context.Background(), s, buf, flags, to)
+}
+
+// SendtoContext is Sendto bounded by ctx.
+func SendtoContext(ctx context.Context, s int, buf []byte, flags int, to unix.Sockaddr) (int, error) {
+	e, err := lookup(s, engine.CallSend)
+	if err != nil {
+		return 0, err
+	}
+	n, err := e.s.Send(ctx, buf, flags, to, e.timeout(unix.SO_SNDTIMEO))
+	if errors.Is(err, os.ErrDeadlineExceeded) && n > 0 {
+		return n, nil
+	}
+	return n, errno(err, unix.EAGAIN)
+}
+
+// Recv receives into buf and returns the byte count, 0 at end of stream.
+// A zero-length Recv on a stream socket returns (0, nil) at once, where the
+// kernel would block until data arrives: a documented deviation. When
+// SO_RCVTIMEO expires it returns EAGAIN.
+func Recv(s int, buf []byte, flags int) (int, error) {
+	return RecvContext(context.Background(), s, buf, flags)
+}
+
+// RecvContext is Recv bounded by ctx.
+func RecvContext(ctx context.Context, s int, buf []byte, flags int) (int, error) {
+	e, err := lookup(s, engine.CallRecv)
+	if err != nil {
+		return 0, err
+	}
+	if len(buf) == 0 && e.s.Type() == unix.SOCK_STREAM {
+		return 0, nil
+	}
+	n, _, _, err := e.s.Recv(ctx, buf, flags, false, e.timeout(unix.SO_RCVTIMEO))
+	return n, errno(err, unix.EAGAIN)
+}
+
+// Recvfrom receives into buf and returns the sender's address (nil on a
+// connected stream socket). KSOCKET's recvfrom sent instead of receiving;
+// this one receives.
+func Recvfrom(s int, buf []byte, flags int) (int, unix.Sockaddr, error) {
+	return RecvfromContext(context.Background(), s, buf, flags)
+}
+
+// RecvfromContext is Recvfrom bounded by ctx.
+func RecvfromContext(ctx context.Context, s int, buf []byte, flags int) (int, unix.Sockaddr, error) {
+	e, err := lookup(s, engine.CallRecv)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, sa, _, err := e.s.Recv(ctx, buf, flags, true, e.timeout(unix.SO_RCVTIMEO))
+	if err != nil {
+		return 0, nil, errno(err, unix.EAGAIN)
+	}
+	return n, sa, nil
+}
+
+// Closesocket closes s. Calls blocked on s from other goroutines return
+// EBADF; Closesocket returns once the kernel has released every buffer they
+// passed. The descriptor may then be reused. A second Closesocket returns
+// EBADF.
+func Closesocket(s int) error {
+	return errno(remove(s), unix.EAGAIN)
+}
+
+// Shutdown shuts down the read side, the write side, or both (SHUT_RD,
+// SHUT_WR, SHUT_RDWR).
+func Shutdown(s int, how int) error {
+	e, err := lookup(s, engine.CallShutdown)
+	if err != nil {
+		return err
+	}
+	return errno(e.s.Shutdown(how), unix.EAGAIN)
+}
+
+// Getsockname returns the address s is bound to.
+func Getsockname(s int) (unix.Sockaddr, error) {
+	e, err := lookup(s, engine.CallSockname)
+	if err != nil {
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	err = e.s.Control(func(fd int) (err error) {
+		sa, err = unix.Getsockname(fd)
+		return err
+	})
+	return sa, errno(err, unix.EAGAIN)
+}
+
+// Getpeername returns the address of the peer s is connected to.
+func Getpeername(s int) (unix.Sockaddr, error) {
+	e, err := lookup(s, engine.CallPeername)
+	if err != nil {
+		return nil, err
+	}
+	var sa unix.Sockaddr
+	err = e.s.Control(func(fd int) (err error) {
+		sa, err = unix.Getpeername(fd)
+		return err
+	})
+	return sa, errno(err, unix.EAGAIN)
+}
+
+// SetsockoptInt sets an integer option.
+func SetsockoptInt(s, level, opt, value int) error {
+	e, err := lookup(s, engine.CallOption)
+	if err != nil {
+		return err
+	}
+	return errno(e.s.SetsockoptInt(level, opt, value), unix.EAGAIN)
+}
+
+// GetsockoptInt reads an integer option.
+func GetsockoptInt(s, level, opt int) (int, error) {
+	e, err := lookup(s, engine.CallOption)
+	if err != nil {
+		return 0, err
+	}
+	v, err := e.s.GetsockoptInt(level, opt)
+	return v, errno(err, unix.EAGAIN)
+}
+
+// SetsockoptTimeval sets a timeval option. SO_RCVTIMEO and SO_SNDTIMEO are
+// enforced by ksocket itself, because the kernel applies neither to io_uring
+// ops nor to non-blocking sockets: on expiry Recv, Recvfrom and Accept fail
+// with EAGAIN, Connect with EINPROGRESS, and Send returns what it sent (or
+// EAGAIN if nothing).
+func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
+	e, err := lookup(s, engine.CallOption)
+	if err != nil {
+		return err
+	}
+	if tv == nil {
+		return unix.EFAULT
+	}
+	// The kernel validates the value (EDOM for a bad tv_usec) and keeps a
+	// copy that getsockopt(2) on the fd shows.
+	v := *tv
+	err = e.s.Setsockopt(level, opt, (*[unsafe.Sizeof(v)]byte)(unsafe.Pointer(&v))[:])
+	if err != nil {
+		return errno(err, unix.EAGAIN)
+	}
+	if level == unix.SOL_SOCKET && (opt == unix.SO_RCVTIMEO || opt == unix.SO_SNDTIMEO) {
+		d := time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond
+		d = max(d, 0)
+		stored := *tv
+		if opt == unix.SO_RCVTIMEO {
+			e.rcvtimeo.Store(int64(d))
+			e.rcvtv.Store(&stored)
+		} else {
+			e.sndtimeo.Store(int64(d))
+			e.sndtv.Store(&stored)
+		}
+	}
+	return nil
+}
+
+// GetsockoptTimeval reads a timeval option. For SO_RCVTIMEO and SO_SNDTIMEO
+// it returns the value last set through SetsockoptTimeval, exactly.
+func GetsockoptTimeval(s, level, opt int) (*unix.Timeval, error) {
+	e, err := lookup(s, engine.CallOption)
+	if err != nil {
+		return nil, err
+	}
+	if level == unix.SOL_SOCKET && (opt == unix.SO_RCVTIMEO || opt == unix.SO_SNDTIMEO) {
+		p := e.rcvtv.Load()
+		if opt == unix.SO_SNDTIMEO {
+			p = e.sndtv.Load()
+		}
+		if p == nil {
+			return &unix.Timeval{}, nil
+		}
+		tv := *p
+		return &tv, nil
+	}
+	var tv *unix.Timeval
+	err = e.s.Control(func(fd int) (err error) {
+		tv, err = unix.GetsockoptTimeval(fd, level, opt)
+		return err
+	})
+	return tv, errno(err, unix.EAGAIN)
+}
