@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The test command. It installs what the tests need (Debian packages, when
+# run as root; Go modules come through the module proxy), checks formatting,
+# runs go vet and staticcheck, and runs the whole suite under the race
+# detector once per backend: KSOCKET_BACKEND=uring (strict: no ring is a
+# failure) and KSOCKET_BACKEND=epoll.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use as real peers or tools.
+packages=(strace netcat-openbsd)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [ "$(id -u)" = 0 ]; then
+		echo "== installing ${missing[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	else
+		echo "missing Debian packages: ${missing[*]}; run as root or install them. Tests that need them skip." >&2
+	fi
+fi
+
+step() { echo "== $*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+for backend in uring epoll; do
+	step "go test -race (KSOCKET_BACKEND=$backend)"
+	KSOCKET_BACKEND=$backend go test -race -count=1 ./...
+done
+echo "== all tests passed"
