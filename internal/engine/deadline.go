@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,22 +12,48 @@ import (
 // deadline is one direction's deadline, in the shape of gVisor gonet's
 // deadlineTimer: a channel that is closed when the deadline passes. A pending
 // op selects on it, so moving the deadline while the op waits just re-arms
-// the timer that will close the same channel. Once closed, the next set
-// makes a fresh channel.
+// the timer that will close the same channel. Once the channel is closed,
+// the next set installs a fresh one; a waiter that wakes on a channel that is
+// no longer current goes back to waiting on the new one.
 type deadline struct {
-	used atomic.Bool // set was ever called; lets ops skip the lock
+	at atomic.Int64                  // UnixNano of the deadline; 0 means none
+	ch atomic.Pointer[chan struct{}] // closed when the deadline passes; made on first use
 
-	mu    sync.Mutex
-	t     time.Time
-	ch    chan struct{} // closed once t has passed; nil until needed
-	fired bool          // ch is closed
-	gen   uint64        // bumped by set, so a stale timer cannot close ch
+	mu    sync.Mutex // serializes set, stop and the timer
+	gen   uint64     // bumped by set and stop, so a stale timer does nothing
 	timer *time.Timer
 }
 
-// set moves the deadline to t; the zero time removes it.
+// wait returns the channel to select on.
+func (d *deadline) wait() chan struct{} {
+	if p := d.ch.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{})
+	if d.ch.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *d.ch.Load()
+}
+
+// fired reports whether c, which a waiter saw closed, is still the current
+// channel: if not, the deadline moved and the waiter must wait again.
+func (d *deadline) fired(c chan struct{}) bool {
+	return *d.ch.Load() == c
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// set moves the deadline to t; the zero time removes it. Pending waiters see
+// the change.
 func (d *deadline) set(t time.Time) {
-	d.used.Store(true)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.gen++
@@ -34,58 +61,56 @@ func (d *deadline) set(t time.Time) {
 		d.timer.Stop()
 		d.timer = nil
 	}
-	if d.ch == nil || d.fired {
-		d.ch, d.fired = make(chan struct{}), false
+	d.store(t)
+	c := d.wait()
+	if closed(c) {
+		c = make(chan struct{})
+		d.ch.Store(&c)
 	}
-	d.t = t
 	if t.IsZero() {
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		close(d.ch)
-		d.fired = true
+		close(c)
 		return
 	}
 	gen := d.gen
 	d.timer = time.AfterFunc(dur, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.gen == gen && !d.fired {
-			close(d.ch)
-			d.fired = true
+		if d.gen == gen && !closed(c) {
+			close(c)
 		}
 	})
 }
 
-// wait returns the channel to select on and the deadline itself; a nil
-// channel when no deadline was ever set.
-func (d *deadline) wait() (<-chan struct{}, time.Time) {
-	if !d.used.Load() {
-		return nil, time.Time{}
+// store records t for expired and when, without a timer (the epoll backend
+// leaves the timing to the netpoller).
+func (d *deadline) store(t time.Time) {
+	var at int64
+	if !t.IsZero() {
+		at = max(t.UnixNano(), 1)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.ch == nil {
-		d.ch = make(chan struct{})
-	}
-	return d.ch, d.t
+	d.at.Store(at)
+}
+
+// expired reports whether the deadline has passed: an op must not start.
+func (d *deadline) expired() bool {
+	at := d.at.Load()
+	return at != 0 && time.Now().UnixNano() >= at
 }
 
 // when returns the current deadline.
 func (d *deadline) when() time.Time {
-	if !d.used.Load() {
+	at := d.at.Load()
+	if at == 0 {
 		return time.Time{}
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.t
+	return time.Unix(0, at)
 }
 
 func (d *deadline) stop() {
-	if !d.used.Load() {
-		return
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.gen++
@@ -93,4 +118,12 @@ func (d *deadline) stop() {
 		d.timer.Stop()
 		d.timer = nil
 	}
+}
+
+// errIfExpired is os.ErrDeadlineExceeded when the deadline has passed.
+func (d *deadline) errIfExpired() error {
+	if d.expired() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }

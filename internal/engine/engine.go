@@ -115,6 +115,9 @@ type backend interface {
 	getsockoptInt(s *Socket, level, opt int) (int, error)
 	// control runs f with the kernel fd held open.
 	control(s *Socket, f func(fd int) error) error
+	// rawIO calls f until it reports done, waiting for the socket to become
+	// readable (mode 'r') or writable ('w') in between.
+	rawIO(s *Socket, w *waitSpec, f func(fd uintptr) bool) error
 	setDeadline(s *Socket, mode byte, t time.Time)
 	// evict starts Close: pending ops must finish promptly with ErrClosed.
 	evict(s *Socket)

@@ -103,6 +103,10 @@ func (b *epollBackend) ctl(s *Socket, f func(fd int) error) error {
 
 func (b *epollBackend) control(s *Socket, f func(fd int) error) error { return b.ctl(s, f) }
 
+func (b *epollBackend) rawIO(s *Socket, w *waitSpec, f func(fd uintptr) bool) error {
+	return b.wait(s, w, func(fd int) bool { return f(uintptr(fd)) })
+}
+
 // wait runs try until it reports done, parking in the netpoller between
 // attempts. It honours the socket's deadline, the op's timeout and ctx.
 func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd int) bool) error {
@@ -249,10 +253,20 @@ func (b *epollBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error
 
 func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
 	flags |= unix.MSG_NOSIGNAL
+	// Encode the destination once, into memory of ours: x/sys/unix would
+	// encode into the caller's Sockaddr, which races when callers share one.
+	var raw unix.RawSockaddrAny
+	var salen uint32
+	if to != nil {
+		var err error
+		if salen, err = putSockaddr(to, &raw); err != nil {
+			return 0, err
+		}
+	}
 	var n int
 	var serr error
 	werr := b.wait(s, w, func(fd int) bool {
-		n, serr = unix.SendmsgN(fd, p, nil, to, flags)
+		n, serr = sendmsgRaw(fd, p, &raw, salen, flags)
 		return serr != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
 	})
 	if werr != nil {
@@ -305,6 +319,7 @@ func (b *epollBackend) setDeadline(s *Socket, mode byte, t time.Time) {
 	ep.userDL[d] = t
 	ep.applyLocked(d)
 	ep.mu.Unlock()
+	s.deadline(mode).store(t)
 }
 
 // evict closes the file: the poller wakes every pending op, and Close on a

@@ -131,6 +131,9 @@ func (s *Socket) Connect(ctx context.Context, sa unix.Sockaddr, timeout time.Dur
 		return net.ErrClosed
 	}
 	defer s.release()
+	if err := s.wdl.errIfExpired(); err != nil {
+		return err
+	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	if err := s.e.b.connect(s, sa, &w); err != nil {
 		return err
@@ -145,6 +148,9 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 		return nil, nil, net.ErrClosed
 	}
 	defer s.release()
+	if err := s.rdl.errIfExpired(); err != nil {
+		return nil, nil, err
+	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
 	fd, sa, err := s.e.b.accept(s, &w)
 	if err != nil {
@@ -173,6 +179,9 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 	}
 	// The timeout covers the whole Send, as SO_SNDTIMEO does.
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	if err := s.wdl.errIfExpired(); err != nil {
+		return 0, err
+	}
 	stream := s.sotype == unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
 	total := 0
 	for {
@@ -194,6 +203,9 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeo
 		return 0, nil, 0, net.ErrClosed
 	}
 	defer s.release()
+	if err := s.rdl.errIfExpired(); err != nil {
+		return 0, nil, 0, err
+	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
 	return s.e.b.recv(s, b, flags, from, &w)
 }
@@ -240,6 +252,27 @@ func (s *Socket) Control(f func(fd int) error) error {
 	}
 	defer s.release()
 	return s.e.b.control(s, f)
+}
+
+// RawRead calls f with the kernel fd until f returns true, waiting for the
+// socket to become readable between calls; the read deadline applies. It is
+// syscall.RawConn.Read: on the uring backend the wait is an
+// IORING_OP_POLL_ADD, on epoll Go's netpoller.
+func (s *Socket) RawRead(f func(fd uintptr) bool) error {
+	return s.rawIO('r', f)
+}
+
+// RawWrite is RawRead for writability and the write deadline.
+func (s *Socket) RawWrite(f func(fd uintptr) bool) error {
+	return s.rawIO('w', f)
+}
+
+func (s *Socket) rawIO(mode byte, f func(fd uintptr) bool) error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	return s.e.b.rawIO(s, &waitSpec{mode: mode}, f)
 }
 
 // SetReadDeadline sets the deadline for Recv and Accept, including those

@@ -29,6 +29,27 @@ var (
 	}
 )
 
+// sendmsgRaw is sendmsg(2) with one buffer and, when salen > 0, the
+// destination in raw.
+func sendmsgRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags int) (int, error) {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	msg := unix.Msghdr{Iov: &iov}
+	msg.SetIovlen(1)
+	if salen > 0 {
+		msg.Name = (*byte)(unsafe.Pointer(raw))
+		msg.Namelen = salen
+	}
+	n, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 func errnoErr(e unix.Errno) error {
 	if e == 0 {
 		return nil

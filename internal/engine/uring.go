@@ -330,9 +330,11 @@ func (b *uringBackend) waitInline(idx uint32, st *opState, wait time.Duration) {
 // park waits for the op's wake-up, cancelling the op if its deadline,
 // timeout or context ends first. It always waits for the final CQE.
 func (b *uringBackend) park(s *Socket, idx uint32, st *opState, w *waitSpec) (opResult, error) {
-	var dch <-chan struct{}
+	var dl *deadline
+	var dch chan struct{}
 	if s != nil && w.mode != 0 {
-		dch, _ = s.deadline(w.mode).wait()
+		dl = s.deadline(w.mode)
+		dch = dl.wait()
 	}
 	var done <-chan struct{}
 	if w.ctx != nil {
@@ -345,15 +347,21 @@ func (b *uringBackend) park(s *Socket, idx uint32, st *opState, w *waitSpec) (op
 		tch = t.C
 	}
 	var reason error
-	select {
-	case <-st.ch:
-		return b.finish(s, idx, st, nil)
-	case <-dch:
-		reason = os.ErrDeadlineExceeded
-	case <-tch:
-		reason = os.ErrDeadlineExceeded
-	case <-done:
-		reason = w.ctx.Err()
+	for reason == nil {
+		select {
+		case <-st.ch:
+			return b.finish(s, idx, st, nil)
+		case <-dch:
+			if !dl.fired(dch) {
+				dch = dl.wait() // the deadline moved: wait for the new one
+				continue
+			}
+			reason = os.ErrDeadlineExceeded
+		case <-tch:
+			reason = os.ErrDeadlineExceeded
+		case <-done:
+			reason = w.ctx.Err()
+		}
 	}
 	b.cancel(idx, st)
 	<-st.ch

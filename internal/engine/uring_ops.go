@@ -223,6 +223,22 @@ func (b *uringBackend) getsockoptInt(s *Socket, level, opt int) (int, error) {
 
 func (b *uringBackend) control(s *Socket, f func(fd int) error) error { return f(s.fd) }
 
+// rawIO waits for readiness with a one-shot IORING_OP_POLL_ADD between
+// calls of f, so RawConn users park like every other op.
+func (b *uringBackend) rawIO(s *Socket, w *waitSpec, f func(fd uintptr) bool) error {
+	events := uint32(unix.POLLIN | unix.POLLRDHUP)
+	if w.mode == 'w' {
+		events = unix.POLLOUT
+	}
+	for !f(uintptr(s.fd)) {
+		err := b.simple(s, w, func(sqe *uring.SQE, _ *opState) { sqe.PrepPollAdd(s.fd, events) })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (b *uringBackend) setDeadline(s *Socket, mode byte, t time.Time) { s.deadline(mode).set(t) }
 
 // evict queues one ASYNC_CANCEL for every op on the socket (FD|ALL, Linux

@@ -116,3 +116,13 @@ func (sqe *SQE) PrepSockCmd(cmdOp uint32, fd, level, optname int, optval unsafe.
 	sqe.SpliceFdIn = int32(optlen)
 	sqe.Addr3 = uint64(uintptr(optval))
 }
+
+// PrepPollAdd prepares a one-shot IORING_OP_POLL_ADD (Linux 5.1+) for the
+// poll(2) events mask (POLLIN, POLLOUT, ...); the CQE carries the events
+// that fired.
+func (sqe *SQE) PrepPollAdd(fd int, events uint32) {
+	sqe.prepRW(IORING_OP_POLL_ADD, fd, nil, 0, 0)
+	// poll32_events is the op-flags word; it is stored in the kernel's
+	// byte order, which a u32 store on this host gives.
+	sqe.OpFlags = events
+}
