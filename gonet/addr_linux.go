@@ -1,0 +1,233 @@
+//go:build linux
+
+package gonet
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/ksocket-go/ksocket/internal/resolv"
+	"golang.org/x/sys/unix"
+)
+
+// netKind describes a network name.
+type netKind struct {
+	family int // AF_INET, AF_INET6, AF_UNSPEC (either) or AF_UNIX
+	sotype int // SOCK_STREAM or SOCK_DGRAM
+}
+
+func parseNetwork(network string) (netKind, error) {
+	switch network {
+	case "tcp":
+		return netKind{unix.AF_UNSPEC, unix.SOCK_STREAM}, nil
+	case "tcp4":
+		return netKind{unix.AF_INET, unix.SOCK_STREAM}, nil
+	case "tcp6":
+		return netKind{unix.AF_INET6, unix.SOCK_STREAM}, nil
+	case "udp":
+		return netKind{unix.AF_UNSPEC, unix.SOCK_DGRAM}, nil
+	case "udp4":
+		return netKind{unix.AF_INET, unix.SOCK_DGRAM}, nil
+	case "udp6":
+		return netKind{unix.AF_INET6, unix.SOCK_DGRAM}, nil
+	case "unix":
+		return netKind{unix.AF_UNIX, unix.SOCK_STREAM}, nil
+	case "unixgram":
+		return netKind{unix.AF_UNIX, unix.SOCK_DGRAM}, nil
+	}
+	return netKind{}, net.UnknownNetworkError(network)
+}
+
+// target is one resolved address to dial or bind.
+type target struct {
+	family int
+	sa     unix.Sockaddr
+	addr   net.Addr
+}
+
+// resolve turns address into the sockaddrs to try, in order. passive means
+// the address is for listening: an empty host is the wildcard.
+func resolve(ctx context.Context, k netKind, network, address string, passive bool) ([]target, error) {
+	if k.family == unix.AF_UNIX {
+		sa := &unix.SockaddrUnix{Name: address}
+		return []target{{unix.AF_UNIX, sa, sockaddrToAddr(network, sa)}}, nil
+	}
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	if passive && host == "" && k.family == unix.AF_UNSPEC && supportsDualStack() {
+		// One dual-stack socket, as net.Listen(":port") gives.
+		p, err := lookupPort(ctx, k, port)
+		if err != nil {
+			return nil, err
+		}
+		sa := &unix.SockaddrInet6{Port: p}
+		return []target{{unix.AF_INET6, sa, sockaddrToAddr(network, sa)}}, nil
+	}
+	hints := &resolv.Addrinfo{Family: k.family, Socktype: k.sotype}
+	if passive {
+		hints.Flags |= resolv.AI_PASSIVE
+	}
+	res, err := resolv.Lookup(ctx, host, port, hints)
+	if err != nil {
+		return nil, lookupError(host, port, err)
+	}
+	out := make([]target, 0, len(res))
+	for _, r := range res {
+		out = append(out, target{r.Family, r.Addr, sockaddrToAddr(network, r.Addr)})
+	}
+	return out, nil
+}
+
+func lookupPort(ctx context.Context, k netKind, port string) (int, error) {
+	if p, err := strconv.Atoi(port); err == nil && p >= 0 && p <= 0xFFFF {
+		return p, nil
+	}
+	res, err := resolv.Lookup(ctx, "", port, &resolv.Addrinfo{Family: unix.AF_INET, Socktype: k.sotype, Flags: resolv.AI_PASSIVE})
+	if err != nil {
+		return 0, lookupError("", port, err)
+	}
+	return res[0].Addr.(*unix.SockaddrInet4).Port, nil
+}
+
+// lookupError gives a resolver failure net's shape: *net.DNSError for
+// hosts, *net.AddrError for ports.
+func lookupError(host, port string, err error) error {
+	var ae *resolv.AddrinfoError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.Code {
+	case resolv.EAI_SERVICE:
+		return &net.AddrError{Err: "unknown port", Addr: port}
+	case resolv.EAI_NONAME, resolv.EAI_NODATA:
+		if host == "" {
+			return &net.AddrError{Err: "unknown port", Addr: port}
+		}
+		return &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	case resolv.EAI_AGAIN:
+		return &net.DNSError{Err: ae.Error(), Name: host, IsTemporary: true, IsTimeout: errors.Is(err, context.DeadlineExceeded)}
+	}
+	return &net.DNSError{Err: ae.Error(), Name: host}
+}
+
+// supportsDualStack reports whether an IPv6 socket can also carry IPv4
+// (IPV6_V6ONLY=0), which a wildcard listen on "tcp" or "udp" uses.
+var supportsDualStack = sync.OnceValue(func() bool {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) == nil
+})
+
+// sockaddrToAddr converts a kernel address to net's type for network.
+func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
+	var ip netip.Addr
+	var port int
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		ip, port = netip.AddrFrom4(sa.Addr), sa.Port
+	case *unix.SockaddrInet6:
+		ip, port = netip.AddrFrom16(sa.Addr), sa.Port
+		if sa.ZoneId != 0 {
+			ip = ip.WithZone(zoneName(sa.ZoneId))
+		}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: network}
+	default:
+		return nil
+	}
+	ap := netip.AddrPortFrom(ip, uint16(port))
+	switch network {
+	case "udp", "udp4", "udp6":
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}
+
+// addrToSockaddr converts a net address for a socket of family.
+func addrToSockaddr(family int, a net.Addr) (unix.Sockaddr, error) {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UnixAddr:
+		return &unix.SockaddrUnix{Name: a.Name}, nil
+	case nil:
+		return nil, errors.New("missing address")
+	default:
+		return nil, &net.AddrError{Err: "unexpected address type", Addr: a.String()}
+	}
+	return addrPortToSockaddr(family, ap)
+}
+
+func addrPortToSockaddr(family int, ap netip.AddrPort) (unix.Sockaddr, error) {
+	ip := ap.Addr()
+	if !ip.IsValid() {
+		ip = netip.IPv6Unspecified()
+		if family == unix.AF_INET {
+			ip = netip.IPv4Unspecified()
+		}
+	}
+	switch family {
+	case unix.AF_INET:
+		if ip.Is4In6() {
+			ip = ip.Unmap()
+		}
+		if !ip.Is4() {
+			return nil, &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
+		}
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}, nil
+	case unix.AF_INET6:
+		sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+		if z := ip.Zone(); z != "" {
+			sa.ZoneId = zoneIndex(z)
+		}
+		return sa, nil
+	}
+	return nil, unix.EAFNOSUPPORT
+}
+
+// zoneName and zoneIndex map IPv6 zones through /sys/class/net, not
+// net.Interfaces, which opens a netlink socket.
+func zoneName(id uint32) string {
+	ents, err := os.ReadDir("/sys/class/net")
+	if err == nil {
+		for _, e := range ents {
+			b, err := os.ReadFile("/sys/class/net/" + e.Name() + "/ifindex")
+			if err == nil && string(trimNL(b)) == strconv.FormatUint(uint64(id), 10) {
+				return e.Name()
+			}
+		}
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
+
+func zoneIndex(zone string) uint32 {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
+	b, err := os.ReadFile("/sys/class/net/" + zone + "/ifindex")
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(string(trimNL(b)), 10, 32)
+	return uint32(n)
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,211 @@
+//go:build linux
+
+package gonet
+
+import (
+	"context"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/sys/unix"
+)
+
+var bg = context.Background()
+
+// conn is what every connection type shares: an engine socket and its
+// addresses.
+type conn struct {
+	s      *engine.Socket
+	net    string
+	laddr  net.Addr // immutable
+	raddr  net.Addr // immutable; nil for an unconnected datagram socket
+	stream bool     // immutable
+}
+
+func (c *conn) readErr(err error) error {
+	return opError("read", "read", c.net, c.laddr, c.raddr, err)
+}
+
+func (c *conn) writeErr(err error) error {
+	return opError("write", "write", c.net, c.laddr, c.raddr, err)
+}
+
+// Read reads from the connection. It returns io.EOF at the end of a
+// stream. A Read cut short by a deadline or Close returns only after the
+// kernel has let go of b.
+func (c *conn) Read(b []byte) (int, error) {
+	if len(b) == 0 && c.stream {
+		return 0, nil
+	}
+	n, _, _, err := c.s.Recv(bg, b, 0, false, 0)
+	if err != nil {
+		return n, c.readErr(err)
+	}
+	if n == 0 && c.stream {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of b, or returns the count written and why it stopped.
+// Concurrent Writes never interleave.
+func (c *conn) Write(b []byte) (int, error) {
+	n, err := c.s.Send(bg, b, 0, nil, 0)
+	if err != nil {
+		return n, c.writeErr(err)
+	}
+	return n, nil
+}
+
+// Close closes the connection; pending Reads and Writes return
+// net.ErrClosed.
+func (c *conn) Close() error {
+	return opError("close", "close", c.net, c.laddr, c.raddr, c.s.Close())
+}
+
+// LocalAddr returns the local address.
+func (c *conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer's address.
+func (c *conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets both deadlines; pending calls see the change.
+func (c *conn) SetDeadline(t time.Time) error {
+	if c.s.Closed() {
+		return opError("set", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+	}
+	c.s.SetReadDeadline(t)
+	c.s.SetWriteDeadline(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read; a pending Read sees the change.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if c.s.Closed() {
+		return opError("set", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+	}
+	c.s.SetReadDeadline(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	if c.s.Closed() {
+		return opError("set", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+	}
+	c.s.SetWriteDeadline(t)
+	return nil
+}
+
+// SetReadBuffer sets SO_RCVBUF.
+func (c *conn) SetReadBuffer(bytes int) error {
+	return c.setInt("set", unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+}
+
+// SetWriteBuffer sets SO_SNDBUF.
+func (c *conn) SetWriteBuffer(bytes int) error {
+	return c.setInt("set", unix.SOL_SOCKET, unix.SO_SNDBUF, bytes)
+}
+
+func (c *conn) setInt(op string, level, opt, v int) error {
+	return opError(op, "setsockopt", c.net, c.laddr, c.raddr, c.s.SetsockoptInt(level, opt, v))
+}
+
+// SyscallConn returns the raw connection. See the package doc for what its
+// Read and Write wait on.
+func (c *conn) SyscallConn() (syscall.RawConn, error) {
+	if c.s.Closed() {
+		return nil, opError("syscallconn", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+	}
+	return rawConn{c.s}, nil
+}
+
+// TCPConn is a TCP connection on the engine, with *net.TCPConn's methods.
+type TCPConn struct{ conn }
+
+// CloseRead shuts down the reading side.
+func (c *TCPConn) CloseRead() error {
+	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
+}
+
+// CloseWrite shuts down the writing side: the peer reads EOF.
+func (c *TCPConn) CloseWrite() error {
+	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
+}
+
+// SetNoDelay sets TCP_NODELAY; it is on by default, as with net.
+func (c *TCPConn) SetNoDelay(noDelay bool) error {
+	return c.setInt("set", unix.IPPROTO_TCP, unix.TCP_NODELAY, boolInt(noDelay))
+}
+
+// SetKeepAlive turns TCP keep-alives on or off.
+func (c *TCPConn) SetKeepAlive(keepalive bool) error {
+	return c.setInt("set", unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(keepalive))
+}
+
+// SetKeepAlivePeriod sets the idle time before the first probe and between
+// probes.
+func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	secs := max(int((d+time.Second-1)/time.Second), 1)
+	if err := c.setInt("set", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs); err != nil {
+		return err
+	}
+	return c.setInt("set", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs)
+}
+
+// SetLinger sets SO_LINGER, as (*net.TCPConn).SetLinger.
+func (c *TCPConn) SetLinger(sec int) error {
+	l := unix.Linger{}
+	if sec >= 0 {
+		l.Onoff, l.Linger = 1, int32(sec)
+	}
+	err := c.s.Control(func(fd int) error { return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l) })
+	return opError("set", "setsockopt", c.net, c.laddr, c.raddr, err)
+}
+
+// UnixConn is a unix stream connection on the engine.
+type UnixConn struct{ conn }
+
+// CloseRead shuts down the reading side.
+func (c *UnixConn) CloseRead() error {
+	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
+}
+
+// CloseWrite shuts down the writing side.
+func (c *UnixConn) CloseWrite() error {
+	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// rawConn is syscall.RawConn over an engine socket.
+type rawConn struct{ s *engine.Socket }
+
+func (r rawConn) Control(f func(fd uintptr)) error {
+	return r.s.Control(func(fd int) error { f(uintptr(fd)); return nil })
+}
+
+func (r rawConn) Read(f func(fd uintptr) (done bool)) error  { return r.s.RawRead(f) }
+func (r rawConn) Write(f func(fd uintptr) (done bool)) error { return r.s.RawWrite(f) }
+
+// newConn wraps a connected engine socket.
+func newConn(s *engine.Socket, network string, family int, raddr net.Addr) net.Conn {
+	var lsa unix.Sockaddr
+	s.Control(func(fd int) (err error) { lsa, err = unix.Getsockname(fd); return })
+	c := conn{s: s, net: network, laddr: sockaddrToAddr(network, lsa), raddr: raddr, stream: true}
+	if family == unix.AF_UNIX {
+		if c.laddr == nil || c.laddr.(*net.UnixAddr).Name == "" {
+			c.laddr = nil
+		}
+		return &UnixConn{c}
+	}
+	return &TCPConn{c}
+}

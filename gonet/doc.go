@@ -1,0 +1,41 @@
+// Package gonet runs Go's net interfaces on ksocket's completion engine:
+// net.Conn, net.Listener and net.PacketConn whose reads, writes, accepts
+// and dials are io_uring requests (or, where io_uring is blocked, waits in
+// Go's own netpoller). Code written against net runs on the ring by swapping
+// one constructor:
+//
+//	ln, err := gonet.Listen("tcp", ":8080") // instead of net.Listen
+//	http.Serve(ln, handler)
+//
+// and an http.Transport whose DialContext is (&gonet.Dialer{}).DialContext
+// makes a client that dials through it. net/http and crypto/tls work
+// unchanged.
+//
+// Networks: tcp, tcp4, tcp6, udp, udp4, udp6, unix and unixgram. Host names
+// are resolved with ksocket's getaddrinfo (numeric hosts and the hosts file
+// today). Listening on "tcp" or "udp" with an empty host opens one
+// dual-stack IPv6 socket, as net does.
+//
+// The connection types offer what users of *net.TCPConn and *net.UDPConn
+// rely on: CloseRead, CloseWrite, SetNoDelay, SetKeepAlive(Period),
+// SetReadBuffer, SetWriteBuffer, ReadFrom and WriteTo for UDP, LocalAddr and
+// RemoteAddr as *net.TCPAddr, *net.UDPAddr or *net.UnixAddr, and
+// SyscallConn. Deadlines can move while a call is pending, Close unblocks
+// pending calls, and a dial can be cancelled through its context.
+//
+// Errors have the standard library's shape: *net.OpError{Op, Net, Source,
+// Addr, Err} wrapping an *os.SyscallError or a sentinel, so
+// errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded),
+// err.(net.Error).Timeout() and errors.Is(err, syscall.ECONNREFUSED) work as
+// with net.
+//
+// A Read that times out or is closed returns only after the kernel has
+// released the caller's buffer.
+//
+// SyscallConn: Control runs with the kernel fd held open (it is a regular
+// fd on both backends). Read and Write call their function until it
+// returns true, waiting for readiness in between; on the uring backend that
+// wait is an IORING_OP_POLL_ADD request, on epoll the netpoller.
+//
+// Outside Linux every constructor delegates to package net.
+package gonet

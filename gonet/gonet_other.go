@@ -1,0 +1,73 @@
+//go:build !linux
+
+package gonet
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"time"
+)
+
+// Outside Linux there is no ksocket engine: every constructor delegates to
+// package net, so a cross-platform program keeps working.
+
+// Dialer mirrors net.Dialer.
+type Dialer struct {
+	Timeout   time.Duration
+	Deadline  time.Time
+	LocalAddr net.Addr
+	KeepAlive time.Duration
+	Control   func(network, address string, c syscall.RawConn) error
+}
+
+func (d *Dialer) std() *net.Dialer {
+	return &net.Dialer{Timeout: d.Timeout, Deadline: d.Deadline, LocalAddr: d.LocalAddr, KeepAlive: d.KeepAlive, Control: d.Control}
+}
+
+// Dial is net.Dial.
+func Dial(network, address string) (net.Conn, error) { return net.Dial(network, address) }
+
+// DialContext is net.Dialer.DialContext.
+func DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
+// Dial is net.Dialer.Dial.
+func (d *Dialer) Dial(network, address string) (net.Conn, error) {
+	return d.std().Dial(network, address)
+}
+
+// DialContext is net.Dialer.DialContext.
+func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return d.std().DialContext(ctx, network, address)
+}
+
+// ListenConfig mirrors net.ListenConfig.
+type ListenConfig struct {
+	Control   func(network, address string, c syscall.RawConn) error
+	KeepAlive time.Duration
+}
+
+func (lc *ListenConfig) std() *net.ListenConfig {
+	return &net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive}
+}
+
+// Listen is net.Listen.
+func Listen(network, address string) (net.Listener, error) { return net.Listen(network, address) }
+
+// ListenPacket is net.ListenPacket.
+func ListenPacket(network, address string) (net.PacketConn, error) {
+	return net.ListenPacket(network, address)
+}
+
+// Listen is net.ListenConfig.Listen.
+func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
+	return lc.std().Listen(ctx, network, address)
+}
+
+// ListenPacket is net.ListenConfig.ListenPacket.
+func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
+	return lc.std().ListenPacket(ctx, network, address)
+}

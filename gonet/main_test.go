@@ -1,0 +1,69 @@
+//go:build linux
+
+package gonet
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+)
+
+// TestMain points the resolver at the package's own files, checks that the
+// backend asked for is in use, and checks for leaked goroutines and fds.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gonet-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	hosts := filepath.Join(dir, "hosts")
+	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n::1 localhost ip6-localhost\n"), 0o644)
+	resolvConf := filepath.Join(dir, "resolv.conf")
+	os.WriteFile(resolvConf, []byte("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"), 0o644)
+	os.Setenv("KSOCKET_HOSTS", hosts)
+	os.Setenv("KSOCKET_RESOLV_CONF", resolvConf)
+
+	if _, err := engine.Default(); err != nil {
+		fmt.Fprintf(os.Stderr, "gonet tests: no engine: %v\n", err)
+		os.Exit(1)
+	}
+	inf, _ := engine.Probe()
+	if want := os.Getenv("KSOCKET_BACKEND"); want != "" && want != "auto" && inf.Backend != want {
+		fmt.Fprintf(os.Stderr, "gonet tests: KSOCKET_BACKEND=%s but the engine chose %s: %s\n", want, inf.Backend, inf.Reason)
+		os.Exit(1)
+	}
+	goroutines, fds := runtime.NumGoroutine(), countFDs()
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			g, f := runtime.NumGoroutine(), countFDs()
+			if g <= goroutines && f <= fds {
+				break
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				fmt.Fprintf(os.Stderr, "leak check: %d goroutines (before %d), %d fds (before %d)\n%s", g, goroutines, f, fds, buf)
+				code = 1
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func countFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
