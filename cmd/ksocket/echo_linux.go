@@ -1,0 +1,149 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/ksocket-go/ksocket"
+	"github.com/ksocket-go/ksocket/gonet"
+	"golang.org/x/sys/unix"
+)
+
+// echoEngines are the engines `ksocket echo` serves with, in the order the
+// help lists them. The names are fixed; loop is the fast mode still to come.
+var echoEngines = map[string]func(addr string, log *logger, stop <-chan os.Signal) error{
+	"berkeley": echoBerkeley,
+	"gonet":    echoGonet,
+}
+
+func init() {
+	commands = append(commands, &command{
+		name:    "echo",
+		summary: "an echo server, until SIGINT or SIGTERM",
+		setFlags: func(fs *flag.FlagSet) func([]string) error {
+			addr := fs.String("addr", "", "`HOST:PORT` to listen on (required; port 0 picks one)")
+			engine := fs.String("engine", "berkeley", "berkeley, gonet or loop")
+			return func(args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("takes no arguments")
+				}
+				if *addr == "" {
+					return usageErrorf("--addr is required")
+				}
+				run, ok := echoEngines[*engine]
+				if !ok {
+					return usageErrorf("engine %q is not available; available: %s", *engine, availableEngines())
+				}
+				stop := make(chan os.Signal, 1)
+				signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+				defer signal.Stop(stop)
+				return run(*addr, newLogger(), stop)
+			}
+		},
+	})
+}
+
+func availableEngines() string {
+	var names []string
+	for _, n := range []string{"berkeley", "gonet", "loop"} {
+		if _, ok := echoEngines[n]; ok {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+func echoBerkeley(addr string, log *logger, stop <-chan os.Signal) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("--addr %q: want HOST:PORT", addr)
+	}
+	if _, err := parsePort(port); err != nil {
+		return err
+	}
+	res, err := ksocket.Getaddrinfo(host, port, &ksocket.Addrinfo{Socktype: unix.SOCK_STREAM, Flags: ksocket.AI_PASSIVE})
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	ls, err := ksocket.SocketListen(res[0].Family, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	ksocket.SetsockoptInt(ls, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := ksocket.Bind(ls, res[0].Addr); err != nil {
+		ksocket.Closesocket(ls)
+		return fmt.Errorf("bind %s: %w", addr, err)
+	}
+	if err := ksocket.Listen(ls, 4096); err != nil {
+		ksocket.Closesocket(ls)
+		return fmt.Errorf("listen: %w", err)
+	}
+	sa, _ := ksocket.Getsockname(ls)
+	log.Printf("echo (berkeley): listening on %s", sockaddrString(sa))
+	go func() {
+		<-stop
+		ksocket.Closesocket(ls)
+	}()
+	for {
+		c, _, err := ksocket.Accept(ls)
+		if errors.Is(err, unix.EBADF) {
+			log.Printf("echo: stopped")
+			return nil
+		}
+		if err != nil {
+			// EMFILE and friends: keep serving the clients we have.
+			log.Printf("accept: %v", err)
+			continue
+		}
+		ksocket.SetsockoptInt(c, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		go func() {
+			defer ksocket.Closesocket(c)
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := ksocket.Recv(c, buf, 0)
+				if err != nil || n == 0 {
+					return
+				}
+				if _, err := ksocket.Send(c, buf[:n], 0); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func echoGonet(addr string, log *logger, stop <-chan os.Signal) error {
+	ln, err := gonet.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	log.Printf("echo (gonet): listening on %s", ln.Addr())
+	go func() {
+		<-stop
+		ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			log.Printf("echo: stopped")
+			return nil
+		}
+		if err != nil {
+			log.Printf("accept: %v", err)
+			continue
+		}
+		go func() {
+			defer c.Close()
+			io.Copy(c, c)
+		}()
+	}
+}

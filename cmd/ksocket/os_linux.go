@@ -1,0 +1,6 @@
+//go:build linux
+
+package main
+
+const linux = true
+const goos = "linux"

@@ -1,0 +1,96 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/ksocket-go/ksocket"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	commands = append(commands, &command{
+		name:    "probe",
+		summary: "show what this kernel supports, the backend in use and why",
+		setFlags: func(fs *flag.FlagSet) func([]string) error {
+			asJSON := fs.Bool("json", false, "print JSON: {kernel, backend, reason, errno, setup_flags[], ops{NAME: ring|syscall}}")
+			return func(args []string) error {
+				if len(args) > 0 {
+					return usageErrorf("takes no arguments")
+				}
+				return probe(*asJSON)
+			}
+		},
+	})
+}
+
+type probeJSON struct {
+	Kernel     string            `json:"kernel"`
+	Backend    string            `json:"backend"`
+	Reason     string            `json:"reason"`
+	Errno      string            `json:"errno"`
+	SetupFlags []string          `json:"setup_flags"`
+	Ops        map[string]string `json:"ops"`
+	Masked     []string          `json:"masked,omitempty"`
+	InlineWait string            `json:"inline_wait,omitempty"`
+}
+
+func probe(asJSON bool) error {
+	inf, err := ksocket.Probe()
+	errno := ""
+	if inf.SetupErrno != 0 {
+		errno = unix.ErrnoName(inf.SetupErrno)
+	}
+	if asJSON {
+		ops := map[string]string{}
+		for _, c := range inf.RingCalls {
+			ops[c] = "ring"
+		}
+		for _, c := range inf.SysCalls {
+			ops[c] = "syscall"
+		}
+		flags := inf.SetupFlags
+		if flags == nil {
+			flags = []string{}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if e := enc.Encode(probeJSON{inf.Kernel, inf.Backend, inf.Reason, errno, flags, ops, inf.Masked, inf.InlineWait}); e != nil {
+			return e
+		}
+	} else {
+		uring := "available"
+		switch {
+		case inf.SetupErrno != 0:
+			uring = fmt.Sprintf("unavailable: io_uring_setup failed with %s (%v)", errno, inf.SetupErrno)
+		case inf.Backend != "uring":
+			uring = "not used"
+		}
+		fmt.Printf("kernel:       %s\n", inf.Kernel)
+		fmt.Printf("io_uring:     %s\n", uring)
+		fmt.Printf("backend:      %s (%s)\n", inf.Backend, inf.Reason)
+		if inf.Backend == "uring" {
+			fmt.Printf("setup flags:  %s\n", orNone(inf.SetupFlags))
+			fmt.Printf("inline wait:  %s\n", inf.InlineWait)
+		}
+		fmt.Printf("masked:       %s\n", orNone(inf.Masked))
+		fmt.Printf("ring ops:     %s\n", orNone(inf.RingCalls))
+		fmt.Printf("syscalls:     %s\n", orNone(inf.SysCalls))
+	}
+	if err != nil {
+		return exitError{1, ""}
+	}
+	return nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, " ")
+}
