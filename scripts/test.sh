@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as real peers or tools.
-packages=(strace netcat-openbsd)
+packages=(strace netcat-openbsd curl)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -40,8 +40,18 @@ go vet ./...
 step "staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+step "go vet, bench module"
+(cd bench && go vet ./...)
+
+step "cross-builds: darwin, windows, android"
+GOOS=darwin go vet ./...
+GOOS=windows go vet ./...
+GOOS=android GOARCH=arm64 go vet ./...
+
 for backend in uring epoll; do
 	step "go test -race (KSOCKET_BACKEND=$backend)"
 	KSOCKET_BACKEND=$backend go test -race -count=1 ./...
+	step "nettest conformance, 5 times (KSOCKET_BACKEND=$backend)"
+	KSOCKET_BACKEND=$backend go test -race -count=5 -run '^TestNettest' ./gonet
 done
 echo "== all tests passed"
