@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket"
+	"github.com/ksocket-go/ksocket/gonet"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,12 +48,16 @@ func main() {
 
 func serverMain(args []string) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
-	impl := fs.String("impl", "net", "net or berkeley")
+	impl := fs.String("impl", "net", "net, berkeley or gonet")
 	size := fs.Int("size", 64, "message size")
 	fs.Parse(args)
 	switch *impl {
-	case "net":
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	case "net", "gonet":
+		listen := net.Listen
+		if *impl == "gonet" {
+			listen = gonet.Listen
+		}
+		ln, err := listen("tcp", "127.0.0.1:0")
 		check(err)
 		fmt.Println(ln.Addr().String())
 		for {
@@ -179,6 +184,7 @@ func runMain(args []string) {
 	impls := fs.String("impls", "net,berkeley", "servers to compare")
 	connList := fs.String("conns", "1,64", "connection counts")
 	depth := fs.Int("pipeline", 1, "messages in flight per connection")
+	size := fs.Int("size", 64, "message size in bytes")
 	rounds := fs.Int("rounds", 5, "alternating rounds per point")
 	dur := fs.Duration("duration", 3*time.Second, "length of one round")
 	fs.Parse(args)
@@ -195,11 +201,11 @@ func runMain(args []string) {
 		for r := range *rounds {
 			for _, impl := range strings.Split(*impls, ",") {
 				fmt.Fprintf(os.Stderr, "\rconns=%d round %d/%d %-10s", conns, r+1, *rounds, impl)
-				res[impl] = append(res[impl], round(self, perf, impl, conns, *depth, *dur))
+				res[impl] = append(res[impl], round(self, perf, impl, conns, *depth, *size, *dur))
 			}
 		}
 		fmt.Fprintln(os.Stderr)
-		fmt.Printf("\n64 B echo, conns=%d, pipeline=%d, %d rounds of %s (medians)\n\n", conns, *depth, *rounds, *dur)
+		fmt.Printf("\n%d B echo, conns=%d, pipeline=%d, %d rounds of %s (medians)\n\n", *size, conns, *depth, *rounds, *dur)
 		fmt.Println("| server | ops/s | p50 µs | p99 µs | server CPU µs/op | syscalls/op |")
 		fmt.Println("|---|---:|---:|---:|---:|---:|")
 		for _, impl := range strings.Split(*impls, ",") {
@@ -209,8 +215,8 @@ func runMain(args []string) {
 	}
 }
 
-func round(self, perf, impl string, conns, depth int, dur time.Duration) result {
-	srv := exec.Command("taskset", "-c", "0", self, "server", "-impl", impl)
+func round(self, perf, impl string, conns, depth, size int, dur time.Duration) result {
+	srv := exec.Command("taskset", "-c", "0", self, "server", "-impl", impl, "-size", fmt.Sprint(size))
 	srv.Env = append(os.Environ(), "GOMAXPROCS=1")
 	srv.Stderr = os.Stderr
 	out, err := srv.StdoutPipe()
@@ -221,7 +227,7 @@ func round(self, perf, impl string, conns, depth int, dur time.Duration) result 
 	check(err)
 	addr = strings.TrimSpace(addr)
 
-	load := exec.Command("taskset", "-c", "1", self, "load", "-addr", addr, "-conns", fmt.Sprint(conns), "-pipeline", fmt.Sprint(depth), "-duration", dur.String())
+	load := exec.Command("taskset", "-c", "1", self, "load", "-addr", addr, "-conns", fmt.Sprint(conns), "-pipeline", fmt.Sprint(depth), "-size", fmt.Sprint(size), "-duration", dur.String())
 	load.Env = append(os.Environ(), "GOMAXPROCS=1")
 	var lout strings.Builder
 	load.Stdout = &lout
