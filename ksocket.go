@@ -5,6 +5,7 @@ package ksocket
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"time"
@@ -223,6 +224,11 @@ func RecvfromContext(ctx context.Context, s int, buf []byte, flags int) (int, un
 	}
 	n, sa, _, err := e.s.Recv(ctx, buf, flags, true, e.timeout(unix.SO_RCVTIMEO))
 	if err != nil {
+		if len(buf) == 0 && e.s.Type() == unix.SOCK_STREAM && errors.Is(err, os.ErrDeadlineExceeded) {
+			// tcp_recvmsg with nothing to copy reports 0, not EAGAIN,
+			// when the timeout ends the wait.
+			return 0, nil, nil
+		}
 		return 0, nil, errno(err, unix.EAGAIN)
 	}
 	return n, sa, nil
@@ -314,9 +320,7 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 		return errno(err, unix.EAGAIN)
 	}
 	if level == unix.SOL_SOCKET && (opt == unix.SO_RCVTIMEO || opt == unix.SO_SNDTIMEO) {
-		d := time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond
-		d = max(d, 0)
-		stored := *tv
+		d, stored := timevalTimeout(v)
 		if opt == unix.SO_RCVTIMEO {
 			e.rcvtimeo.Store(int64(d))
 			e.rcvtv.Store(&stored)
@@ -326,6 +330,25 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 		}
 	}
 	return nil
+}
+
+// immediate is the timeout of a negative timeval: the kernel stores it as
+// zero jiffies, and calls fail at once as on a non-blocking socket.
+const immediate = time.Nanosecond
+
+// timevalTimeout is the kernel's reading of an SO_RCVTIMEO or SO_SNDTIMEO
+// value (sock_set_timeout in net/core/sock.c): a negative one reads back as
+// {0, 0} but times out at once; {0, 0} and values too large to count are
+// "never". It returns the timeout (0: never) and the value getsockopt shows.
+func timevalTimeout(tv unix.Timeval) (time.Duration, unix.Timeval) {
+	if tv.Sec < 0 {
+		return immediate, unix.Timeval{}
+	}
+	const maxSec = int64(math.MaxInt64/time.Second) - 1
+	if int64(tv.Sec) >= maxSec {
+		return 0, tv
+	}
+	return time.Duration(tv.Sec)*time.Second + time.Duration(tv.Usec)*time.Microsecond, tv
 }
 
 // GetsockoptTimeval reads a timeval option. For SO_RCVTIMEO and SO_SNDTIMEO

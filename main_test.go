@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/leaktest"
 )
 
 // TestMain points the resolver at files of the package's own, makes sure the
@@ -39,42 +39,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "ksocket tests: KSOCKET_BACKEND=%s but the engine chose %s: %s\n", want, inf.Backend, inf.Reason)
 		os.Exit(1)
 	}
-	goroutines, fds := runtime.NumGoroutine(), countFDs()
+	snap := leaktest.Take()
 
 	code := m.Run()
-
 	if code == 0 {
-		if err := checkLeaks(goroutines, fds); err != nil {
+		if err := snap.Check(3 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			code = 1
 		}
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func countFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents)
-}
-
-// checkLeaks waits up to two seconds for goroutines and fds to return to
-// their numbers before the tests.
-func checkLeaks(goroutines, fds int) error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		g, f := runtime.NumGoroutine(), countFDs()
-		if g <= goroutines && f <= fds {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("leak check: %d goroutines (before %d), %d fds (before %d)\n%s", g, goroutines, f, fds, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

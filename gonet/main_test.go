@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/leaktest"
 )
 
 // TestMain points the resolver at the package's own files, checks that the
@@ -37,33 +37,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "gonet tests: KSOCKET_BACKEND=%s but the engine chose %s: %s\n", want, inf.Backend, inf.Reason)
 		os.Exit(1)
 	}
-	goroutines, fds := runtime.NumGoroutine(), countFDs()
+	snap := leaktest.Take()
 	code := m.Run()
 	if code == 0 {
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			g, f := runtime.NumGoroutine(), countFDs()
-			if g <= goroutines && f <= fds {
-				break
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				fmt.Fprintf(os.Stderr, "leak check: %d goroutines (before %d), %d fds (before %d)\n%s", g, goroutines, f, fds, buf)
-				code = 1
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
+		if err := snap.Check(3 * time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
 		}
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func countFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents)
 }

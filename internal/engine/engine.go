@@ -104,6 +104,9 @@ type backend interface {
 	bind(s *Socket, sa unix.Sockaddr) error
 	listen(s *Socket, backlog int) error
 	connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error
+	// disconnect is connect(AF_UNSPEC): it resets a stream socket whose
+	// connect failed, as a blocking connect(2) does on its way out.
+	disconnect(s *Socket) error
 	accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error)
 	// send makes one send; to may be nil.
 	send(s *Socket, b []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error)

@@ -231,7 +231,18 @@ func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error {
 	if werr != nil {
 		return werr
 	}
+	if cerr == nil {
+		// connect(2) once more moves the socket from "connecting" to
+		// "connected", so that a further Connect gets EISCONN, as after
+		// a blocking connect.
+		b.ctl(s, func(fd int) error { return connectRaw(fd, &raw, n) })
+	}
 	return cerr
+}
+
+func (b *epollBackend) disconnect(s *Socket) error {
+	var raw unix.RawSockaddrAny // family AF_UNSPEC
+	return b.ctl(s, func(fd int) error { return connectRaw(fd, &raw, unix.SizeofSockaddrInet4) })
 }
 
 func (b *epollBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
@@ -281,6 +292,11 @@ func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSp
 	var rerr error
 	werr := b.wait(s, w, func(fd int) bool {
 		n, _, mflags, sa, rerr = unix.Recvmsg(fd, p, nil, flags)
+		if rerr == unix.EAGAIN && s.sotype != unix.SOCK_STREAM && readShutdown(fd) {
+			// A blocking datagram recv returns 0 once the read side is
+			// shut down; a non-blocking one keeps saying EAGAIN.
+			n, sa, mflags, rerr = 0, nil, 0, nil
+		}
 		return rerr != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
 	})
 	if werr != nil {
@@ -293,6 +309,13 @@ func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSp
 		sa, mflags = nil, 0
 	}
 	return n, sa, mflags, nil
+}
+
+// readShutdown reports whether fd's read side is shut down (POLLRDHUP).
+func readShutdown(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+	n, err := unix.Poll(pfd, 0)
+	return err == nil && n == 1 && pfd[0].Revents&unix.POLLRDHUP != 0
 }
 
 func (b *epollBackend) shutdown(s *Socket, how int) error {

@@ -136,10 +136,27 @@ func (s *Socket) Connect(ctx context.Context, sa unix.Sockaddr, timeout time.Dur
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	if err := s.e.b.connect(s, sa, &w); err != nil {
+		if s.sotype == unix.SOCK_STREAM && !s.nonblock && connectFailed(err) {
+			// Both backends connect without blocking and read the outcome
+			// from SO_ERROR, which leaves the socket half-connected; a
+			// blocking connect(2) disconnects it, and later calls (Listen,
+			// a second Connect) expect that.
+			s.e.b.disconnect(s)
+		}
 		return err
 	}
 	s.cat.CompareAndSwap(uint32(CatUnified), uint32(CatConnection))
 	return nil
+}
+
+// connectFailed reports whether err ended a connection attempt in the
+// kernel, after which connect(2) would have reset the socket.
+func connectFailed(err error) bool {
+	switch err {
+	case unix.ECONNREFUSED, unix.ETIMEDOUT, unix.EHOSTUNREACH, unix.ENETUNREACH, unix.ECONNRESET, unix.ECONNABORTED:
+		return true
+	}
+	return false
 }
 
 // Accept waits for a connection and returns it as a connection socket.

@@ -38,16 +38,45 @@ import (
 // kslot is the kernel half of an op slot. It lives in mmap'd memory, so it
 // never moves and the GC never frees it; the kernel may read or write it
 // until the op's final CQE.
+//
+// It holds no Go pointer types: the GC does not scan this memory, and a
+// pointer store here would run the write barrier on whatever stale value the
+// slot last held, which the GC may already have freed ("found bad pointer in
+// Go heap"). Addresses are stored as plain integers instead.
 type kslot struct {
 	sa    unix.RawSockaddrAny
 	salen uint32
 	_     uint32
-	msg   unix.Msghdr
-	iov   unix.Iovec
+	msg   rawMsghdr
+	iov   rawIovec
 	ts    uring.Timespec
 	arg   uring.GeteventsArg
 	opt   [16]byte // setsockopt/getsockopt value
 }
+
+// rawIovec is struct iovec with integer fields.
+type rawIovec struct {
+	base uintptr // void *iov_base
+	len  uintptr // size_t iov_len
+}
+
+// rawMsghdr is struct msghdr with integer fields.
+type rawMsghdr struct {
+	name       uintptr // void *msg_name
+	namelen    uint32  // socklen_t msg_namelen
+	iov        uintptr // struct iovec *msg_iov
+	iovlen     uintptr // size_t msg_iovlen
+	control    uintptr // void *msg_control
+	controllen uintptr // size_t msg_controllen
+	flags      int32   // int msg_flags
+}
+
+var (
+	_ [unix.SizeofMsghdr - unsafe.Sizeof(rawMsghdr{})]byte
+	_ [unsafe.Sizeof(rawMsghdr{}) - unix.SizeofMsghdr]byte
+	_ [unix.SizeofIovec - unsafe.Sizeof(rawIovec{})]byte
+	_ [unsafe.Sizeof(rawIovec{}) - unix.SizeofIovec]byte
+)
 
 const (
 	kslotSize     = 256

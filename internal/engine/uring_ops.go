@@ -84,6 +84,13 @@ func (b *uringBackend) connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error {
 	})
 }
 
+func (b *uringBackend) disconnect(s *Socket) error {
+	return b.simple(s, noWait, func(sqe *uring.SQE, st *opState) {
+		st.k.sa = unix.RawSockaddrAny{} // family AF_UNSPEC
+		sqe.PrepConnect(s.fd, unsafe.Pointer(&st.k.sa), unix.SizeofSockaddrInet4)
+	})
+}
+
 func (b *uringBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
 	if s.nonblock && !b.useAcceptDontwait {
 		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
@@ -140,10 +147,8 @@ func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w 
 		}
 		k := st.k
 		k.sa = raw
-		k.iov = unix.Iovec{Base: (*byte)(addr)}
-		k.iov.SetLen(int(l))
-		k.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&k.sa)), Namelen: n, Iov: &k.iov}
-		k.msg.SetIovlen(1)
+		k.iov = rawIovec{base: uintptr(addr), len: uintptr(l)}
+		k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: n, iov: uintptr(unsafe.Pointer(&k.iov)), iovlen: 1}
 		sqe.PrepSendmsg(s.fd, unsafe.Pointer(&k.msg), flags)
 	})
 	if err != nil {
@@ -164,10 +169,8 @@ func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSp
 			return
 		}
 		k := st.k
-		k.iov = unix.Iovec{Base: (*byte)(addr)}
-		k.iov.SetLen(int(l))
-		k.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&k.sa)), Namelen: unix.SizeofSockaddrAny, Iov: &k.iov}
-		k.msg.SetIovlen(1)
+		k.iov = rawIovec{base: uintptr(addr), len: uintptr(l)}
+		k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: unix.SizeofSockaddrAny, iov: uintptr(unsafe.Pointer(&k.iov)), iovlen: 1}
 		sqe.PrepRecvmsg(s.fd, unsafe.Pointer(&k.msg), flags)
 	})
 	if err != nil {
@@ -176,8 +179,8 @@ func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSp
 	var sa unix.Sockaddr
 	var mflags int
 	if from {
-		sa = sockaddrFrom(&r.st.k.sa, r.st.k.msg.Namelen)
-		mflags = int(r.st.k.msg.Flags)
+		sa = sockaddrFrom(&r.st.k.sa, r.st.k.msg.namelen)
+		mflags = int(r.st.k.msg.flags)
 	}
 	b.put(r)
 	return int(r.res), sa, mflags, nil

@@ -1,0 +1,87 @@
+// Package leaktest checks, at the end of a test binary, that the tests left
+// no goroutine or file descriptor behind. Each package's TestMain takes a
+// Snapshot before m.Run and calls Check after it.
+package leaktest
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Snapshot is the state before the tests ran.
+type Snapshot struct {
+	goroutines int
+	fds        int
+}
+
+// Take records the current goroutines and open fds.
+func Take() Snapshot {
+	return Snapshot{goroutines: len(stacks()), fds: countFDs()}
+}
+
+// Check waits up to wait for the goroutines and fds to fall back to the
+// snapshot, and otherwise describes what is left over.
+func (s Snapshot) Check(wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		g, f := stacks(), countFDs()
+		if len(g) <= s.goroutines && f <= s.fds {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("leak check: %d goroutines (before %d), %d fds (before %d)\n%s",
+				len(g), s.goroutines, f, s.fds, strings.Join(g, "\n\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ignored are goroutines that the testing machinery itself starts, such as
+// the fuzz coordinator's signal handler.
+var ignored = []string{
+	"os/signal.loop",
+	"os/signal.signal_recv",
+	"testing.(*F).Fuzz",
+	"testing.runFuzzTests",
+	"testing.tRunner",
+	"testing.(*M).Run",
+	"runtime.goexit0",
+}
+
+// stacks returns the stacks of the goroutines that count.
+func stacks() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+next:
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "leaktest.stacks") {
+			continue
+		}
+		for _, ig := range ignored {
+			if strings.Contains(g, ig) {
+				continue next
+			}
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func countFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
