@@ -112,9 +112,9 @@ func lookupError(host, port string, err error) error {
 		}
 		return &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	case resolv.EAI_AGAIN:
-		return &net.DNSError{Err: ae.Error(), Name: host, IsTemporary: true, IsTimeout: errors.Is(err, context.DeadlineExceeded)}
+		return &net.DNSError{UnwrapErr: ae.Err, Err: ae.Error(), Name: host, IsTemporary: true, IsTimeout: errors.Is(err, context.DeadlineExceeded)}
 	}
-	return &net.DNSError{Err: ae.Error(), Name: host}
+	return &net.DNSError{UnwrapErr: ae.Err, Err: ae.Error(), Name: host}
 }
 
 // supportsDualStack reports whether an IPv6 socket can also carry IPv4

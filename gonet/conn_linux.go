@@ -120,7 +120,7 @@ func (c *conn) SyscallConn() (syscall.RawConn, error) {
 	if c.s.Closed() {
 		return nil, opError("syscallconn", "", c.net, c.laddr, c.raddr, net.ErrClosed)
 	}
-	return rawConn{c.s}, nil
+	return rawConn{c.s, c.net, c.laddr, c.raddr}, nil
 }
 
 // TCPConn is a TCP connection on the engine, with *net.TCPConn's methods.
@@ -186,15 +186,26 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// rawConn is syscall.RawConn over an engine socket.
-type rawConn struct{ s *engine.Socket }
-
-func (r rawConn) Control(f func(fd uintptr)) error {
-	return r.s.Control(func(fd int) error { f(uintptr(fd)); return nil })
+// rawConn is syscall.RawConn over an engine socket. Its errors are
+// *net.OpError with Op "raw-control", "raw-read" or "raw-write", as net's.
+type rawConn struct {
+	s            *engine.Socket
+	net          string
+	laddr, raddr net.Addr
 }
 
-func (r rawConn) Read(f func(fd uintptr) (done bool)) error  { return r.s.RawRead(f) }
-func (r rawConn) Write(f func(fd uintptr) (done bool)) error { return r.s.RawWrite(f) }
+func (r rawConn) Control(f func(fd uintptr)) error {
+	err := r.s.Control(func(fd int) error { f(uintptr(fd)); return nil })
+	return opError("raw-control", "", r.net, r.laddr, r.raddr, err)
+}
+
+func (r rawConn) Read(f func(fd uintptr) (done bool)) error {
+	return opError("raw-read", "", r.net, r.laddr, r.raddr, r.s.RawRead(f))
+}
+
+func (r rawConn) Write(f func(fd uintptr) (done bool)) error {
+	return opError("raw-write", "", r.net, r.laddr, r.raddr, r.s.RawWrite(f))
+}
 
 // newConn wraps a connected engine socket.
 func newConn(s *engine.Socket, network string, family int, raddr net.Addr) net.Conn {

@@ -73,12 +73,18 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, fail(nil, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fail(nil, err) // as net: a done context fails before anything else
+	}
 	e, err := engine.Default()
 	if err != nil {
 		return nil, fail(nil, err)
 	}
 	targets, err := resolve(ctx, k, network, address, false)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			err = cerr
+		}
 		return nil, fail(nil, err)
 	}
 	var first error
@@ -119,7 +125,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *engine.Engine, k netKind, netwo
 		s.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
 	}
 	if d.Control != nil {
-		if err := d.Control(familyNetwork(network, t.family), t.addr.String(), rawConn{s}); err != nil {
+		if err := d.Control(familyNetwork(network, t.family), t.addr.String(), rawConn{s: s, net: network}); err != nil {
 			return nil, fail("control", err)
 		}
 	}

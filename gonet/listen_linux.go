@@ -108,7 +108,7 @@ func (lc *ListenConfig) bind(ctx context.Context, k netKind, network, address st
 		s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	}
 	if lc.Control != nil {
-		if err := lc.Control(familyNetwork(network, t.family), t.addr.String(), rawConn{s}); err != nil {
+		if err := lc.Control(familyNetwork(network, t.family), t.addr.String(), rawConn{s: s, net: network}); err != nil {
 			s.Close()
 			return nil, t, fail("control", t.addr, err)
 		}
@@ -187,5 +187,5 @@ func (l *Listener) SetDeadline(t time.Time) error {
 
 // SyscallConn returns the raw listening socket.
 func (l *Listener) SyscallConn() (syscall.RawConn, error) {
-	return rawConn{l.s}, nil
+	return rawConn{s: l.s, net: l.net, laddr: l.addr}, nil
 }

@@ -170,11 +170,11 @@ func (e *Engine) Socket(domain, typ, proto int, cat Category) (*Socket, error) {
 		return nil, err
 	}
 	st := typ &^ (unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC)
-	return e.newSocket(fd, st, typ&unix.SOCK_NONBLOCK != 0, cat)
+	return e.newSocket(fd, domain, st, typ&unix.SOCK_NONBLOCK != 0, cat)
 }
 
-func (e *Engine) newSocket(fd, sotype int, nonblock bool, cat Category) (*Socket, error) {
-	s := &Socket{e: e, fd: fd, sotype: sotype, nonblock: nonblock, closing: make(chan struct{}), drained: make(chan struct{})}
+func (e *Engine) newSocket(fd, domain, sotype int, nonblock bool, cat Category) (*Socket, error) {
+	s := &Socket{e: e, fd: fd, domain: domain, sotype: sotype, nonblock: nonblock, closing: make(chan struct{}), drained: make(chan struct{})}
 	s.cat.Store(uint32(cat))
 	if err := e.b.attach(s); err != nil {
 		unix.Close(fd)

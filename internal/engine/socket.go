@@ -20,6 +20,7 @@ import (
 type Socket struct {
 	e        *Engine
 	fd       int  // kernel fd; immutable, valid until destroy
+	domain   int  // AF_INET, AF_INET6, AF_UNIX, ...; immutable
 	sotype   int  // SOCK_STREAM, SOCK_DGRAM, ...; immutable
 	nonblock bool // SOCK_NONBLOCK was asked for: EAGAIN instead of waiting; immutable
 
@@ -173,7 +174,7 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 	if err != nil {
 		return nil, nil, err
 	}
-	ns, err := s.e.newSocket(fd, s.sotype, false, CatConnection)
+	ns, err := s.e.newSocket(fd, s.domain, s.sotype, false, CatConnection)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -131,6 +131,26 @@ func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w 
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
 	}
+	if s.domain == unix.AF_UNIX && s.sotype != unix.SOCK_STREAM && flags&unix.MSG_DONTWAIT == 0 {
+		// unix_dgram_sendmsg copies the data out of the iovec before it
+		// finds the peer's queue full; io_uring's retry after EAGAIN then
+		// sends from the spent iovec, an empty datagram. Wait for room
+		// and send without waiting, each time with a fresh request.
+		for {
+			n, err := b.sendOnce(s, p, flags|unix.MSG_DONTWAIT, to, w)
+			if err != unix.EAGAIN {
+				return n, err
+			}
+			if err := b.simple(s, w, func(sqe *uring.SQE, _ *opState) { sqe.PrepPollAdd(s.fd, unix.POLLOUT) }); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return b.sendOnce(s, p, flags, to, w)
+}
+
+// sendOnce is one SEND (or SENDMSG with a destination) request.
+func (b *uringBackend) sendOnce(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
 	var raw unix.RawSockaddrAny
 	var n uint32
 	if to != nil {
