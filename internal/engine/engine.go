@@ -103,16 +103,16 @@ type backend interface {
 	attach(s *Socket) error
 	bind(s *Socket, sa unix.Sockaddr) error
 	listen(s *Socket, backlog int) error
-	connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error
+	connect(s *Socket, sa unix.Sockaddr, w waitSpec) error
 	// disconnect is connect(AF_UNSPEC): it resets a stream socket whose
 	// connect failed, as a blocking connect(2) does on its way out.
 	disconnect(s *Socket) error
-	accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error)
+	accept(s *Socket, w waitSpec) (int, unix.Sockaddr, error)
 	// send makes one send; to may be nil.
-	send(s *Socket, b []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error)
+	send(s *Socket, b []byte, flags int, to unix.Sockaddr, w waitSpec) (int, error)
 	// recv makes one receive; with from it also returns the peer and uses
 	// recvmsg. It returns the MSG_* flags the kernel reported.
-	recv(s *Socket, b []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error)
+	recv(s *Socket, b []byte, flags int, from bool, w waitSpec) (int, unix.Sockaddr, int, error)
 	shutdown(s *Socket, how int) error
 	setsockopt(s *Socket, level, opt int, val []byte) error
 	getsockoptInt(s *Socket, level, opt int) (int, error)
@@ -120,7 +120,7 @@ type backend interface {
 	control(s *Socket, f func(fd int) error) error
 	// rawIO calls f until it reports done, waiting for the socket to become
 	// readable (mode 'r') or writable ('w') in between.
-	rawIO(s *Socket, w *waitSpec, f func(fd uintptr) bool) error
+	rawIO(s *Socket, w waitSpec, f func(fd uintptr) bool) error
 	setDeadline(s *Socket, mode byte, t time.Time)
 	// evict starts Close: pending ops must finish promptly with ErrClosed.
 	evict(s *Socket)

@@ -103,7 +103,8 @@ func (b *epollBackend) ctl(s *Socket, f func(fd int) error) error {
 
 func (b *epollBackend) control(s *Socket, f func(fd int) error) error { return b.ctl(s, f) }
 
-func (b *epollBackend) rawIO(s *Socket, w *waitSpec, f func(fd uintptr) bool) error {
+func (b *epollBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) error {
+	w := &wv
 	return b.wait(s, w, func(fd int) bool { return f(uintptr(fd)) })
 }
 
@@ -195,7 +196,8 @@ func (b *epollBackend) listen(s *Socket, backlog int) error {
 	return b.ctl(s, func(fd int) error { return unix.Listen(fd, backlog) })
 }
 
-func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error {
+func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, wv waitSpec) error {
+	w := &wv
 	var raw unix.RawSockaddrAny
 	n, err := putSockaddr(sa, &raw)
 	if err != nil {
@@ -245,7 +247,8 @@ func (b *epollBackend) disconnect(s *Socket) error {
 	return b.ctl(s, func(fd int) error { return connectRaw(fd, &raw, unix.SizeofSockaddrInet4) })
 }
 
-func (b *epollBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
+func (b *epollBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error) {
+	w := &wv
 	var nfd int
 	var sa unix.Sockaddr
 	var aerr error
@@ -262,7 +265,8 @@ func (b *epollBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error
 	return nfd, sa, aerr
 }
 
-func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
+func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
+	w := &wv
 	flags |= unix.MSG_NOSIGNAL
 	// Encode the destination once, into memory of ours: x/sys/unix would
 	// encode into the caller's Sockaddr, which races when callers share one.
@@ -286,7 +290,8 @@ func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w 
 	return n, serr
 }
 
-func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error) {
+func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSpec) (int, unix.Sockaddr, int, error) {
+	w := &wv
 	var n, mflags int
 	var sa unix.Sockaddr
 	var rerr error

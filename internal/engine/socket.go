@@ -136,7 +136,7 @@ func (s *Socket) Connect(ctx context.Context, sa unix.Sockaddr, timeout time.Dur
 		return err
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
-	if err := s.e.b.connect(s, sa, &w); err != nil {
+	if err := s.e.b.connect(s, sa, w); err != nil {
 		if s.sotype == unix.SOCK_STREAM && !s.nonblock && connectFailed(err) {
 			// Both backends connect without blocking and read the outcome
 			// from SO_ERROR, which leaves the socket half-connected; a
@@ -170,7 +170,7 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 		return nil, nil, err
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
-	fd, sa, err := s.e.b.accept(s, &w)
+	fd, sa, err := s.e.b.accept(s, w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -203,7 +203,7 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 	stream := s.sotype == unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
 	total := 0
 	for {
-		n, err := s.e.b.send(s, b[total:], flags, to, &w)
+		n, err := s.e.b.send(s, b[total:], flags, to, w)
 		total += max(n, 0)
 		if err != nil {
 			return total, err
@@ -225,7 +225,7 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeo
 		return 0, nil, 0, err
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
-	return s.e.b.recv(s, b, flags, from, &w)
+	return s.e.b.recv(s, b, flags, from, w)
 }
 
 // Shutdown shuts down part of a full-duplex connection.
@@ -290,7 +290,7 @@ func (s *Socket) rawIO(mode byte, f func(fd uintptr) bool) error {
 		return net.ErrClosed
 	}
 	defer s.release()
-	return s.e.b.rawIO(s, &waitSpec{mode: mode}, f)
+	return s.e.b.rawIO(s, waitSpec{mode: mode}, f)
 }
 
 // SetReadDeadline sets the deadline for Recv and Accept, including those

@@ -68,7 +68,8 @@ func (b *uringBackend) listen(s *Socket, backlog int) error {
 	})
 }
 
-func (b *uringBackend) connect(s *Socket, sa unix.Sockaddr, w *waitSpec) error {
+func (b *uringBackend) connect(s *Socket, sa unix.Sockaddr, wv waitSpec) error {
+	w := &wv
 	var raw unix.RawSockaddrAny
 	n, err := putSockaddr(sa, &raw)
 	if err != nil {
@@ -91,7 +92,8 @@ func (b *uringBackend) disconnect(s *Socket) error {
 	})
 }
 
-func (b *uringBackend) accept(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
+func (b *uringBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error) {
+	w := &wv
 	if s.nonblock && !b.useAcceptDontwait {
 		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
 		return nfd, sa, err
@@ -126,7 +128,8 @@ func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
 	return unsafe.Pointer(&p[0]), uint32(len(p))
 }
 
-func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
+func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
+	w := &wv
 	flags |= unix.MSG_NOSIGNAL
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
@@ -178,7 +181,8 @@ func (b *uringBackend) sendOnce(s *Socket, p []byte, flags int, to unix.Sockaddr
 	return int(r.res), nil
 }
 
-func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error) {
+func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSpec) (int, unix.Sockaddr, int, error) {
+	w := &wv
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
 	}
@@ -248,7 +252,8 @@ func (b *uringBackend) control(s *Socket, f func(fd int) error) error { return f
 
 // rawIO waits for readiness with a one-shot IORING_OP_POLL_ADD between
 // calls of f, so RawConn users park like every other op.
-func (b *uringBackend) rawIO(s *Socket, w *waitSpec, f func(fd uintptr) bool) error {
+func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) error {
+	w := &wv
 	events := uint32(unix.POLLIN | unix.POLLRDHUP)
 	if w.mode == 'w' {
 		events = unix.POLLOUT
