@@ -5,6 +5,7 @@ package engine
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -12,13 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	sqEntries = 1024
-	// cqEntries bounds the ops in flight: each op owns at most two CQEs
-	// (its own and one cancel), so at most cqEntries/2 ops run at once and
-	// the CQ cannot overflow.
-	cqEntries = 32768
-)
+const sqEntries = 1024
+
+// cqEntries bounds the ops in flight: each op owns at most two CQEs (its own
+// and one cancel), so at most cqEntries/2 ops run at once and the CQ cannot
+// overflow. KSOCKET_CQ_ENTRIES overrides it (a power of two from 8), so that
+// tests can run the engine on a tiny CQ.
+var cqEntries uint32 = 32768
 
 // defaultInlineWait is how long an op alone in flight waits in the kernel on
 // its caller's thread before parking. KSOCKET_INLINE_WAIT overrides it (a Go
@@ -45,6 +46,16 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 		inlineWait = d
 	}
 
+	cq := cqEntries
+	if v := os.Getenv("KSOCKET_CQ_ENTRIES"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n < 8 || n&(n-1) != 0 {
+			return nil, fmt.Errorf("KSOCKET_CQ_ENTRIES=%q: want a power of two, 8 or more", v)
+		}
+		cq = uint32(n)
+	}
+	sq := min(uint32(sqEntries), cq/2)
+
 	// DEFER_TASKRUN is not wanted: its completions need the issuing thread
 	// to enter, and the reaper parks on another thread
 	// (engine-experiment.md, "DEFER_TASKRUN with an eventfd").
@@ -54,8 +65,8 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 			optional |= flag
 		}
 	}
-	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cqEntries}
-	ring, err := uring.Setup(sqEntries, &p, optional)
+	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cq}
+	ring, err := uring.Setup(sq, &p, optional)
 	if err != nil {
 		return nil, err
 	}
