@@ -96,7 +96,6 @@ type opState struct {
 	done     bool           // final CQE reaped; guarded by mu
 	tokened  bool           // a wake-up was (or will be) sent on ch; guarded by mu
 	detached bool           // nobody waits (cancels): the reaper frees it; guarded by mu
-	token    bool           // holds a sem token, returned at free; guarded by mu
 	idle     bool           // an accept, not counted as busy for inline waits; guarded by mu
 	res      int32          // CQE res; valid once done
 	cflags   uint32         // CQE flags; valid once done
@@ -120,7 +119,6 @@ type uringBackend struct {
 	useSetsockopt, useGetsockopt, useAcceptDontwait      bool
 
 	inlineWait time.Duration // longest inline wait; 0 turns it off
-	sem        chan struct{} // bounds ops in flight so the CQ never overflows
 
 	efd *os.File        // eventfd the ring signals; the reaper parks on it
 	erc syscall.RawConn // efd's RawConn
@@ -178,10 +176,6 @@ func (b *uringBackend) freeLocked(idx uint32, st *opState) {
 	st.buf = nil
 	st.done, st.tokened, st.detached, st.idle = false, false, false, false
 	st.gen++
-	if st.token {
-		st.token = false
-		<-b.sem
-	}
 	b.free = append(b.free, idx)
 }
 
@@ -267,20 +261,16 @@ func (b *uringBackend) put(r opResult) {
 // a socket yet. The error is the wait's reason (ErrClosed, deadline, ctx) or
 // the CQE's errno; on error the slot is already released.
 func (b *uringBackend) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opState)) (opResult, error) {
-	b.sem <- struct{}{}
 	b.mu.Lock()
 	if s != nil && s.cancelQueued {
 		b.mu.Unlock()
-		<-b.sem
 		return opResult{}, net.ErrClosed
 	}
 	idx, st, err := b.allocLocked()
 	if err != nil {
 		b.mu.Unlock()
-		<-b.sem
 		return opResult{}, err
 	}
-	st.token = true
 	sqe := b.sqeLocked()
 	prep(sqe, st)
 	sqe.UserData = userData(idx, st.gen)
@@ -475,9 +465,9 @@ func (b *uringBackend) reapLocked(self uint32, wake []*opState) []*opState {
 		if b.ring.SQFlags()&uring.IORING_SQ_CQ_OVERFLOW == 0 {
 			return wake
 		}
-		// CQEs wait in the kernel's overflow list: flush them into the CQ.
-		// The op bound (sem) makes this unreachable unless the kernel
-		// posts CQEs we did not ask for.
+		// More CQEs completed at once than the CQ holds: the kernel keeps
+		// the rest in its overflow list (IORING_FEAT_NODROP); an enter
+		// with GETEVENTS moves them into the CQ as it drains.
 		b.ring.Enter(0, 0, uring.IORING_ENTER_GETEVENTS, nil)
 	}
 }

@@ -274,7 +274,6 @@ func (b *uringBackend) setDeadline(s *Socket, mode byte, t time.Time) { s.deadli
 // every op the cancel must catch is ahead of it in the SQ, and no op can
 // start after it.
 func (b *uringBackend) evict(s *Socket) {
-	b.sem <- struct{}{}
 	b.mu.Lock()
 	s.cancelQueued = true
 	idx, st, err := b.allocLocked()
@@ -282,10 +281,9 @@ func (b *uringBackend) evict(s *Socket) {
 		// Without a slot, cancel nothing: pending ops end with their
 		// deadlines or the peer. This only happens when mmap fails.
 		b.mu.Unlock()
-		<-b.sem
 		return
 	}
-	st.detached, st.token = true, true
+	st.detached = true
 	sqe := b.sqeLocked()
 	sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = userData(idx, st.gen)

@@ -15,10 +15,11 @@ import (
 
 const sqEntries = 1024
 
-// cqEntries bounds the ops in flight: each op owns at most two CQEs (its own
-// and one cancel), so at most cqEntries/2 ops run at once and the CQ cannot
-// overflow. KSOCKET_CQ_ENTRIES overrides it (a power of two from 8), so that
-// tests can run the engine on a tiny CQ.
+// cqEntries is the CQ size. Pending ops take no CQ room; only completions
+// not yet reaped do, so the CQ overflows only if more ops complete at once
+// than it holds. The kernel then keeps the rest (IORING_FEAT_NODROP) and the
+// reaper flushes them; nothing is lost. KSOCKET_CQ_ENTRIES overrides the
+// size (a power of two from 8), so that tests can run on a tiny CQ.
 var cqEntries uint32 = 32768
 
 // defaultInlineWait is how long an op alone in flight waits in the kernel on
@@ -90,7 +91,6 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	b := &uringBackend{
 		ring:       ring,
 		inlineWait: inlineWait,
-		sem:        make(chan struct{}, ring.CQEntries()/2),
 	}
 	b.useSocket = has(uring.IORING_OP_SOCKET, "SOCKET")
 	b.useBind = has(uring.IORING_OP_BIND, "BIND")
