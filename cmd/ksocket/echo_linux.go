@@ -15,14 +15,16 @@ import (
 
 	"github.com/ksocket-go/ksocket"
 	"github.com/ksocket-go/ksocket/gonet"
+	"github.com/ksocket-go/ksocket/loop"
 	"golang.org/x/sys/unix"
 )
 
-// echoEngines are the engines `ksocket echo` serves with, in the order the
-// help lists them. The names are fixed; loop is the fast mode still to come.
+// echoEngines are the engines `ksocket echo` serves with. The names are
+// fixed.
 var echoEngines = map[string]func(addr string, log *logger, stop <-chan os.Signal) error{
 	"berkeley": echoBerkeley,
 	"gonet":    echoGonet,
+	"loop":     echoLoop,
 }
 
 func init() {
@@ -146,4 +148,22 @@ func echoGonet(addr string, log *logger, stop <-chan os.Signal) error {
 			io.Copy(c, c)
 		}()
 	}
+}
+
+func echoLoop(addr string, log *logger, stop <-chan os.Signal) error {
+	h := loop.Handlers{Data: func(c *loop.Conn, data []byte) { c.Write(data) }}
+	s, err := loop.Listen("tcp", addr, h, nil)
+	if err != nil {
+		return err
+	}
+	log.Printf("echo (loop): listening on %s", s.Addr())
+	go func() {
+		<-stop
+		s.Close()
+	}()
+	if err := s.Serve(); err != nil {
+		return err
+	}
+	log.Printf("echo: stopped")
+	return nil
 }

@@ -412,3 +412,47 @@ const (
 var _ [SizeofSQE]byte = [unsafe.Sizeof(SQE{})]byte{}
 var _ [SizeofCQE]byte = [unsafe.Sizeof(CQE{})]byte{}
 var _ [SizeofParams]byte = [unsafe.Sizeof(Params{})]byte{}
+
+// Provided buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19+).
+
+// BufReg is struct io_uring_buf_reg.
+type BufReg struct {
+	RingAddr    uint64
+	RingEntries uint32
+	Bgid        uint16
+	Flags       uint16
+	Resv        [3]uint64
+}
+
+// Buf is struct io_uring_buf: one entry of a provided buffer ring. The ring's
+// tail (a u16 the application owns) overlays the resv field of entry 0.
+type Buf struct {
+	Addr uint64
+	Len  uint32
+	Bid  uint16
+	Resv uint16
+}
+
+const (
+	SizeofBufReg = 40
+	SizeofBuf    = 16
+	// BufRingTailOffset is where struct io_uring_buf_ring keeps its tail.
+	BufRingTailOffset = 14
+)
+
+// POLL_ADD flags (io_uring_sqe.len for POLL_ADD).
+const (
+	IORING_POLL_ADD_MULTI        = 1 << 0 // Linux 5.13+
+	IORING_POLL_UPDATE_EVENTS    = 1 << 1
+	IORING_POLL_UPDATE_USER_DATA = 1 << 2
+	IORING_POLL_ADD_LEVEL        = 1 << 3
+)
+
+// MSG_RING commands (io_uring_sqe.addr for MSG_RING).
+const (
+	IORING_MSG_DATA    = 0 // Linux 5.18+
+	IORING_MSG_SEND_FD = 1 // Linux 6.0+
+)
+
+var _ [SizeofBufReg]byte = [unsafe.Sizeof(BufReg{})]byte{}
+var _ [SizeofBuf]byte = [unsafe.Sizeof(Buf{})]byte{}

@@ -339,3 +339,20 @@ func (r *Ring) Probe() ([]bool, error) {
 	}
 	return ops, nil
 }
+
+// RegisterBufRing registers a provided buffer ring of entries Bufs at addr
+// (page-aligned memory that stays mapped) as buffer group bgid
+// (IORING_REGISTER_PBUF_RING, Linux 5.19+).
+func (r *Ring) RegisterBufRing(addr unsafe.Pointer, entries uint32, bgid uint16) error {
+	reg := &BufReg{RingAddr: uint64(uintptr(addr)), RingEntries: entries, Bgid: bgid}
+	_, err := r.Register(IORING_REGISTER_PBUF_RING, unsafe.Pointer(reg), 1)
+	runtime.KeepAlive(reg)
+	return err
+}
+
+// EnableRings enables a ring set up with IORING_SETUP_R_DISABLED; with
+// SINGLE_ISSUER the calling thread becomes the issuer (Linux 5.10+).
+func (r *Ring) EnableRings() error {
+	_, err := r.Register(IORING_REGISTER_ENABLE_RINGS, nil, 0)
+	return err
+}

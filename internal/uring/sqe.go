@@ -126,3 +126,34 @@ func (sqe *SQE) PrepPollAdd(fd int, events uint32) {
 	// byte order, which a u32 store on this host gives.
 	sqe.OpFlags = events
 }
+
+// PrepPollMultishot prepares a multishot IORING_OP_POLL_ADD (Linux 5.13+):
+// one CQE with IORING_CQE_F_MORE per readiness event.
+func (sqe *SQE) PrepPollMultishot(fd int, events uint32) {
+	sqe.PrepPollAdd(fd, events)
+	sqe.Len = IORING_POLL_ADD_MULTI
+}
+
+// PrepAcceptMultishot prepares a multishot IORING_OP_ACCEPT (Linux 5.19+):
+// one CQE per accepted connection, without peer addresses.
+func (sqe *SQE) PrepAcceptMultishot(fd int, flags int) {
+	sqe.PrepAccept(fd, nil, nil, flags)
+	sqe.Ioprio = IORING_ACCEPT_MULTISHOT
+}
+
+// PrepRecvMultishot prepares a multishot IORING_OP_RECV (Linux 6.0+) that
+// takes its buffers from provided buffer group bgid; each CQE carries
+// IORING_CQE_F_BUFFER with the buffer ID in its upper 16 flag bits.
+func (sqe *SQE) PrepRecvMultishot(fd int, bgid uint16, flags int) {
+	sqe.PrepRecv(fd, nil, 0, flags)
+	sqe.Ioprio = IORING_RECV_MULTISHOT
+	sqe.Flags |= IOSQE_BUFFER_SELECT
+	sqe.BufIndex = bgid
+}
+
+// PrepMsgRingData prepares IORING_OP_MSG_RING (Linux 5.18+): it posts a CQE
+// with userData and res to the ring ringFd.
+func (sqe *SQE) PrepMsgRingData(ringFd int, res uint32, userData uint64) {
+	sqe.prepRW(IORING_OP_MSG_RING, ringFd, nil, res, userData)
+	sqe.Addr = IORING_MSG_DATA
+}

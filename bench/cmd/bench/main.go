@@ -27,6 +27,7 @@ import (
 
 	"github.com/ksocket-go/ksocket"
 	"github.com/ksocket-go/ksocket/gonet"
+	"github.com/ksocket-go/ksocket/loop"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,7 +49,7 @@ func main() {
 
 func serverMain(args []string) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
-	impl := fs.String("impl", "net", "net, berkeley or gonet")
+	impl := fs.String("impl", "net", "net, berkeley, gonet or loop")
 	size := fs.Int("size", 64, "message size")
 	fs.Parse(args)
 	switch *impl {
@@ -77,6 +78,12 @@ func serverMain(args []string) {
 				}
 			}()
 		}
+	case "loop":
+		h := loop.Handlers{Data: func(c *loop.Conn, data []byte) { c.Write(data) }}
+		s, err := loop.Listen("tcp4", "127.0.0.1:0", h, nil)
+		check(err)
+		fmt.Println(s.Addr().String())
+		check(s.Serve())
 	case "berkeley":
 		ls, err := ksocket.SocketListen(unix.AF_INET, unix.SOCK_STREAM, 0)
 		check(err)

@@ -1,0 +1,21 @@
+// Package loop is ksocket's fast server mode: an event loop per CPU whose
+// handlers run on the goroutine that owns the loop's ring.
+//
+// A Handler gets OnOpen when a connection arrives, OnData for every chunk of
+// bytes received, and OnClose when the connection ends. Handlers write with
+// Conn.Write and close with Conn.Close; writes are gathered and sent at the
+// end of each batch of completions, at most one send in flight per
+// connection. Handlers must not block: blocking work goes to another
+// goroutine, and Conn.Do brings its result back onto the loop safely.
+//
+// On io_uring each loop owns a ring set up with SINGLE_ISSUER and
+// DEFER_TASKRUN (where the kernel has them) on a locked OS thread. Accepts
+// are one multishot accept per loop, receives are multishot receives on a
+// provided buffer ring (-ENOBUFS is back-pressure: the receive is re-armed
+// once buffers return), and one io_uring_enter per batch both submits and
+// waits. Loops share the listening port with SO_REUSEPORT, so the kernel
+// spreads connections across them. Where io_uring is blocked (the engine chose
+// epoll), the same API runs on an epoll loop per CPU.
+//
+// This package is Linux-only; elsewhere it holds only this documentation.
+package loop

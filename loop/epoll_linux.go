@@ -1,0 +1,211 @@
+//go:build linux
+
+package loop
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// epollLoop is one event loop on epoll, for where io_uring is blocked: the
+// same Handler API, on a goroutine that owns its epoll instance.
+type epollLoop struct {
+	s    *Server
+	lnFd int
+	epfd int
+	efd  int
+
+	tasks    taskQueue
+	stopping atomic.Bool
+
+	// Owned by the loop goroutine.
+	conns  map[int]*Conn
+	dirty  []*Conn
+	buf    []byte
+	events []unix.EpollEvent
+	run1   []func()
+}
+
+func newEpollLoop(s *Server, lnFd int) (loopRunner, error) {
+	l := &epollLoop{s: s, lnFd: lnFd, conns: map[int]*Conn{}, buf: make([]byte, s.cfg.BufferSize), events: make([]unix.EpollEvent, 256)}
+	var err error
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, err
+	}
+	if l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		unix.Close(l.epfd)
+		return nil, err
+	}
+	for _, fd := range []int{lnFd, l.efd} {
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+			unix.Close(l.epfd)
+			unix.Close(l.efd)
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+func (l *epollLoop) post(f func()) bool {
+	if !l.tasks.push(f) {
+		return false
+	}
+	signalEventfd(l.efd)
+	return true
+}
+
+func (l *epollLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
+
+func (l *epollLoop) stop() {
+	l.stopping.Store(true)
+	l.tasks.stop()
+	signalEventfd(l.efd)
+}
+
+func (l *epollLoop) run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer l.teardown()
+	for !l.stopping.Load() {
+		l.flush()
+		n, err := unix.EpollWait(l.epfd, l.events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("loop: epoll_wait: %w", err)
+		}
+		for _, ev := range l.events[:n] {
+			switch fd := int(ev.Fd); fd {
+			case l.lnFd:
+				l.acceptAll()
+			case l.efd:
+				var b [8]byte
+				unix.Read(l.efd, b[:])
+				l.run1 = l.tasks.take(l.run1)
+				for i, f := range l.run1 {
+					f()
+					l.run1[i] = nil
+				}
+			default:
+				if c := l.conns[fd]; c != nil {
+					l.onEvent(c, ev.Events)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (l *epollLoop) acceptAll() {
+	for {
+		fd, sa, err := unix.Accept4(l.lnFd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		if err != nil {
+			return // EAGAIN, or EMFILE: the next event retries
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		c := &Conn{l: l, fd: fd, raddr: sockaddrTCP(sa)}
+		l.conns[fd] = c
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+			delete(l.conns, fd)
+			unix.Close(fd)
+			continue
+		}
+		l.s.h.OnOpen(c)
+	}
+}
+
+func (l *epollLoop) onEvent(c *Conn, events uint32) {
+	if events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.closing {
+		for !c.closed {
+			n, err := unix.Read(c.fd, l.buf)
+			if err == unix.EAGAIN || err == unix.EINTR {
+				break
+			}
+			if err != nil {
+				l.end(c, err)
+				return
+			}
+			if n == 0 {
+				// The peer shut down its side: send what is pending,
+				// then close.
+				c.closing = true
+				c.markDirty()
+				return
+			}
+			if !c.closing {
+				l.s.h.OnData(c, l.buf[:n])
+			}
+			if n < len(l.buf) {
+				break
+			}
+		}
+	}
+	if events&unix.EPOLLOUT != 0 && !c.closed {
+		c.markDirty()
+	}
+}
+
+// flush writes pending output; what the socket cannot take waits for
+// EPOLLOUT.
+func (l *epollLoop) flush() {
+	for i, c := range l.dirty {
+		l.dirty[i] = nil
+		c.dirty = false
+		if c.closed {
+			continue
+		}
+		for len(c.out) > 0 {
+			n, err := unix.SendmsgN(c.fd, c.out, nil, nil, unix.MSG_NOSIGNAL)
+			if err == unix.EAGAIN {
+				break
+			}
+			if err != nil {
+				l.end(c, err)
+				break
+			}
+			c.out = c.out[n:]
+		}
+		if c.closed {
+			continue
+		}
+		want := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
+		if c.closing {
+			want = 0 // reading is over
+		}
+		if len(c.out) > 0 {
+			want |= unix.EPOLLOUT
+		} else {
+			c.out = nil
+			if c.closing {
+				l.end(c, nil)
+				continue
+			}
+		}
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: want, Fd: int32(c.fd)})
+	}
+	l.dirty = l.dirty[:0]
+}
+
+func (l *epollLoop) end(c *Conn, err error) {
+	if c.closed {
+		return
+	}
+	c.closed, c.err = true, err
+	l.s.h.OnClose(c, err)
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	delete(l.conns, c.fd)
+	unix.Close(c.fd)
+}
+
+func (l *epollLoop) teardown() {
+	for _, c := range l.conns {
+		l.end(c, ErrServerClosed)
+	}
+	unix.Close(l.lnFd)
+	unix.Close(l.efd)
+	unix.Close(l.epfd)
+}

@@ -1,0 +1,392 @@
+//go:build linux
+
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/sys/unix"
+)
+
+// Handler receives a loop's events. Its methods run on the loop's goroutine,
+// one at a time per loop, and must not block.
+type Handler interface {
+	// OnOpen is called for a new connection, before any OnData.
+	OnOpen(c *Conn)
+	// OnData is called with bytes received. data is valid only until
+	// OnData returns: its buffer goes back to the kernel then.
+	OnData(c *Conn, data []byte)
+	// OnClose is called once when the connection ends: err is nil after
+	// Close or the peer's orderly shutdown.
+	OnClose(c *Conn, err error)
+}
+
+// Handlers adapts functions to a Handler; nil functions are skipped.
+type Handlers struct {
+	Open  func(c *Conn)
+	Data  func(c *Conn, data []byte)
+	Close func(c *Conn, err error)
+}
+
+func (h Handlers) OnOpen(c *Conn) {
+	if h.Open != nil {
+		h.Open(c)
+	}
+}
+
+func (h Handlers) OnData(c *Conn, data []byte) {
+	if h.Data != nil {
+		h.Data(c, data)
+	}
+}
+
+func (h Handlers) OnClose(c *Conn, err error) {
+	if h.Close != nil {
+		h.Close(c, err)
+	}
+}
+
+// Config tunes a Server; the zero value is fine.
+type Config struct {
+	// Loops is the number of event loops; 0 means runtime.GOMAXPROCS(0).
+	Loops int
+	// BufferSize is the size of each receive buffer; 0 means 4096.
+	BufferSize int
+	// Buffers is the number of receive buffers per loop, a power of two;
+	// 0 means 1024.
+	Buffers int
+}
+
+// ErrServerClosed is OnClose's error for connections still open when the
+// server is closed.
+var ErrServerClosed = errors.New("loop: server closed")
+
+// Server is a set of loops serving one listening address.
+type Server struct {
+	h       Handler
+	cfg     Config
+	addr    net.Addr
+	backend string
+	loops   []loopRunner
+
+	mu      sync.Mutex
+	serving bool
+	closed  bool
+	done    chan struct{}
+	errs    chan error
+}
+
+// loopRunner is one event loop, on either backend.
+type loopRunner interface {
+	run() error // runs until stop
+	stop()      // asks run to return; safe from any goroutine
+	post(f func()) bool
+	// addDirty puts c on the list of connections to flush at the end of
+	// the batch; loop goroutine only.
+	addDirty(c *Conn)
+}
+
+// Listen creates a server for network ("tcp", "tcp4" or "tcp6") and
+// address. Serve starts it.
+func Listen(network, address string, h Handler, cfg *Config) (*Server, error) {
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Loops <= 0 {
+		c.Loops = runtime.GOMAXPROCS(0)
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = 4096
+	}
+	if c.Buffers <= 0 {
+		c.Buffers = 1024
+	}
+	if c.Buffers&(c.Buffers-1) != 0 || c.Buffers > 32768 {
+		return nil, fmt.Errorf("loop: Buffers %d: want a power of two up to 32768", c.Buffers)
+	}
+	e, err := engine.Default()
+	if err != nil {
+		return nil, err
+	}
+	family, sa, err := parseAddr(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	s := &Server{h: h, cfg: c, backend: e.Backend(), done: make(chan struct{})}
+	var fds []int
+	for i := range c.Loops {
+		fd, bound, err := listenReusePort(family, sa)
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+		}
+		if i == 0 {
+			sa = bound // the port chosen for :0, shared by the other loops
+			s.addr = sockaddrTCP(bound)
+		}
+		fds = append(fds, fd)
+	}
+	for _, fd := range fds {
+		var l loopRunner
+		if s.backend == "uring" {
+			l, err = newURingLoop(s, fd)
+		} else {
+			l, err = newEpollLoop(s, fd)
+		}
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, err
+		}
+		s.loops = append(s.loops, l)
+	}
+	return s, nil
+}
+
+// Addr returns the listening address.
+func (s *Server) Addr() net.Addr { return s.addr }
+
+// Backend returns "uring" or "epoll".
+func (s *Server) Backend() string { return s.backend }
+
+// Serve runs the loops until Close, and returns nil after Close or the first
+// loop's error.
+func (s *Server) Serve() error {
+	s.mu.Lock()
+	if s.serving || s.closed {
+		s.mu.Unlock()
+		return errors.New("loop: Serve called twice, or after Close")
+	}
+	s.serving = true
+	s.errs = make(chan error, len(s.loops))
+	s.mu.Unlock()
+	for _, l := range s.loops {
+		go func() { s.errs <- l.run() }()
+	}
+	var first error
+	for range s.loops {
+		if err := <-s.errs; err != nil && first == nil {
+			first = err
+			s.stopAll()
+		}
+	}
+	close(s.done)
+	return first
+}
+
+func (s *Server) stopAll() {
+	for _, l := range s.loops {
+		l.stop()
+	}
+}
+
+// Close stops the loops, closes every connection (OnClose gets
+// ErrServerClosed) and the listeners, and waits for Serve to return.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.closed = true
+	serving := s.serving
+	s.mu.Unlock()
+	s.stopAll()
+	if serving {
+		<-s.done
+	}
+	return nil
+}
+
+func parseAddr(network, address string) (int, unix.Sockaddr, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return 0, nil, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, nil, &net.AddrError{Err: "invalid port", Addr: address}
+	}
+	var ip netip.Addr
+	if host != "" {
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return 0, nil, &net.AddrError{Err: "want a numeric host", Addr: address}
+		}
+	}
+	switch {
+	case network == "tcp4" || (network == "tcp" && ip.Is4()):
+		if !ip.IsValid() {
+			ip = netip.IPv4Unspecified()
+		}
+		if !ip.Unmap().Is4() {
+			return 0, nil, &net.AddrError{Err: "not an IPv4 address", Addr: address}
+		}
+		return unix.AF_INET, &unix.SockaddrInet4{Port: p, Addr: ip.Unmap().As4()}, nil
+	case network == "tcp6" || network == "tcp":
+		if !ip.IsValid() {
+			ip = netip.IPv6Unspecified()
+		}
+		return unix.AF_INET6, &unix.SockaddrInet6{Port: p, Addr: ip.As16()}, nil
+	}
+	return 0, nil, net.UnknownNetworkError(network)
+}
+
+// listenReusePort opens one loop's listener with SO_REUSEPORT, so that the
+// kernel spreads connections over the loops.
+func listenReusePort(family int, sa unix.Sockaddr) (int, unix.Sockaddr, error) {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return -1, nil, err
+	}
+	for _, opt := range []int{unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
+			unix.Close(fd)
+			return -1, nil, err
+		}
+	}
+	if family == unix.AF_INET6 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	return fd, bound, nil
+}
+
+func sockaddrTCP(sa unix.Sockaddr) *net.TCPAddr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)))
+	case *unix.SockaddrInet6:
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port)))
+	}
+	return nil
+}
+
+// Conn is one connection of a loop. Its methods, except Do, must be called
+// on the loop's goroutine, that is from a Handler method or a Do function.
+type Conn struct {
+	l     loopRunner
+	fd    int
+	id    uint32 // index in the loop's connection table
+	raddr net.Addr
+	ctx   any
+
+	out     []byte // written, not yet handed to the kernel
+	sending []byte // handed to the kernel; immutable until its CQE
+	pin     runtime.Pinner
+
+	closing bool  // Close was called: close once output drains
+	closed  bool  // OnClose has run
+	err     error // why the connection ends
+	ops     int   // uring: requests in flight on fd
+	dirty   bool  // on the loop's flush list
+}
+
+// Write queues b (copied) for sending. The bytes go out at the end of the
+// current batch, after any written before them.
+func (c *Conn) Write(b []byte) {
+	if c.closing || c.closed {
+		return
+	}
+	c.out = append(c.out, b...)
+	c.markDirty()
+}
+
+// Close closes the connection once what was written has been sent.
+func (c *Conn) Close() {
+	if c.closing || c.closed {
+		return
+	}
+	c.closing = true
+	c.markDirty()
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetContext attaches a value of the handler's own to the connection.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Context returns what SetContext attached.
+func (c *Conn) Context() any { return c.ctx }
+
+// Do runs f on the loop's goroutine, unless the connection has closed by
+// then. It is safe from any goroutine: hand blocking work to another
+// goroutine, then write its result with Do. It returns net.ErrClosed if the
+// loop has stopped.
+func (c *Conn) Do(f func(c *Conn)) error {
+	if !c.l.post(func() {
+		if !c.closed {
+			f(c)
+		}
+	}) {
+		return net.ErrClosed
+	}
+	return nil
+}
+
+func (c *Conn) markDirty() {
+	if !c.dirty {
+		c.dirty = true
+		c.l.addDirty(c)
+	}
+}
+
+// taskQueue holds functions posted from other goroutines.
+type taskQueue struct {
+	mu      sync.Mutex
+	tasks   []func()
+	stopped bool
+}
+
+func (q *taskQueue) push(f func()) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return false
+	}
+	q.tasks = append(q.tasks, f)
+	return true
+}
+
+func (q *taskQueue) take(buf []func()) []func() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	buf = append(buf[:0], q.tasks...)
+	clear(q.tasks)
+	q.tasks = q.tasks[:0]
+	return buf
+}
+
+func (q *taskQueue) stop() {
+	q.mu.Lock()
+	q.stopped = true
+	q.mu.Unlock()
+}
+
+func signalEventfd(efd int) {
+	one := [8]byte{1}
+	unix.Write(efd, one[:])
+}

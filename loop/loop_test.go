@@ -1,0 +1,265 @@
+//go:build linux
+
+package loop
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/leaktest"
+)
+
+func TestMain(m *testing.M) {
+	if _, err := engine.Default(); err != nil {
+		fmt.Fprintf(os.Stderr, "loop tests: no engine: %v\n", err)
+		os.Exit(1)
+	}
+	snap := leaktest.Take()
+	code := m.Run()
+	if code == 0 {
+		if err := snap.Check(3 * time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// echo is the handler most tests use.
+var echo = Handlers{Data: func(c *Conn, data []byte) { c.Write(data) }}
+
+// serve starts s and stops it at the end of the test.
+func serve(t *testing.T, h Handler, cfg *Config) *Server {
+	t.Helper()
+	s, err := Listen("tcp4", "127.0.0.1:0", h, cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if want := os.Getenv("KSOCKET_BACKEND"); (want == "uring" || want == "epoll") && s.Backend() != want {
+		t.Fatalf("backend %s, want %s", s.Backend(), want)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s
+}
+
+func TestEchoManyConnections(t *testing.T) {
+	s := serve(t, echo, &Config{Loops: 2})
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", s.Addr().String())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for j := range 50 {
+				msg := fmt.Appendf(nil, "conn %d message %d", i, j)
+				if _, err := c.Write(msg); err != nil {
+					t.Error(err)
+					return
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+					t.Errorf("conn %d: echo %q, %v; want %q", i, got, err, msg)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestLargeTransferCountsEveryByte streams more than the socket buffers
+// hold, through few receive buffers, so short sends and -ENOBUFS both
+// happen; every byte must come back in order.
+func TestLargeTransferCountsEveryByte(t *testing.T) {
+	s := serve(t, echo, &Config{Loops: 1, Buffers: 8, BufferSize: 1024})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 8<<20)
+	rand.Read(data)
+	go func() {
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes back, want %d, equal=%v", len(got), len(data), bytes.Equal(got, data))
+	}
+}
+
+func TestHandlersSeeOpenDataClose(t *testing.T) {
+	var opens, closes atomic.Int32
+	closed := make(chan error, 1)
+	h := Handlers{
+		Open: func(c *Conn) {
+			opens.Add(1)
+			if c.RemoteAddr() == nil {
+				t.Error("RemoteAddr is nil in OnOpen")
+			}
+			c.SetContext("ctx")
+		},
+		Data: func(c *Conn, data []byte) {
+			if c.Context() != "ctx" {
+				t.Errorf("Context = %v", c.Context())
+			}
+			if string(data) == "bye" {
+				c.Write([]byte("closing"))
+				c.Close()
+			}
+		},
+		Close: func(c *Conn, err error) { closes.Add(1); closed <- err },
+	}
+	s := serve(t, h, &Config{Loops: 1})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("bye"))
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "closing" {
+		t.Fatalf("read %q, %v; want the last write, then EOF", got, err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("OnClose err = %v after Close; want nil", err)
+	}
+	if opens.Load() != 1 || closes.Load() != 1 {
+		t.Fatalf("opens %d closes %d; want 1 and 1", opens.Load(), closes.Load())
+	}
+}
+
+// TestDoFromAnotherGoroutine hands work off the loop and writes the result
+// back with Do.
+func TestDoFromAnotherGoroutine(t *testing.T) {
+	h := Handlers{Data: func(c *Conn, data []byte) {
+		in := string(data)
+		go func() {
+			time.Sleep(5 * time.Millisecond) // blocking work, off the loop
+			c.Do(func(c *Conn) { c.Write([]byte("done: " + in)) })
+		}()
+	}}
+	s := serve(t, h, &Config{Loops: 1})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("job"))
+	buf := make([]byte, 64)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(buf)
+	if err != nil || string(buf[:n]) != "done: job" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+}
+
+func TestPeerCloseGivesOnCloseNil(t *testing.T) {
+	closed := make(chan error, 1)
+	s := serve(t, Handlers{Close: func(c *Conn, err error) { closed <- err }}, &Config{Loops: 1})
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("OnClose err = %v; want nil for an orderly close", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no OnClose 5s after the peer closed")
+	}
+}
+
+func TestServerCloseEndsConnections(t *testing.T) {
+	s, err := Listen("tcp4", "127.0.0.1:0", Handlers{}, &Config{Loops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var errs []error
+	s.h = Handlers{Close: func(c *Conn, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	var conns []net.Conn
+	for range 10 {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Serve after Close = %v", err)
+	}
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("client read after server Close = %v; want EOF", err)
+		}
+		c.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 10 {
+		t.Fatalf("%d OnClose calls; want 10", len(errs))
+	}
+	for _, err := range errs {
+		if !errors.Is(err, ErrServerClosed) {
+			t.Fatalf("OnClose err = %v; want ErrServerClosed", err)
+		}
+	}
+	if err := s.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close = %v; want net.ErrClosed", err)
+	}
+}
+
+func TestListenErrors(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{
+		{"udp", "127.0.0.1:0"},
+		{"tcp", "localhost:0"}, // numeric hosts only
+		{"tcp", "127.0.0.1:70000"},
+		{"tcp", "nonsense"},
+	} {
+		if s, err := Listen(tc.network, tc.addr, echo, nil); err == nil {
+			s.Close()
+			t.Errorf("Listen(%q, %q) succeeded", tc.network, tc.addr)
+		}
+	}
+	if _, err := Listen("tcp", "127.0.0.1:0", echo, &Config{Buffers: 1000}); err == nil {
+		t.Error("Buffers 1000 (not a power of two) accepted")
+	}
+}

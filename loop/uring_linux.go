@@ -1,0 +1,485 @@
+//go:build linux && !android
+
+package loop
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// Request kinds, in the top byte of user_data. The rest is the connection's
+// table index and generation, so a CQE for a reused slot is dropped.
+const (
+	kindAccept = iota + 1
+	kindRecv
+	kindSend
+	kindCancel
+	kindClose
+	kindWake
+	kindRetry // accept back-off timer
+)
+
+func udata(kind uint8, id, gen uint32) uint64 {
+	return uint64(kind)<<56 | uint64(gen&0xFFFFFF)<<32 | uint64(id)
+}
+
+// uringLoop is one event loop on its own ring, owned by one goroutine locked
+// to its OS thread: SINGLE_ISSUER and DEFER_TASKRUN need one submitter, and
+// the owner both submits and reaps in one io_uring_enter per batch.
+type uringLoop struct {
+	s    *Server
+	lnFd int
+	efd  int // other goroutines signal it; a multishot poll watches it
+	ring *uring.Ring
+
+	tasks    taskQueue
+	stopping atomic.Bool
+
+	// Owned by the loop goroutine.
+	conns  []*Conn
+	gens   []uint32
+	free   []uint32
+	dirty  []*Conn
+	rearm  []*Conn // receives ended by -ENOBUFS, re-armed after buffers return
+	run1   []func()
+	accept bool // multishot accept armed
+
+	// Receive buffers: nbufs of bufSize in bufMem, handed to the kernel
+	// through the provided buffer ring in brMem (Linux 5.19+). Both are
+	// mmap'd: the kernel owns a buffer from adding until its CQE.
+	bufSize int
+	nbufs   uint32
+	bufMem  []byte
+	brMem   []byte // ring entries, then one kslot-like area for the timespec
+	brTail  uint16
+	bid0    uint16 // Bid of entry 0, which shares a word with the tail
+	ts      *uring.Timespec
+}
+
+const bgid = 0
+
+func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
+	l := &uringLoop{s: s, lnFd: lnFd, bufSize: s.cfg.BufferSize, nbufs: uint32(s.cfg.Buffers)}
+	var err error
+	if l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, err
+	}
+	if l.bufMem, err = unix.Mmap(-1, 0, l.bufSize*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		unix.Close(l.efd)
+		return nil, err
+	}
+	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*uring.SizeofBuf+64, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		unix.Munmap(l.bufMem)
+		unix.Close(l.efd)
+		return nil, err
+	}
+	l.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[int(l.nbufs)*uring.SizeofBuf]))
+	return l, nil
+}
+
+func (l *uringLoop) post(f func()) bool {
+	if !l.tasks.push(f) {
+		return false
+	}
+	signalEventfd(l.efd)
+	return true
+}
+
+func (l *uringLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
+
+func (l *uringLoop) stop() {
+	l.stopping.Store(true)
+	l.tasks.stop()
+	signalEventfd(l.efd)
+}
+
+// setup creates the ring on the calling (locked) thread.
+func (l *uringLoop) setup() error {
+	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: 4 * 4096}
+	optional := uint32(uring.IORING_SETUP_SUBMIT_ALL | uring.IORING_SETUP_COOP_TASKRUN | uring.IORING_SETUP_TASKRUN_FLAG |
+		uring.IORING_SETUP_SINGLE_ISSUER | uring.IORING_SETUP_DEFER_TASKRUN) // 6.1+, dropped first on EINVAL
+	ring, err := uring.Setup(4096, &p, optional)
+	if err != nil {
+		return fmt.Errorf("loop: io_uring_setup: %w", err)
+	}
+	l.ring = ring
+	if err := ring.RegisterBufRing(unsafe.Pointer(&l.brMem[0]), l.nbufs, bgid); err != nil {
+		ring.Close()
+		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
+	}
+	for i := range l.nbufs {
+		l.recycle(uint16(i))
+	}
+	l.publish()
+	l.armAccept()
+	l.armWake()
+	return nil
+}
+
+func (l *uringLoop) sqe() *uring.SQE {
+	for {
+		if sqe := l.ring.GetSQE(); sqe != nil {
+			return sqe
+		}
+		l.ring.Submit()
+	}
+}
+
+func (l *uringLoop) armAccept() {
+	sqe := l.sqe()
+	// Multishot accept: Linux 5.19+.
+	sqe.PrepAcceptMultishot(l.lnFd, unix.SOCK_CLOEXEC)
+	sqe.UserData = udata(kindAccept, 0, 0)
+	l.accept = true
+}
+
+func (l *uringLoop) armWake() {
+	sqe := l.sqe()
+	sqe.PrepPollMultishot(l.efd, unix.POLLIN)
+	sqe.UserData = udata(kindWake, 0, 0)
+}
+
+func (l *uringLoop) armRecv(c *Conn) {
+	sqe := l.sqe()
+	// Multishot recv on the provided buffer ring: Linux 6.0+.
+	sqe.PrepRecvMultishot(c.fd, bgid, 0)
+	sqe.UserData = udata(kindRecv, c.id, l.gens[c.id])
+	c.ops++
+}
+
+// recycle gives buffer bid back to the kernel (made visible by publish).
+func (l *uringLoop) recycle(bid uint16) {
+	i := uint32(l.brTail) & (l.nbufs - 1)
+	e := (*uring.Buf)(unsafe.Pointer(&l.brMem[i*uring.SizeofBuf]))
+	e.Addr = uint64(uintptr(unsafe.Pointer(&l.bufMem[int(bid)*l.bufSize])))
+	e.Len = uint32(l.bufSize)
+	if i == 0 {
+		l.bid0 = bid
+	} else {
+		e.Bid = bid
+	}
+	l.brTail++
+}
+
+// publish makes recycled buffers visible: one release store of the ring's
+// 16-bit tail. Go has no 16-bit atomics, so it stores the aligned word that
+// holds the tail and entry 0's Bid, which only this loop writes.
+func (l *uringLoop) publish() {
+	word := (*uint32)(unsafe.Pointer(&l.brMem[12]))
+	var v uint32
+	if littleEndian {
+		v = uint32(l.bid0) | uint32(l.brTail)<<16
+	} else {
+		v = uint32(l.bid0)<<16 | uint32(l.brTail)
+	}
+	atomic.StoreUint32(word, v)
+}
+
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+func (l *uringLoop) newConn(fd int) *Conn {
+	var id uint32
+	if n := len(l.free); n > 0 {
+		id = l.free[n-1]
+		l.free = l.free[:n-1]
+	} else {
+		id = uint32(len(l.conns))
+		l.conns = append(l.conns, nil)
+		l.gens = append(l.gens, 0)
+	}
+	c := &Conn{l: l, fd: fd, id: id}
+	if sa, err := unix.Getpeername(fd); err == nil {
+		c.raddr = sockaddrTCP(sa)
+	}
+	l.conns[id] = c
+	return c
+}
+
+func (l *uringLoop) lookup(ud uint64) *Conn {
+	id, gen := uint32(ud), uint32(ud>>32)&0xFFFFFF
+	if int(id) >= len(l.conns) || l.gens[id]&0xFFFFFF != gen {
+		return nil
+	}
+	return l.conns[id]
+}
+
+func (l *uringLoop) run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := l.setup(); err != nil {
+		unix.Close(l.lnFd)
+		return err
+	}
+	defer l.teardown()
+	for !l.stopping.Load() {
+		l.flush()
+		n := l.ring.FlushSQ()
+		if _, err := l.ring.Enter(n, 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.ETIME {
+			if err != unix.EBUSY && err != unix.EAGAIN {
+				return fmt.Errorf("loop: io_uring_enter: %w", err)
+			}
+		}
+		l.reap()
+	}
+	return nil
+}
+
+// reap handles every CQE there is, then returns the used buffers.
+func (l *uringLoop) reap() {
+	for cqe := l.ring.PeekCQE(); cqe != nil; cqe = l.ring.PeekCQE() {
+		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
+		l.ring.CQAdvance(1)
+		more := flags&uring.IORING_CQE_F_MORE != 0
+		switch uint8(ud >> 56) {
+		case kindAccept:
+			l.onAccept(res, more)
+		case kindRecv:
+			l.onRecv(ud, res, flags, more)
+		case kindSend:
+			l.onSend(ud, res)
+		case kindCancel, kindClose:
+			if c := l.lookup(ud); c != nil {
+				c.ops--
+				l.opDone(c)
+			}
+		case kindWake:
+			if !more {
+				l.armWake()
+			}
+			l.run1 = l.tasks.take(l.run1)
+			for i, f := range l.run1 {
+				f()
+				l.run1[i] = nil
+			}
+		case kindRetry:
+			if !l.accept {
+				l.armAccept()
+			}
+		}
+	}
+	l.publish()
+	for _, c := range l.rearm {
+		if !c.closed {
+			l.armRecv(c)
+		}
+	}
+	clear(l.rearm)
+	l.rearm = l.rearm[:0]
+}
+
+func (l *uringLoop) onAccept(res int32, more bool) {
+	if !more {
+		l.accept = false
+	}
+	if res < 0 {
+		if !more {
+			// EMFILE and friends: try again in 100ms rather than spin.
+			*l.ts = uring.Timespec{Nsec: 100e6}
+			sqe := l.sqe()
+			sqe.Opcode = uring.IORING_OP_TIMEOUT
+			sqe.Fd = -1
+			sqe.Addr = uint64(uintptr(unsafe.Pointer(l.ts)))
+			sqe.Len = 1
+			sqe.UserData = udata(kindRetry, 0, 0)
+		}
+		return
+	}
+	if !more {
+		l.armAccept()
+	}
+	unix.SetsockoptInt(int(res), unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	c := l.newConn(int(res))
+	l.s.h.OnOpen(c)
+	if !c.closed {
+		l.armRecv(c)
+	}
+}
+
+func (l *uringLoop) onRecv(ud uint64, res int32, flags uint32, more bool) {
+	c := l.lookup(ud)
+	if flags&uring.IORING_CQE_F_BUFFER != 0 {
+		bid := uint16(flags >> uring.IORING_CQE_BUFFER_SHIFT)
+		if c != nil && res > 0 && !c.closed && !c.closing {
+			l.s.h.OnData(c, l.bufMem[int(bid)*l.bufSize:][:res])
+		}
+		l.recycle(bid)
+	}
+	if c == nil {
+		return
+	}
+	if more {
+		return
+	}
+	// The multishot receive ended.
+	c.ops--
+	switch {
+	case res == -int32(unix.ENOBUFS):
+		l.rearm = append(l.rearm, c) // back-pressure: re-arm once buffers return
+	case res == 0:
+		// The peer shut down its side: send what is pending, then close.
+		c.closing = true
+		c.markDirty()
+	case res < 0 && res != -int32(unix.ECANCELED):
+		l.end(c, unix.Errno(-res))
+	case res > 0 && !c.closed:
+		l.rearm = append(l.rearm, c) // ended for lack of CQ room
+	default:
+		l.opDone(c)
+	}
+}
+
+func (l *uringLoop) onSend(ud uint64, res int32) {
+	c := l.lookup(ud)
+	if c == nil {
+		return
+	}
+	c.ops--
+	if res < 0 {
+		c.pin.Unpin()
+		c.sending = nil
+		l.end(c, unix.Errno(-res))
+		l.opDone(c)
+		return
+	}
+	c.sending = c.sending[res:]
+	if len(c.sending) > 0 && !c.closed {
+		l.send(c) // a short send: the rest, in order
+		return
+	}
+	c.pin.Unpin()
+	c.sending = nil
+	if len(c.out) > 0 || c.closing {
+		c.markDirty()
+	}
+	l.opDone(c)
+}
+
+// flush starts sends for connections with output and closes those whose
+// Close has drained.
+func (l *uringLoop) flush() {
+	for i, c := range l.dirty {
+		l.dirty[i] = nil
+		c.dirty = false
+		if c.closed || c.sending != nil {
+			continue
+		}
+		if len(c.out) > 0 {
+			c.sending, c.out = c.out, nil
+			l.send(c)
+			continue
+		}
+		if c.closing {
+			l.end(c, nil)
+		}
+	}
+	l.dirty = l.dirty[:0]
+}
+
+func (l *uringLoop) send(c *Conn) {
+	c.pin.Pin(&c.sending[0])
+	sqe := l.sqe()
+	sqe.PrepSend(c.fd, unsafe.Pointer(&c.sending[0]), uint32(len(c.sending)), unix.MSG_NOSIGNAL)
+	sqe.UserData = udata(kindSend, c.id, l.gens[c.id])
+	c.ops++
+}
+
+// end closes the connection: OnClose, then a cancel of its requests linked
+// (hard, so it runs whatever the cancel finds) to the close of its fd.
+func (l *uringLoop) end(c *Conn, err error) {
+	if c.closed {
+		return
+	}
+	c.closed, c.err = true, err
+	l.s.h.OnClose(c, err)
+	sqe := l.sqe()
+	sqe.PrepCancelFd(c.fd, uring.IORING_ASYNC_CANCEL_ALL)
+	sqe.Flags |= uring.IOSQE_IO_HARDLINK
+	sqe.UserData = udata(kindCancel, c.id, l.gens[c.id])
+	sqe = l.sqe()
+	sqe.PrepClose(c.fd)
+	sqe.UserData = udata(kindClose, c.id, l.gens[c.id])
+	c.ops += 2
+}
+
+// opDone frees a closed connection's slot once its last request is done.
+func (l *uringLoop) opDone(c *Conn) {
+	if c.closed && c.ops == 0 {
+		l.conns[c.id] = nil
+		l.gens[c.id]++
+		l.free = append(l.free, c.id)
+	}
+}
+
+// teardown closes every connection and the ring.
+func (l *uringLoop) teardown() {
+	for _, c := range l.conns {
+		if c != nil && !c.closed {
+			l.end(c, ErrServerClosed)
+		}
+	}
+	sqe := l.sqe()
+	sqe.PrepCancelFd(l.lnFd, uring.IORING_ASYNC_CANCEL_ALL)
+	l.ring.Submit()
+	// Wait for every connection's requests to finish.
+	for live := l.live(); live > 0; live = l.live() {
+		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.EINTR {
+			break
+		}
+		l.reapTeardown()
+	}
+	l.ring.Close()
+	unix.Close(l.lnFd)
+	unix.Close(l.efd)
+	unix.Munmap(l.bufMem)
+	unix.Munmap(l.brMem)
+}
+
+func (l *uringLoop) live() int {
+	n := 0
+	for _, c := range l.conns {
+		if c != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// reapTeardown is reap without handlers for new work.
+func (l *uringLoop) reapTeardown() {
+	for cqe := l.ring.PeekCQE(); cqe != nil; cqe = l.ring.PeekCQE() {
+		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
+		l.ring.CQAdvance(1)
+		more := flags&uring.IORING_CQE_F_MORE != 0
+		c := l.lookup(ud)
+		switch uint8(ud >> 56) {
+		case kindAccept:
+			if res >= 0 {
+				unix.Close(int(res))
+			}
+		case kindRecv:
+			if c != nil && !more {
+				c.ops--
+				l.opDone(c)
+			}
+		case kindSend:
+			if c != nil {
+				c.ops--
+				c.pin.Unpin()
+				l.opDone(c)
+			}
+		case kindCancel, kindClose:
+			if c != nil {
+				c.ops--
+				l.opDone(c)
+			}
+		}
+	}
+}
