@@ -61,6 +61,10 @@ func resolve(ctx context.Context, k netKind, network, address string, passive bo
 	if err != nil {
 		return nil, err
 	}
+	if p, err := strconv.ParseUint(port, 10, 64); err == nil && p > 0xFFFF {
+		// getaddrinfo would wrap it modulo 65536; net refuses it.
+		return nil, &net.AddrError{Err: "invalid port", Addr: address}
+	}
 	if passive && host == "" && k.family == unix.AF_UNSPEC && supportsDualStack() {
 		// One dual-stack socket, as net.Listen(":port") gives.
 		p, err := lookupPort(ctx, k, port)

@@ -108,7 +108,7 @@ func fetch(raw string, timeout time.Duration, out io.Writer, log *logger) error 
 		return fmt.Errorf("the demo's client speaks plain http, as the seed's did; use 'ksocket get' for https")
 	}
 	log.Printf("HTTP client: GET %s", raw)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := withTimeout(context.Background(), timeout)
 	defer cancel()
 	s, err := dialBerkeley(ctx, t.host, t.port, unix.SOCK_STREAM)
 	if err != nil {
@@ -218,7 +218,7 @@ func serveOne(o demoOptions, out io.Writer, log *logger) error {
 // demoClient connects to the demo's own server through the Berkeley API,
 // sends msg, and prints the reply.
 func demoClient(port int, msg string, timeout time.Duration, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := withTimeout(context.Background(), timeout)
 	defer cancel()
 	s, err := dialBerkeley(ctx, "127.0.0.1", strconv.Itoa(port), unix.SOCK_STREAM)
 	if err != nil {

@@ -113,3 +113,11 @@ func parsePort(s string) (int, error) {
 	}
 	return p, nil
 }
+
+// withTimeout bounds ctx by d; zero or less means no bound.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}

@@ -99,7 +99,7 @@ func open(ctx context.Context, t target, timeout time.Duration, insecure bool) (
 			return nil, nil, err
 		}
 		tc := tls.Client(c, &tls.Config{ServerName: t.host, InsecureSkipVerify: insecure})
-		hctx, cancel := context.WithTimeout(ctx, timeout)
+		hctx, cancel := withTimeout(ctx, timeout)
 		defer cancel()
 		if err := tc.HandshakeContext(hctx); err != nil {
 			c.Close()
@@ -107,7 +107,7 @@ func open(ctx context.Context, t target, timeout time.Duration, insecure bool) (
 		}
 		return &deadlineConn{tc, timeout}, func() { tc.Close() }, nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	s, err := dialBerkeley(cctx, t.host, t.port, unix.SOCK_STREAM)
 	if err != nil {
@@ -128,7 +128,9 @@ type deadlineConn struct {
 }
 
 func (d *deadlineConn) Read(p []byte) (int, error) {
-	d.c.SetReadDeadline(time.Now().Add(d.timeout))
+	if d.timeout > 0 {
+		d.c.SetReadDeadline(time.Now().Add(d.timeout))
+	}
 	n, err := d.c.Read(p)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = errTimeout
@@ -137,7 +139,9 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
-	d.c.SetWriteDeadline(time.Now().Add(d.timeout))
+	if d.timeout > 0 {
+		d.c.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
 	return d.c.Write(p)
 }
 
@@ -177,23 +181,25 @@ func get(raw string, include bool, timeout time.Duration, insecure bool, out io.
 // line, exactly as they came.
 func readHead(br *bufio.Reader) ([]byte, error) {
 	var head []byte
+	lineStart := true // the next fragment begins a line
 	for {
-		line, err := br.ReadSlice('\n')
-		head = append(head, line...)
-		if err != nil {
-			if err == io.EOF && len(head) == 0 {
-				return nil, errors.New("connection closed before a response")
-			}
-			if err == bufio.ErrBufferFull {
-				continue
-			}
-			return nil, err
-		}
+		frag, err := br.ReadSlice('\n')
+		head = append(head, frag...)
 		if len(head) > 1<<20 {
 			return nil, errors.New("response headers larger than 1 MiB")
 		}
-		if bytes.Equal(line, []byte("\r\n")) || bytes.Equal(line, []byte("\n")) {
+		switch {
+		case err == bufio.ErrBufferFull:
+			lineStart = false // a long line: the rest follows
+			continue
+		case err == io.EOF && len(head) == 0:
+			return nil, errors.New("connection closed before a response")
+		case err != nil:
+			return nil, err
+		}
+		if lineStart && (string(frag) == "\r\n" || string(frag) == "\n") {
 			return head, nil
 		}
+		lineStart = true
 	}
 }

@@ -105,6 +105,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ksocket %s: needs Linux (io_uring or epoll); this is %s\n", name, goos)
 		return 1
 	}
+	if !cmd.anyOS {
+		// Without a backend every socket call fails with a bare errno; say
+		// why instead (KSOCKET_BACKEND=uring without io_uring, a bad
+		// KSOCKET_BACKEND or KSOCKET_FEATURES).
+		if err := backendError(); err != nil && name != "probe" {
+			fmt.Fprintf(stderr, "ksocket %s: %s\n", name, oneLine(err.Error()))
+			return 1
+		}
+	}
 	if err := body(fs.Args()); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {

@@ -153,6 +153,8 @@ func listenUDP(port int, timeout time.Duration, in io.Reader, out io.Writer, log
 	go func() {
 		defer close(stdinDone)
 		io.Copy(fdConn{s}, in)
+		// UDP ends at stdin EOF: closing the socket ends the Recv below.
+		ksocket.Closesocket(s)
 	}()
 	for {
 		n, err := ksocket.Recv(s, buf, 0)
@@ -180,7 +182,7 @@ func send(host, port string, udp bool, timeout time.Duration, msg io.Reader, out
 	if udp {
 		socktype = unix.SOCK_DGRAM
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := withTimeout(context.Background(), timeout)
 	defer cancel()
 	s, err := dialBerkeley(ctx, host, port, socktype)
 	if err != nil {

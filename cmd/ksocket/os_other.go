@@ -22,3 +22,5 @@ func init() {
 		})
 	}
 }
+
+func backendError() error { return nil }

@@ -83,7 +83,7 @@ func probe(asJSON bool) error {
 		fmt.Printf("syscalls:     %s\n", orNone(inf.SysCalls))
 	}
 	if err != nil {
-		return exitError{1, ""}
+		return exitError{1, oneLine(err.Error())}
 	}
 	return nil
 }
