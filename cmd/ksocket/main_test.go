@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/leaktest"
+	"golang.org/x/sys/unix"
 )
 
 // The tests run the command end to end: TestMain builds it once, and every
@@ -496,13 +497,22 @@ func checkExit0(t *testing.T, r result) {
 // one and closes it.
 func refusedPort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	// Bound but not listening: connecting gets ECONNREFUSED, and no other
+	// test can take the port while this one holds it (a closed listener's
+	// port could be handed to a parallel test's server).
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return strconv.Itoa(port)
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
 }
 
 // listenIPv6 listens on [::1]:0, or skips the test without IPv6 loopback.
