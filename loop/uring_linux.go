@@ -108,6 +108,9 @@ func (l *uringLoop) setup() error {
 		return fmt.Errorf("loop: io_uring_setup: %w", err)
 	}
 	l.ring = ring
+	// A registered ring fd saves an fd lookup per enter (Linux 5.18+); the
+	// loop's thread is locked, so the per-thread registration holds.
+	ring.RegisterRingFd()
 	if err := ring.RegisterBufRing(unsafe.Pointer(&l.brMem[0]), l.nbufs, bgid); err != nil {
 		ring.Close()
 		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)

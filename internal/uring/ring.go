@@ -25,6 +25,8 @@ import (
 // Ring is one io_uring instance with its queues mapped.
 type Ring struct {
 	fd       int
+	enterFd  int    // what Enter passes: fd, or the registered index
+	enterFlg uint32 // IORING_ENTER_REGISTERED_RING once registered
 	flags    uint32 // setup flags the kernel accepted
 	features uint32 // IORING_FEAT_* reported by setup
 
@@ -94,7 +96,7 @@ func setup(entries uint32, p *Params) (int, error) {
 }
 
 func newRing(fd int, p *Params) (*Ring, error) {
-	r := &Ring{fd: fd, flags: p.Flags, features: p.Features}
+	r := &Ring{fd: fd, enterFd: fd, flags: p.Flags, features: p.Features}
 	sqSize := int(p.SqOff.Array + p.SqEntries*4)
 	cqSize := int(p.CqOff.Cqes + p.CqEntries*SizeofCQE)
 	single := p.Features&IORING_FEAT_SINGLE_MMAP != 0
@@ -278,7 +280,7 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg *GeteventsArg) (in
 		argp, argsz = uintptr(unsafe.Pointer(arg)), SizeofGeteventsArg
 	}
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), argp, argsz)
+		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags|r.enterFlg), argp, argsz)
 		if errno == unix.EINTR {
 			continue
 		}
@@ -355,4 +357,25 @@ func (r *Ring) RegisterBufRing(addr unsafe.Pointer, entries uint32, bgid uint16)
 func (r *Ring) EnableRings() error {
 	_, err := r.Register(IORING_REGISTER_ENABLE_RINGS, nil, 0)
 	return err
+}
+
+// rsrcUpdate is struct io_uring_rsrc_update.
+type rsrcUpdate struct {
+	Offset uint32
+	Resv   uint32
+	Data   uint64
+}
+
+// RegisterRingFd registers the ring's fd with the calling thread
+// (IORING_REGISTER_RING_FDS, Linux 5.18+), so that Enter skips the fd table
+// lookup. The registration belongs to the thread: only a ring entered from
+// one locked OS thread may use it.
+func (r *Ring) RegisterRingFd() error {
+	up := &rsrcUpdate{Offset: ^uint32(0), Data: uint64(r.fd)} // offset -1: any free slot
+	if _, err := r.Register(IORING_REGISTER_RING_FDS, unsafe.Pointer(up), 1); err != nil {
+		return err
+	}
+	runtime.KeepAlive(up)
+	r.enterFd, r.enterFlg = int(up.Offset), IORING_ENTER_REGISTERED_RING
+	return nil
 }

@@ -4,6 +4,7 @@ package uring
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -106,5 +107,24 @@ func TestSetupRequiredFlagNotDropped(t *testing.T) {
 	p := Params{Flags: 1 << 31}
 	if _, err := Setup(4, &p, 0); err != unix.EINVAL {
 		t.Fatalf("Setup with an unknown required flag = %v; want EINVAL", err)
+	}
+}
+
+func TestRegisteredRingFd(t *testing.T) {
+	runtime.LockOSThread() // the registration belongs to this thread
+	defer runtime.UnlockOSThread()
+	r := newTestRing(t, 4)
+	if err := r.RegisterRingFd(); err != nil {
+		t.Skipf("IORING_REGISTER_RING_FDS (Linux 5.18+): %v", err)
+	}
+	sqe := r.GetSQE()
+	sqe.PrepNop()
+	sqe.UserData = 7
+	r.FlushSQ()
+	if _, err := r.Enter(1, 1, IORING_ENTER_GETEVENTS, nil); err != nil {
+		t.Fatalf("Enter through the registered index: %v", err)
+	}
+	if cqe := r.PeekCQE(); cqe == nil || cqe.UserData != 7 {
+		t.Fatalf("CQE = %+v", cqe)
 	}
 }
