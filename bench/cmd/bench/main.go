@@ -1,33 +1,22 @@
-// Command bench measures echo servers side by side: Go's net and ksocket's
-// engines, each in its own process pinned to CPU 0 with GOMAXPROCS=1, under
-// a Go net load generator pinned to CPU 1. Rounds alternate between servers
-// and the report gives medians.
-//
-//	go run ./bench/cmd/bench                 # the default matrix
-//	go run ./bench/cmd/bench -conns 1,64 -rounds 5 -duration 3s
-//
-// It is also its own server and load generator (the "server" and "load"
-// subcommands), so that one build is measured everywhere.
+//go:build linux
+
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
-	"sort"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/ksocket-go/ksocket"
-	"github.com/ksocket-go/ksocket/gonet"
-	"github.com/ksocket-go/ksocket/loop"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,268 +34,337 @@ func main() {
 	runMain(os.Args[1:])
 }
 
-// --- servers ---
+const usage = `bench [flags]                       compare the servers (this is what 'ksocket bench' runs)
+bench server -impl NAME [-size N]   run one echo server; prints its address
+bench load -addr HOST:PORT [flags]  run the load generator; driven through stdin
 
-func serverMain(args []string) {
-	fs := flag.NewFlagSet("server", flag.ExitOnError)
-	impl := fs.String("impl", "net", "net, berkeley, gonet or loop")
-	size := fs.Int("size", 64, "message size")
-	fs.Parse(args)
-	switch *impl {
-	case "net", "gonet":
-		listen := net.Listen
-		if *impl == "gonet" {
-			listen = gonet.Listen
-		}
-		ln, err := listen("tcp", "127.0.0.1:0")
-		check(err)
-		fmt.Println(ln.Addr().String())
-		for {
-			c, err := ln.Accept()
-			check(err)
-			go func() {
-				defer c.Close()
-				buf := make([]byte, *size*16)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	case "loop":
-		h := loop.Handlers{Data: func(c *loop.Conn, data []byte) { c.Write(data) }}
-		s, err := loop.Listen("tcp4", "127.0.0.1:0", h, nil)
-		check(err)
-		fmt.Println(s.Addr().String())
-		check(s.Serve())
-	case "berkeley":
-		ls, err := ksocket.SocketListen(unix.AF_INET, unix.SOCK_STREAM, 0)
-		check(err)
-		check(ksocket.Bind(ls, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
-		check(ksocket.Listen(ls, 4096))
-		sa, err := ksocket.Getsockname(ls)
-		check(err)
-		fmt.Printf("127.0.0.1:%d\n", sa.(*unix.SockaddrInet4).Port)
-		for {
-			c, _, err := ksocket.Accept(ls)
-			check(err)
-			ksocket.SetsockoptInt(c, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-			go func() {
-				defer ksocket.Closesocket(c)
-				buf := make([]byte, *size*16)
-				for {
-					n, err := ksocket.Recv(c, buf, 0)
-					if err != nil || n == 0 {
-						return
-					}
-					if _, err := ksocket.Send(c, buf[:n], 0); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	default:
-		fmt.Fprintf(os.Stderr, "bench server: unknown -impl %q\n", *impl)
-		os.Exit(2)
-	}
-}
+Each server runs alone on CPU 0 with GOMAXPROCS=1 (taskset), under a Go net
+load generator on CPU 1. Rounds alternate between the servers, starting with
+a different one each round; after -warmup of load, one -duration window is
+measured, and the report gives the median of every figure over the rounds.
 
-// --- load generator ---
+Servers: net (a goroutine per connection), gnet (v2, one event loop,
+edge-triggered), and ksocket's berkeley, gonet and loop engines. The peers
+are net and gnet; each engine's ops/s is also given as a ratio to the
+better of the two.
 
-func loadMain(args []string) {
-	fs := flag.NewFlagSet("load", flag.ExitOnError)
-	addr := fs.String("addr", "", "server address")
-	conns := fs.Int("conns", 64, "connections")
-	depth := fs.Int("pipeline", 1, "messages in flight per connection")
-	size := fs.Int("size", 64, "message size")
-	dur := fs.Duration("duration", 3*time.Second, "measuring time")
-	fs.Parse(args)
+Points (-points):
+  echo-c1, echo-c64, echo-c1000   64 B echo at 1, 64 and 1000 connections:
+                                  each connection writes a message and reads
+                                  its echo before the next
+  pipe-c1, pipe-c64, pipe-c1000   the same with 16 messages in one write,
+                                  read back before the next write
+  echo4k-c64                      4 KiB echo at 64 connections
+  stream                          one connection, 64 KiB writes, echoed: a
+                                  writer keeps 16 of them in flight and a
+                                  reader counts what comes back; iperf3
+                                  (one-way, same pinning) is the ceiling
+  idle                            RSS per idle connection: the server's
+                                  VmRSS before and after -idle-conns
+                                  connections, each proved with one echo
 
-	var cs []net.Conn
-	for range *conns {
-		c, err := net.Dial("tcp", *addr)
-		check(err)
-		cs = append(cs, c)
-	}
-	var stop atomic.Bool
-	var ops atomic.Int64
-	lat := make([][]time.Duration, *conns)
-	var wg sync.WaitGroup
-	for i, c := range cs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := make([]byte, *size**depth)
-			in := make([]byte, *size**depth)
-			for !stop.Load() {
-				t := time.Now()
-				if _, err := c.Write(out); err != nil {
-					return
-				}
-				if _, err := io.ReadFull(c, in); err != nil {
-					return
-				}
-				lat[i] = append(lat[i], time.Since(t))
-				ops.Add(int64(*depth))
-			}
-		}()
-	}
-	time.Sleep(*dur)
-	stop.Store(true)
-	n := ops.Load()
-	for _, c := range cs {
-		c.SetDeadline(time.Now())
-	}
-	wg.Wait()
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
-			return 0
-		}
-		return all[min(len(all)-1, int(float64(len(all))*p))]
-	}
-	fmt.Printf("ops=%d p50=%d p99=%d p999=%d\n", n, pct(0.5).Microseconds(), pct(0.99).Microseconds(), pct(0.999).Microseconds())
-}
+Measured per server and point: ops/s; p50, p99 and p99.9 round-trip latency
+(write of a batch to the last byte of its echo, at the load); server CPU
+µs per op (utime+stime from /proc/PID/stat); CPU busy of server and load;
+syscalls per op (perf stat -e raw_syscalls:sys_enter -p PID; Debian
+linux-perf), counted in a window of its own just after the main one (a
+quarter as long, 0.1 to 1 s), as the tracepoint slows every syscall.
 
-// --- orchestration ---
-
-type result struct {
-	opsPerSec float64
-	p50, p99  float64 // µs
-	cpuPerOp  float64 // µs
-	sysPerOp  float64
-}
+The full matrix takes about 15 minutes; --quick about one.`
 
 func runMain(args []string) {
-	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	impls := fs.String("impls", "net,berkeley", "servers to compare")
-	connList := fs.String("conns", "1,64", "connection counts")
-	depth := fs.Int("pipeline", 1, "messages in flight per connection")
-	size := fs.Int("size", 64, "message size in bytes")
+	var names []string
+	for _, p := range defaultPoints {
+		names = append(names, p.name)
+	}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	implsFlag := fs.String("impls", strings.Join(serverImpls, ","), "servers, in alternation order")
+	pointsFlag := fs.String("points", "all", "workloads, comma-separated, or all: "+strings.Join(names, ","))
 	rounds := fs.Int("rounds", 5, "alternating rounds per point")
-	dur := fs.Duration("duration", 3*time.Second, "length of one round")
-	fs.Parse(args)
-	self, err := os.Executable()
-	check(err)
-	perf, _ := exec.LookPath("perf")
-	if perf == "" {
-		fmt.Fprintln(os.Stderr, "bench: perf not found (Debian linux-perf): syscalls/op not measured")
+	dur := fs.Duration("duration", 3*time.Second, "measured window of each round")
+	warmup := fs.Duration("warmup", 500*time.Millisecond, "load before each window")
+	idleConns := fs.Int("idle-conns", 10000, "connections at the idle point")
+	quick := fs.Bool("quick", false, "about a minute: -points "+strings.Join(quickPoints, ",")+" -rounds 3 -duration 300ms -warmup 150ms\n(flags given explicitly win)")
+	out := fs.String("out", "bench-results.md", "also write the markdown report to this file (\"\" for none)")
+	svgOut := fs.String("svg", "bench-results.svg", "write the SVG chart to this file (\"\" for none)")
+	conns := fs.String("conns", "", "instead of -points: echo points at these connection counts, e.g. 1,64")
+	depth := fs.Int("pipeline", 1, "messages per write at the -conns points")
+	size := fs.Int("size", 64, "message size at the -conns points")
+	parseFlags(fs, args, usage)
+
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		if !set["points"] {
+			*pointsFlag = strings.Join(quickPoints, ",")
+		}
+		if !set["rounds"] {
+			*rounds = 3
+		}
+		if !set["duration"] {
+			*dur = 300 * time.Millisecond
+		}
+		if !set["warmup"] {
+			*warmup = 150 * time.Millisecond
+		}
 	}
-	for _, cs := range strings.Split(*connList, ",") {
-		conns, err := strconv.Atoi(cs)
-		check(err)
-		res := map[string][]result{}
-		for r := range *rounds {
-			for _, impl := range strings.Split(*impls, ",") {
-				fmt.Fprintf(os.Stderr, "\rconns=%d round %d/%d %-10s", conns, r+1, *rounds, impl)
-				res[impl] = append(res[impl], round(self, perf, impl, conns, *depth, *size, *dur))
+	switch {
+	case *rounds < 1:
+		fatalf("-rounds must be at least 1")
+	case *dur < 100*time.Millisecond:
+		fatalf("-duration must be at least 100ms")
+	case *warmup < 0:
+		fatalf("-warmup must not be negative")
+	case *idleConns < 1:
+		fatalf("-idle-conns must be at least 1")
+	case *depth < 1 || *size < 1:
+		fatalf("-pipeline and -size must be at least 1")
+	}
+	impls := splitList(*implsFlag)
+	for _, impl := range impls {
+		if !slices.Contains(serverImpls, impl) {
+			fatalf("-impls: unknown server %q: want some of %s", impl, strings.Join(serverImpls, ","))
+		}
+	}
+	if len(impls) == 0 {
+		fatalf("-impls: no servers")
+	}
+	var points []point
+	if set["conns"] {
+		for _, c := range splitList(*conns) {
+			n, err := strconv.Atoi(c)
+			if err != nil || n < 1 {
+				fatalf("-conns: %q is not a connection count", c)
+			}
+			p := point{name: fmt.Sprintf("echo-c%d-p%d-s%d", n, *depth, *size), kind: echoPoint, conns: n, depth: *depth, size: *size}
+			// One of the matrix's points keeps its name, so its goals are checked.
+			if i := slices.IndexFunc(defaultPoints, func(q point) bool {
+				return q.kind == echoPoint && q.conns == p.conns && q.depth == p.depth && q.size == p.size
+			}); i >= 0 {
+				p = defaultPoints[i]
+			}
+			if !slices.ContainsFunc(points, func(q point) bool { return q.name == p.name }) {
+				points = append(points, p)
 			}
 		}
-		fmt.Fprintln(os.Stderr)
-		fmt.Printf("\n%d B echo, conns=%d, pipeline=%d, %d rounds of %s (medians)\n\n", *size, conns, *depth, *rounds, *dur)
-		fmt.Println("| server | ops/s | p50 µs | p99 µs | server CPU µs/op | syscalls/op |")
-		fmt.Println("|---|---:|---:|---:|---:|---:|")
-		for _, impl := range strings.Split(*impls, ",") {
-			m := medians(res[impl])
-			fmt.Printf("| %s | %.0f | %.0f | %.0f | %.2f | %.2f |\n", impl, m.opsPerSec, m.p50, m.p99, m.cpuPerOp, m.sysPerOp)
+	} else {
+		var err error
+		if points, err = selectPoints(*pointsFlag, *idleConns); err != nil {
+			fatalf("-points: %v", err)
+		}
+	}
+
+	b := &bencher{rounds: *rounds, dur: *dur, warmup: *warmup}
+	b.checkTools(points)
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		fatalf("%v", err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		killChildren()
+		fmt.Fprintln(os.Stderr, "\nbench: interrupted")
+		os.Exit(130)
+	}()
+
+	r := &results{points: points, impls: impls, command: "cd bench && go run ./cmd/bench"}
+	if len(args) > 0 {
+		r.command += " " + strings.Join(args, " ")
+	}
+	r.header = machine()
+	r.setup = fmt.Sprintf("Each server runs alone on CPU 0 with GOMAXPROCS=1; the Go net load generator runs on CPU 1. "+
+		"Rounds alternate between the servers: %d rounds of %v after %v of warm-up, at each point; figures are medians over the rounds. "+
+		"Latency is per round trip at the load, from the write of a batch to the last byte of its echo. "+
+		"Server CPU is utime+stime from /proc/PID/stat over the same window; syscalls are raw_syscalls:sys_enter from perf stat, counted in a window of %v just after it, since the tracepoint slows every syscall. "+
+		"\"vs best peer\" is ops/s against the faster of Go net and gnet at that point. "+
+		"Unpipelined points are bound by the load generator (2 cores), so CPU/op and syscalls/op are what separate the servers there.",
+		*rounds, *dur, *warmup, b.sysWindow())
+	b.run(r)
+	r.notes = append(b.notes, r.notes...)
+
+	var md bytes.Buffer
+	r.writeMarkdown(&md)
+	fmt.Print("\n" + md.String())
+	if *out != "" {
+		if err := os.WriteFile(*out, md.Bytes(), 0o644); err != nil {
+			fatalf("%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *out)
+	}
+	if *svgOut != "" {
+		var svg bytes.Buffer
+		r.writeSVG(&svg)
+		if err := os.WriteFile(*svgOut, svg.Bytes(), 0o644); err != nil {
+			fatalf("%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *svgOut)
+	}
+}
+
+// checkTools checks for taskset, two CPUs, perf and iperf3: the first two
+// are required, the others only drop what they measure.
+func (b *bencher) checkTools(points []point) {
+	if _, err := exec.LookPath("taskset"); err != nil {
+		fatalf("taskset not found: it pins the servers to CPU 0 and the load to CPU 1 (Debian: apt-get install util-linux)")
+	}
+	var cpus unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &cpus); err != nil || !cpus.IsSet(0) || !cpus.IsSet(1) {
+		fatalf("needs CPUs 0 and 1 (the server's and the load's), and this process may not use both (%d CPUs allowed)", cpus.Count())
+	}
+	perf, err := probePerf()
+	if err != nil {
+		b.notes = append(b.notes, oneLine(err.Error())+": syscalls/op not measured.")
+		fmt.Fprintf(os.Stderr, "bench: %s: syscalls/op not measured\n", oneLine(err.Error()))
+	}
+	b.perf = perf
+	if slices.ContainsFunc(points, func(p point) bool { return p.kind == streamPoint }) {
+		if b.iperf3, err = exec.LookPath("iperf3"); err != nil {
+			b.notes = append(b.notes, "iperf3 not found (Debian: apt-get install iperf3): the stream point has no ceiling row.")
+			fmt.Fprintln(os.Stderr, "bench: iperf3 not found (Debian: apt-get install iperf3): the stream point has no ceiling row")
 		}
 	}
 }
 
-func round(self, perf, impl string, conns, depth, size int, dur time.Duration) result {
-	srv := exec.Command("taskset", "-c", "0", self, "server", "-impl", impl, "-size", fmt.Sprint(size))
-	srv.Env = append(os.Environ(), "GOMAXPROCS=1")
-	srv.Stderr = os.Stderr
-	out, err := srv.StdoutPipe()
-	check(err)
-	check(srv.Start())
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	addr, err := bufio.NewReader(out).ReadString('\n')
-	check(err)
-	addr = strings.TrimSpace(addr)
-
-	load := exec.Command("taskset", "-c", "1", self, "load", "-addr", addr, "-conns", fmt.Sprint(conns), "-pipeline", fmt.Sprint(depth), "-size", fmt.Sprint(size), "-duration", dur.String())
-	load.Env = append(os.Environ(), "GOMAXPROCS=1")
-	var lout strings.Builder
-	load.Stdout = &lout
-	load.Stderr = os.Stderr
-	check(load.Start())
-	time.Sleep(dur / 10) // let connections settle before measuring the server
-	cpu0 := cpuTicks(srv.Process.Pid)
-	var ps *exec.Cmd
-	var pout strings.Builder
-	if perf != "" {
-		ps = exec.Command(perf, "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", fmt.Sprint(srv.Process.Pid), "--", "sleep", fmt.Sprint((dur * 8 / 10).Seconds()))
-		ps.Stderr = &pout
-		ps.Start()
+// run measures every point, alternating the servers round by round.
+func (b *bencher) run(r *results) {
+	type job struct {
+		p     point
+		round int
+		impl  string
 	}
-	check(load.Wait())
-	cpu1 := cpuTicks(srv.Process.Pid)
-	var sys float64
-	if ps != nil {
-		ps.Wait()
-		for _, line := range strings.Split(pout.String(), "\n") {
-			if strings.Contains(line, "sys_enter") {
-				sys, _ = strconv.ParseFloat(strings.Split(line, ",")[0], 64)
+	var jobs []job
+	for _, p := range r.points {
+		servers := slices.Clone(r.impls)
+		if p.kind == streamPoint && b.iperf3 != "" {
+			servers = append(servers, "iperf3")
+		}
+		for round := range b.rounds {
+			for k := range servers {
+				// Start each round with the next server, so that none always follows the same one.
+				jobs = append(jobs, job{p, round, servers[(k+round)%len(servers)]})
 			}
 		}
 	}
-	var ops, p50, p99, p999 float64
-	fmt.Sscanf(lout.String(), "ops=%g p50=%g p99=%g p999=%g", &ops, &p50, &p99, &p999)
-	r := result{opsPerSec: ops / dur.Seconds(), p50: p50, p99: p99}
-	if ops > 0 {
-		r.cpuPerOp = float64(cpu1-cpu0) * 1e6 / 100 / (ops * 0.9)
-		r.sysPerOp = sys / (ops * 0.8)
-	}
-	return r
-}
-
-// cpuTicks returns utime+stime of pid in clock ticks (USER_HZ, 100/s).
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + st
-}
-
-func medians(rs []result) result {
-	med := func(get func(result) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = get(r)
+	start := time.Now()
+	for i, j := range jobs {
+		var s sample
+		switch {
+		case j.impl == "iperf3":
+			s = b.iperf3Round(j.p)
+		case j.p.kind == idlePoint:
+			s = b.idleRound(j.p, j.impl)
+		default:
+			s = b.loadRound(j.p, j.impl)
 		}
-		sort.Float64s(v)
-		if len(v) == 0 {
-			return 0
+		r.add(j.p, j.impl, s)
+
+		// Progress: one line per round.
+		elapsed := time.Since(start)
+		left := time.Duration(float64(elapsed) / float64(i+1) * float64(len(jobs)-i-1))
+		var what string
+		switch {
+		case s.err != nil:
+			what = "FAILED: " + oneLine(s.err.Error())
+		case j.p.kind == idlePoint:
+			sum := summarize(r.samples[j.p.name][j.impl], j.p)
+			what = fmt.Sprintf("%7s/conn  (median %s)", kib(float64(s.rssAfter-s.rssBefore)/float64(j.p.conns)), kib(sum.perConn))
+		default:
+			sum := summarize(r.samples[j.p.name][j.impl], j.p)
+			what = fmt.Sprintf("%7s ops/s  (median %s)", human(s.opsPerSec), human(sum.ops))
+			if j.p.kind == streamPoint {
+				what += fmt.Sprintf("  %.1f Gbit/s", s.opsPerSec*float64(j.p.size)*8/1e9)
+			}
+			if s.others > 0.1 {
+				what += fmt.Sprintf("  [others took %.0f%% of CPUs 0-1]", s.others/2*100)
+			}
 		}
-		return v[len(v)/2]
-	}
-	return result{
-		opsPerSec: med(func(r result) float64 { return r.opsPerSec }),
-		p50:       med(func(r result) float64 { return r.p50 }),
-		p99:       med(func(r result) float64 { return r.p99 }),
-		cpuPerOp:  med(func(r result) float64 { return r.cpuPerOp }),
-		sysPerOp:  med(func(r result) float64 { return r.sysPerOp }),
+		fmt.Fprintf(os.Stderr, "[%*d/%d %s, ~%s left] %-10s round %d/%d  %-8s %s\n",
+			len(strconv.Itoa(len(jobs))), i+1, len(jobs), clock(elapsed), clock(left), j.p.name, j.round+1, b.rounds, j.impl, what)
 	}
 }
 
-func check(err error) {
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+// selectPoints parses -points.
+func selectPoints(spec string, idleConns int) ([]point, error) {
+	var out []point
+	names := splitList(spec)
+	if len(names) == 1 && names[0] == "all" {
+		names = nil
+		for _, p := range defaultPoints {
+			names = append(names, p.name)
+		}
 	}
+	for _, name := range names {
+		i := slices.IndexFunc(defaultPoints, func(p point) bool { return p.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown point %q (see --help)", name)
+		}
+		p := defaultPoints[i]
+		if p.kind == idlePoint {
+			p.conns = idleConns
+		}
+		if !slices.ContainsFunc(out, func(q point) bool { return q.name == name }) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no points")
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// machine describes where the run happened, for the report's header.
+func machine() []string {
+	var h []string
+	var u unix.Utsname
+	kernel := "?"
+	if unix.Uname(&u) == nil {
+		kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	model := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	h = append(h, fmt.Sprintf("%s, Linux %s, %s × %d CPUs, %s", time.Now().UTC().Format("2006-01-02 15:04 UTC"), kernel, model, runtime.NumCPU(), runtime.Version()))
+	var deps []string
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/panjf2000/gnet/v2" {
+				deps = append(deps, "gnet "+d.Version)
+			}
+		}
+	}
+	if rev, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		c := "ksocket " + strings.TrimSpace(string(rev))
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			c += " with local changes"
+		}
+		deps = append([]string{c}, deps...)
+	}
+	if len(deps) > 0 {
+		h = append(h, strings.Join(deps, ", "))
+	}
+	return h
+}
+
+// clock formats d as m:ss.
+func clock(d time.Duration) string {
+	s := int(d.Round(time.Second).Seconds())
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// loadMain is the load generator: it dials -conns connections, proves each
+// with one echo, prints "ready", and then keeps the load on until told to
+// stop. Its standard input takes the commands:
+//
+//	start  begin the measuring window; it answers "started"
+//	end    end it; it answers with one "result" line, and the load goes on
+//	mark   it answers "mark ops=N", N counting from "ready"
+//	stop   exit; so does the end of input
+func loadMain(args []string) {
+	fs := flag.NewFlagSet("bench load", flag.ContinueOnError)
+	addr := fs.String("addr", "", "server address, host:port (required)")
+	mode := fs.String("mode", "echo", "echo: write -pipeline messages in one write, then read them back;\n"+
+		"stream: one writer and one reader per connection, -pipeline messages in flight;\n"+
+		"idle: open the connections, echo once on each, then hold them")
+	conns := fs.Int("conns", 64, "connections")
+	depth := fs.Int("pipeline", 1, "messages in flight per connection")
+	size := fs.Int("size", 64, "message size in bytes")
+	parseFlags(fs, args, "bench load -addr host:port [flags]\n\nA Go net load generator; the run mode drives it through standard input.")
+	switch {
+	case *addr == "":
+		fatalf("load: -addr is required")
+	case *mode != "echo" && *mode != "stream" && *mode != "idle":
+		fatalf("load: unknown -mode %q: want echo, stream or idle", *mode)
+	case *conns < 1 || *depth < 1 || *size < 1:
+		fatalf("load: -conns, -pipeline and -size must be at least 1")
+	}
+	check(raiseNofile(*conns + 64))
+
+	cs, err := dialAll(*addr, *conns, *size)
+	check(err)
+	l := &loadGen{depth: *depth, size: *size, lat: make([]latencies, len(cs))}
+	for i, c := range cs {
+		switch *mode {
+		case "echo":
+			go l.echo(i, c)
+		case "stream":
+			go l.stream(c)
+		}
+	}
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		switch in.Text() {
+		case "start":
+			l.start()
+			fmt.Println("started")
+		case "end":
+			fmt.Println(l.end())
+		case "mark":
+			fmt.Printf("mark ops=%d\n", l.ops.Load())
+		case "stop":
+			os.Exit(0)
+		}
+	}
+	os.Exit(0)
+}
+
+// dialAll opens n connections to addr, 32 at a time, and echoes one
+// size-byte message on each, so that the server has accepted them all.
+func dialAll(addr string, n, size int) ([]net.Conn, error) {
+	cs := make([]net.Conn, n)
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(n, 32) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, back := make([]byte, size), make([]byte, size)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				c, err := net.Dial("tcp", addr)
+				if err == nil {
+					if _, err = c.Write(msg); err == nil {
+						c.SetReadDeadline(time.Now().Add(10 * time.Second))
+						_, err = io.ReadFull(c, back)
+						c.SetReadDeadline(time.Time{})
+					}
+					if err != nil {
+						c.Close()
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("load: connection %d of %d: %w", i+1, n, err)
+					}
+					mu.Unlock()
+					next.Store(int64(n)) // stop the other dialers
+					return
+				}
+				cs[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	return cs, first
+}
+
+// loadGen holds the load's counters. Latency samples are taken only inside
+// the measuring window, one per round trip of a connection: from the write of
+// a batch of -pipeline messages to the last byte of its echo.
+type loadGen struct {
+	depth int
+	size  int
+
+	ops       atomic.Int64 // messages echoed, since the connections were proved
+	measuring atomic.Bool
+	lat       []latencies // lat[i] is connection i's
+
+	mu      sync.Mutex
+	ops0    int64
+	t0      time.Time
+	failure error // the first I/O error
+}
+
+// latencies are one connection's samples in the window.
+type latencies struct {
+	mu sync.Mutex // uncontended but for end
+	d  []time.Duration
+}
+
+func (l *loadGen) fail(err error) {
+	l.mu.Lock()
+	if l.failure == nil {
+		l.failure = err
+	}
+	l.mu.Unlock()
+}
+
+func (l *loadGen) start() {
+	l.mu.Lock()
+	l.ops0, l.t0 = l.ops.Load(), time.Now()
+	l.mu.Unlock()
+	l.measuring.Store(true)
+}
+
+// end ends the window and returns the result line, latencies in ns.
+func (l *loadGen) end() string {
+	ops1, t1 := l.ops.Load(), time.Now()
+	l.measuring.Store(false)
+	var all []time.Duration
+	for i := range l.lat {
+		s := &l.lat[i]
+		s.mu.Lock()
+		all = append(all, s.d...)
+		s.d = nil
+		s.mu.Unlock()
+	}
+	slices.Sort(all)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	line := fmt.Sprintf("result ops=%d ns=%d p50=%d p99=%d p999=%d samples=%d",
+		ops1-l.ops0, t1.Sub(l.t0).Nanoseconds(),
+		percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999), len(all))
+	if l.failure != nil {
+		line += " err=" + oneLine(l.failure.Error())
+	}
+	return line
+}
+
+// echo runs one connection: a write of depth messages, then a read of their
+// echo, over and over.
+func (l *loadGen) echo(i int, c net.Conn) {
+	out := make([]byte, l.size*l.depth)
+	in := make([]byte, l.size*l.depth)
+	t := time.Now()
+	for {
+		if _, err := c.Write(out); err != nil {
+			l.fail(err)
+			return
+		}
+		if _, err := io.ReadFull(c, in); err != nil {
+			l.fail(err)
+			return
+		}
+		now := time.Now()
+		if l.measuring.Load() {
+			s := &l.lat[i]
+			s.mu.Lock()
+			s.d = append(s.d, now.Sub(t))
+			s.mu.Unlock()
+		}
+		t = now // the next write follows at once
+		l.ops.Add(int64(l.depth))
+	}
+}
+
+// stream runs one connection as a stream: a writer keeps up to depth
+// messages in flight, and the reader counts what comes back.
+func (l *loadGen) stream(c net.Conn) {
+	credit := make(chan struct{}, l.depth)
+	go func() {
+		out := make([]byte, l.size)
+		for {
+			credit <- struct{}{}
+			if _, err := c.Write(out); err != nil {
+				l.fail(err)
+				return
+			}
+		}
+	}()
+	in := make([]byte, l.size)
+	got := 0
+	for {
+		n, err := c.Read(in)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			l.fail(err)
+			return
+		}
+		for got += n; got >= l.size; got -= l.size {
+			<-credit
+			l.ops.Add(1)
+		}
+	}
+}
