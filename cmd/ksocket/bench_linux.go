@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -13,10 +14,12 @@ import (
 
 func init() {
 	commands = append(commands, &command{
-		name: "bench", args: "[bench flags]",
-		summary: "compare echo servers: Go net and ksocket's engines, pinned to separate CPUs",
-		long: `It runs 'go run ./cmd/bench' in the bench/ module of a source checkout, passing
-the arguments on; 'ksocket bench -- --help' lists the harness's own flags.`,
+		name: "bench", args: "[harness flags]", passArgs: true,
+		summary: "compare echo servers: Go net, gnet and ksocket's engines, pinned to separate CPUs",
+		long: `It runs 'go run ./cmd/bench' in the bench/ module of a source checkout and
+hands every argument on, so 'ksocket bench --quick' is a one-minute run and
+'ksocket bench -points echo-c64 -rounds 5' one point. In a checkout,
+'cd bench && go run ./cmd/bench --help' lists the harness's flags.`,
 		setFlags: func(fs *flag.FlagSet) func([]string) error {
 			return func(args []string) error {
 				dir, ok := findBenchDir()
@@ -27,6 +30,10 @@ the arguments on; 'ksocket bench -- --help' lists the harness's own flags.`,
 				cmd.Dir = dir
 				cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 				if err := cmd.Run(); err != nil {
+					var ee *exec.ExitError
+					if errors.As(err, &ee) {
+						return exitError{ee.ExitCode(), ""} // the harness said why
+					}
 					return fmt.Errorf("go run ./cmd/bench: %w", err)
 				}
 				return nil

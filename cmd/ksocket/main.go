@@ -25,6 +25,7 @@ type command struct {
 	summary  string // one line, for the command list
 	long     string // more, for --help
 	anyOS    bool   // runs outside Linux too
+	passArgs bool   // takes its arguments unparsed: bench hands them on
 	setFlags func(fs *flag.FlagSet) func(args []string) error
 }
 
@@ -93,7 +94,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fs.SetOutput(io.Discard)
 		}
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	if cmd.passArgs && len(args) > 1 && args[1] != "-h" && args[1] != "--help" && args[1] != "-help" {
+		// Hand everything on, flags included.
+	} else if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printHelp(stdout)
 			return 0
@@ -114,7 +117,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	if err := body(fs.Args()); err != nil {
+	rest := fs.Args()
+	if cmd.passArgs {
+		rest = args[1:]
+	}
+	if err := body(rest); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "ksocket %s: %s\nsee 'ksocket %s --help'\n", name, ue.msg, name)
