@@ -3,10 +3,14 @@
 // package's resolver. The root package's Getaddrinfo calls Lookup; gonet and
 // the CLI reach it through there.
 //
-// This is the non-DNS half. Names are resolved from numeric addresses and the
-// hosts file only; LookupDNSFunc is the hook through which a later DNS client
-// (over the engine's own UDP sockets) plugs in. While it is nil, a name that
-// is not in the hosts file fails with EAI_NONAME.
+// Names are resolved from numeric addresses, then from the sources of the
+// hosts line in nsswitch.conf: the hosts file, and DNS through a stub
+// resolver of the package's own (dns.go) that reads resolv.conf and talks to
+// the nameservers over the engine's sockets (UDP datagram sockets, and TCP
+// for truncated replies), so that DNS traffic goes through io_uring (or the
+// epoll backend) like every other socket of ksocket: never through package
+// net, cgo or the Go resolver. LookupDNSFunc is the hook through which Lookup
+// calls it; tests may replace it.
 //
 // # What Lookup does, in glibc's order
 //
@@ -53,8 +57,9 @@
 //     except that IPv4 with AF_INET6 and AI_V4MAPPED becomes ::ffff:a.b.c.d,
 //     and ::ffff:a.b.c.d with AF_INET becomes a.b.c.d. With AI_NUMERICHOST
 //     any other node is EAI_NONAME.
-//  9. Then the hosts file, then the DNS hook (see LookupDNSFunc). Neither
-//     knows the name: EAI_NONAME.
+//  9. Then the sources of the hosts line of nsswitch.conf, the hosts file
+//     and DNS, in its order and with its criteria (see below); without such
+//     a line, the hosts file then DNS. No source knows the name: EAI_NONAME.
 //
 // # Results
 //
@@ -66,7 +71,9 @@
 //     order. glibc applies rules 1 to 9 with RFC 3484's table, using the
 //     source address the kernel picks for each destination; orders can differ
 //     where rules 2 to 5 or 7 to 9 decide, for example a global IPv6
-//     destination on a host with only ULA IPv6 addresses. For the NULL node
+//     destination on a host with only ULA IPv6 addresses, and where the two
+//     tables differ: IPv4 comes before ULA (fc00::/7) IPv6 here, after it in
+//     glibc. For the NULL node
 //     the result is glibc's: ::1 before 127.0.0.1, but 0.0.0.0 before :: with
 //     AI_PASSIVE.
 //   - Flags is a copy of the hints' flags (the defaults when hints is nil),
@@ -98,7 +105,106 @@
 // default). With AF_INET, a line for ::1 or ::ffff:a.b.c.d also matches, as
 // 127.0.0.1 or a.b.c.d, as in glibc. A missing file is an empty one; a file
 // that exists but cannot be read is EAI_SYSTEM with the read error as the
-// cause.
+// cause (for nsswitch.conf, the source is UNAVAIL: a later source may still
+// answer).
+//
+// # nsswitch.conf
+//
+// The hosts line of /etc/nsswitch.conf (or of $KSOCKET_NSSWITCH_CONF; the
+// package variable nsswitchPath holds the default) orders the sources. Only
+// files and dns are known; any other source (mdns4_minimal, myhostname,
+// resolve, ...) is skipped together with its criteria, as glibc skips a
+// module that is not installed. Criteria such as [NOTFOUND=return] or
+// [!UNAVAIL=return] apply to the source before them, with glibc's defaults
+// (return on SUCCESS, continue otherwise) and merge acting as continue.
+// When the sources run out, the last one consulted gives the result, as in
+// glibc ("dns files" with an unreachable nameserver and a name the hosts
+// file lacks is EAI_NONAME, "files dns" is EAI_AGAIN). The statuses, as
+// measured with glibc 2.36: the hosts file is SUCCESS, NOTFOUND or UNAVAIL
+// (unreadable); DNS is SUCCESS, NOTFOUND (NXDOMAIN, no data, and a search
+// whose last query got a reply), or UNAVAIL (the last query sent got no
+// usable reply: unreachable or silent servers, SERVFAIL, REFUSED; or a
+// socket could not be made). A missing or unreadable file, no hosts line,
+// or a hosts line with no known source, means "files dns", which is what
+// glibc 2.36 does without a hosts line (it crashes on an empty one). The
+// file is cached like the hosts file.
+//
+// # resolv.conf
+//
+// /etc/resolv.conf (or $KSOCKET_RESOLV_CONF) is read as glibc 2.36's
+// res_init reads it, and read again when its identity, size or modification
+// time changes (unless it says "options no-reload"). Comments are lines
+// starting with '#' or ';'. A keyword must be followed by a blank.
+//
+//   - nameserver: an IPv4 address as inet_aton reads it, or IPv6 with an
+//     optional %zone (an interface name or number, as for numeric nodes);
+//     port 53; at most 3, further lines are ignored. None: 127.0.0.1.
+//   - search and domain: the last such line gives the search list (domain
+//     sets a list of one). None: the domain part of the host name, if any.
+//     $LOCALDOMAIN (blank-separated) replaces the file's list.
+//   - options, matched by prefix as glibc does, then those of $RES_OPTIONS:
+//     ndots:N (default 1, at most 15), timeout:N (seconds, default 5, at
+//     most 30), attempts:N (default 2, at most 5; 0 counts as 1, where glibc
+//     would send nothing), rotate, edns0, single-request and
+//     single-request-reopen (the same here: each query has its own socket
+//     anyway), use-vc, no-tld-query, trust-ad, no-aaaa and no-reload. Other
+//     options, negative values and sortlist lines are ignored.
+//
+// # DNS queries
+//
+//   - Which names are asked, in which order, and which failure is reported,
+//     follow glibc's res_search: the name as it is first if it has at least
+//     ndots dots or a trailing dot (a trailing dot means that name only);
+//     then each search domain (going on after NXDOMAIN, no data and
+//     SERVFAIL, stopping after other failures, and giving up at once when no
+//     server is reachable); then the name as it is, if not tried yet (unless
+//     no-tld-query and it has no dot, or "." was on the search list). The
+//     first reply with answer records ends the search. A failed first try
+//     is the reported failure; else no data if seen; else SERVFAIL if seen;
+//     else the last failure. This was compared with glibc, query by query,
+//     from dnsmasq's query log.
+//   - Names are checked first as glibc's res_hnok checks them: printable
+//     ASCII, backslash escapes decoded, labels of letters, digits, '-' and
+//     '_' only, not starting with '-', at most 63 bytes, 255 in all. Other
+//     names are EAI_NONAME without a query.
+//   - AF_UNSPEC asks for A and AAAA in parallel, each with its own socket;
+//     with single-request, A first, and AAAA only if A got a reply (glibc
+//     gives up on a server for both when it refuses the first). AF_INET asks
+//     for A, AF_INET6 for AAAA.
+//   - Each try is a new UDP socket of the engine, bound to port 0 (a random
+//     ephemeral port chosen by the kernel) and connected to the server, and
+//     a new query ID from crypto/rand, with RD set (and AD with trust-ad,
+//     and an OPT record offering 1200 bytes with edns0). A reply is accepted
+//     only if it comes from the server's address and port, is a reply (QR),
+//     has the query's ID and exactly its question (name, ignoring ASCII
+//     case, type and class), and parses. Anything else is dropped and the
+//     wait goes on, so a forged or broken datagram cannot end a try.
+//   - Tries: attempts rounds over the servers, starting at a random one with
+//     rotate. A try waits glibc's time: timeout seconds for the first
+//     server, timeout << i / number of servers (at least one second) for
+//     server i. SERVFAIL, REFUSED and NOTIMP, silence, and socket errors
+//     (ECONNREFUSED from an ICMP port unreachable) move on to the next
+//     server; NOERROR, NXDOMAIN and other codes (FORMERR) end the query. A
+//     FORMERR to a query with EDNS is asked again without it.
+//   - A reply with TC set, or cut by the kernel (MSG_TRUNC), is asked again
+//     of the same server over a new TCP connection of the engine, with the
+//     two-byte length prefix, checked the same way.
+//   - Answers: the CNAME chain from the question's name is followed through
+//     the answer section, at most 16 records (longer, or a loop: EAI_FAIL);
+//     the addresses are the records of the question's type owned by its
+//     end, which is the canonical name (as the server spelled it). Records
+//     of other names or types are ignored, as are CNAME targets that are
+//     not host names. Addresses are returned A first, then AAAA.
+//   - Errors: NXDOMAIN and no data (including a CNAME whose end has no
+//     address of the type) are EAI_NONAME; timeouts, SERVFAIL, REFUSED,
+//     NOTIMP and unreachable servers EAI_AGAIN; FORMERR and the other final
+//     codes, and CNAME chains that are too long, EAI_FAIL; a socket that
+//     cannot be made EAI_SYSTEM. The cause names the nameserver and what went wrong,
+//     but, as in package net, does not unwrap to an errno or to
+//     os.ErrDeadlineExceeded (a refused lookup must not look like a refused
+//     connection); a timeout's cause has a Timeout method that reports
+//     true. When ctx ends, the lookup stops at once with EAI_AGAIN and
+//     ctx.Err() as the cause.
 //
 // # Differences from glibc
 //
@@ -111,8 +217,15 @@
 //     with a Socktype (and EAI_SERVICE without one); glibc supports them.
 //   - AI_IDN, AI_CANONIDN and the deprecated IDN flags are EAI_BADFLAGS; glibc
 //     accepts them.
-//   - /etc/host.conf, /etc/gai.conf, nsswitch.conf and nscd are not read:
-//     the sources are always numeric, hosts file, DNS hook, in that order.
+//   - /etc/host.conf, /etc/gai.conf and nscd are not used, nor are the
+//     hosts sources of nsswitch.conf other than files and dns.
+//   - A name that exists without an address of the family is EAI_NONAME;
+//     glibc returns EAI_NODATA ("No address associated with hostname") when
+//     the reply had no answer records and it is the last source.
+//   - The DNS resolver ignores HOSTALIASES, sortlist, "options inet6",
+//     "options debug" and the ip6-* options, and treats attempts:0 as 1.
+//     A and AAAA are retried independently rather than as a pair, and
+//     single-request-reopen is single-request.
 //   - The sort is the subset of RFC 6724 described above. One visible case:
 //     on a host with no address at all (not even loopback), glibc puts ::
 //     before 0.0.0.0 for AI_PASSIVE, by RFC 3484's precedence table; Lookup

@@ -6,8 +6,11 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 func FuzzParseHosts(f *testing.F) {
@@ -102,5 +105,79 @@ func FuzzInetAtonExact(f *testing.F) {
 		if b, err := netip.ParseAddr(s); err == nil && b.Is4() && (!ok || a != b) {
 			t.Fatalf("inetAtonExact(%q) = %v, %v; netip says %v", s, a, ok, b)
 		}
+	})
+}
+
+// FuzzDNSAnswer feeds arbitrary bytes to the reply checks, as a hostile
+// server could: no panic, and a reply is used only if it matches the query,
+// with addresses of the question's type only.
+func FuzzDNSAnswer(f *testing.F) {
+	const id = 0x1234
+	qname := dnsmessage.MustNewName("fuzz.test.")
+	for _, typ := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
+		q := query{id: id, q: dnsmessage.Question{Name: qname, Type: typ, Class: dnsmessage.ClassINET}}
+		aaaa := typ == dnsmessage.TypeAAAA
+		f.Add(makeReply(q, replyOpts{}, "192.0.2.1", "2001:db8::1"), aaaa, false)
+		f.Add(makeReply(q, replyOpts{cnames: [][2]string{{"fuzz.test.", "a.test."}, {"a.test.", "b.test."}}}, "192.0.2.2", "2001:db8::2"), aaaa, false)
+		f.Add(makeReply(q, replyOpts{rcode: dnsmessage.RCodeNameError}), aaaa, false)
+		f.Add(makeReply(q, replyOpts{truncated: true}, "192.0.2.3"), aaaa, true)
+		f.Add(makeReply(q, replyOpts{owner: "other.test."}, "192.0.2.4"), aaaa, false)
+		f.Add(makeReply(q, replyOpts{id: u16(1)}, "192.0.2.5"), aaaa, false)
+	}
+	f.Add([]byte{0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0xc0, 0x0c}, false, false)
+	f.Fuzz(func(t *testing.T, msg []byte, aaaa, tcp bool) {
+		q := dnsmessage.Question{Name: qname, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET}
+		if aaaa {
+			q.Type = dnsmessage.TypeAAAA
+		}
+		r, err := parseReply(msg, id, q, tcp)
+		if err != nil {
+			if r != nil {
+				t.Fatal("a reply and an error")
+			}
+			return
+		}
+		if len(msg) < 12 || msg[0] != id>>8 || msg[1] != id&0xff || msg[2]&0x80 == 0 {
+			t.Fatalf("accepted a reply with the wrong ID or without QR: % x", msg[:min(len(msg), 4)])
+		}
+		if r.truncated && !tcp && (len(r.addrs) > 0 || r.answers > 0) {
+			t.Fatal("answers read from a truncated UDP reply")
+		}
+		if len(r.addrs) > r.answers {
+			t.Fatalf("%d addresses from %d answer records", len(r.addrs), r.answers)
+		}
+		for _, a := range r.addrs {
+			if a.Is4() == aaaa {
+				t.Fatalf("address %v for a %v question", a, q.Type)
+			}
+		}
+		if len(r.addrs) > 0 && !validHostText(r.canonical) && !strings.EqualFold(r.canonical, qname.String()) {
+			t.Fatalf("canonical name %q", r.canonical)
+		}
+		addrs, _, rerr := outcome{kind: answered, replies: []*reply{r}}.result()
+		if rerr == nil && !slices.Equal(addrs, r.addrs) {
+			t.Fatalf("result %v, reply %v", addrs, r.addrs)
+		}
+	})
+}
+
+// FuzzParseResolvConf checks that any resolv.conf parses within glibc's
+// limits.
+func FuzzParseResolvConf(f *testing.F) {
+	for _, tc := range resolvConfTests {
+		f.Add([]byte(tc.in))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rc := parseResolvConf(data)
+		if len(rc.servers) > maxNameservers || rc.ndots < 0 || rc.ndots > maxNdots ||
+			rc.timeout < 0 || rc.timeout > maxTimeout || rc.attempts < 1 || rc.attempts > maxAttempts {
+			t.Fatalf("%+v", rc)
+		}
+		for _, s := range rc.servers {
+			if !s.addr.IsValid() || s.addr.Port() != dnsPort {
+				t.Fatalf("server %v", s)
+			}
+		}
+		parseNsswitch(data)
 	})
 }

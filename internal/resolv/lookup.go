@@ -13,11 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LookupDNSFunc is the hook through which Lookup will resolve names that the
-// hosts file does not know. nil means there is no DNS yet: such names fail
-// with EAI_NONAME. The DNS resolver (a later issue: DNS over the engine's own
-// UDP sockets, with TCP fallback) sets it once, during package initialisation,
-// before any call to Lookup; it is not safe to change while lookups run.
+// LookupDNSFunc is the "dns" source of the hosts line in nsswitch.conf:
+// Lookup calls it for names that are not numeric, when the sources before it
+// did not settle the lookup. It is set during package initialisation to the
+// package's stub resolver (see dns.go), which asks the nameservers of
+// resolv.conf over the engine's own UDP sockets, with TCP fallback. Tests may
+// replace it; nil disables DNS, so that such names fail with EAI_NONAME. It is
+// not safe to change while lookups run.
 //
 // Lookup calls it with the node exactly as given (no trailing dot is added or
 // removed) and family AF_UNSPEC, AF_INET or AF_INET6. For AF_INET6 with
@@ -28,16 +30,21 @@ import (
 // The hook returns the addresses (IPv4 as 4-byte addresses; zones are
 // ignored; addresses of a family other than the one asked for are dropped)
 // and the canonical name, with or without a trailing dot ("" means the name
-// itself). Errors are reported as follows: an *AddrinfoError (EAI_NONAME for
-// NXDOMAIN, EAI_NODATA for a name without records of the family, EAI_AGAIN
-// for a timeout or SERVFAIL, ...) is returned to the caller unchanged; a
-// context error becomes EAI_AGAIN and any other error EAI_FAIL, with the
-// error as the cause. No addresses and a nil error mean EAI_NODATA.
+// itself). Errors are reported as follows: an *AddrinfoError is returned to
+// the caller unchanged (the stub resolver gives EAI_NONAME for NXDOMAIN and
+// for no data, EAI_AGAIN for timeouts, SERVFAIL and unreachable servers,
+// EAI_FAIL for FORMERR and the like, EAI_SYSTEM when it cannot make a
+// socket); a context error becomes EAI_AGAIN and any other error EAI_FAIL,
+// with the error as the cause. No addresses and a nil error mean
+// EAI_NODATA. For nsswitch.conf criteria, EAI_SYSTEM, and EAI_AGAIN whose
+// cause is the stub resolver's "no usable reply" mark, count as UNAVAIL;
+// other errors as NOTFOUND.
 var LookupDNSFunc func(ctx context.Context, name string, family int) (addrs []netip.Addr, canonical string, err error)
 
 // Paths of the files Lookup reads. They are variables so that tests can point
 // them at fixtures. KSOCKET_HOSTS and KSOCKET_SERVICES, when set and not
-// empty, override the first two.
+// empty, override the first two (resolvConfPath and nsswitchPath, with their
+// own variables, are in resolvconf.go and nsswitch.go).
 var (
 	hostsPath       = "/etc/hosts"
 	servicesPath    = "/etc/services"
@@ -52,7 +59,10 @@ type config struct {
 	hostsPath, servicesPath  string
 	ifInet6Path, fibTriePath string
 	sysClassNetPath          string
-	dns                      func(ctx context.Context, name string, family int) ([]netip.Addr, string, error)
+	// nsswitchPath is the file whose hosts line orders the sources; ""
+	// means the default order, files then dns.
+	nsswitchPath string
+	dns          func(ctx context.Context, name string, family int) ([]netip.Addr, string, error)
 }
 
 // currentConfig returns the configuration Lookup uses: the package variables,
@@ -64,6 +74,7 @@ func currentConfig() *config {
 		ifInet6Path:     ifInet6Path,
 		fibTriePath:     fibTriePath,
 		sysClassNetPath: sysClassNetPath,
+		nsswitchPath:    currentNsswitchPath(),
 		dns:             LookupDNSFunc,
 	}
 	if p := os.Getenv("KSOCKET_HOSTS"); p != "" {
@@ -289,8 +300,9 @@ func (c *config) servTuples(req request, svc *serviceReq) ([]servTuple, *Addrinf
 	return sts, nil
 }
 
-// hostAddrs resolves node: the NULL node, a numeric address, the hosts file,
-// then the DNS hook. canon is the canonical name for AI_CANONNAME.
+// hostAddrs resolves node: the NULL node, a numeric address, then the
+// sources of nsswitch.conf's hosts line (the hosts file and the DNS hook),
+// in its order. canon is the canonical name for AI_CANONNAME.
 func (c *config) hostAddrs(ctx context.Context, node string, req request) (addrs []hostAddr, canon string, err *AddrinfoError) {
 	if node == "" {
 		return localAddrs(req), "", nil
@@ -306,28 +318,61 @@ func (c *config) hostAddrs(ctx context.Context, node string, req request) (addrs
 		return nil, "", eai(EAI_NONAME)
 	}
 
+	// As glibc's get_nss_addresses: each source's status picks the action
+	// from its criteria, and when the sources run out, the last one
+	// consulted gives the result.
+	err = eai(EAI_NONAME) // no source consulted
+	for _, src := range hostsSources(c.nsswitchPath) {
+		var status nssStatus
+		switch src.name {
+		case "files":
+			addrs, canon, err, status = c.filesSource(node, req)
+		case "dns":
+			if c.dns == nil {
+				continue // no DNS: as if the module were not installed
+			}
+			addrs, canon, err, status = c.dnsSource(ctx, node, req)
+			if err != nil && ctx.Err() != nil {
+				return nil, "", &AddrinfoError{Code: EAI_AGAIN, Err: ctx.Err()}
+			}
+		default:
+			continue
+		}
+		if src.actions[status] == nssReturn {
+			break
+		}
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return addrs, canon, nil
+}
+
+// filesSource looks node up in the hosts file.
+func (c *config) filesSource(node string, req request) ([]hostAddr, string, *AddrinfoError, nssStatus) {
 	hosts, rerr := hostsCache.get(c.hostsPath)
 	if rerr != nil {
-		return nil, "", &AddrinfoError{Code: EAI_SYSTEM, Err: rerr}
+		return nil, "", &AddrinfoError{Code: EAI_SYSTEM, Err: rerr}, nssUnavail
 	}
 	ips, canon, found := byFamily(req, func(family int) ([]netip.Addr, string, *AddrinfoError) {
 		ips, canon := hosts.lookup(node, family)
 		return ips, canon, nil
 	})
-	if found {
-		// Like an NSS module that succeeded, the hosts file ends the search
-		// even if byFamily dropped every address it gave.
-		if len(ips) == 0 {
-			return nil, "", eai(EAI_NONAME)
-		}
-		return toHostAddrs(ips), canon, nil
+	if !found {
+		return nil, "", eai(EAI_NONAME), nssNotFound
 	}
+	// Like an NSS module that succeeded, the hosts file settles the lookup
+	// even if byFamily dropped every address it gave.
+	if len(ips) == 0 {
+		return nil, "", eai(EAI_NONAME), nssSuccess
+	}
+	return toHostAddrs(ips), canon, nil, nssSuccess
+}
 
-	if c.dns == nil {
-		return nil, "", eai(EAI_NONAME)
-	}
+// dnsSource asks the DNS hook.
+func (c *config) dnsSource(ctx context.Context, node string, req request) ([]hostAddr, string, *AddrinfoError, nssStatus) {
 	var firstErr *AddrinfoError
-	ips, canon, found = byFamily(req, func(family int) ([]netip.Addr, string, *AddrinfoError) {
+	ips, canon, found := byFamily(req, func(family int) ([]netip.Addr, string, *AddrinfoError) {
 		ips, canon, err := c.callDNS(ctx, node, family)
 		if err != nil && firstErr == nil {
 			firstErr = err
@@ -337,17 +382,30 @@ func (c *config) hostAddrs(ctx context.Context, node string, req request) (addrs
 	switch {
 	case len(ips) > 0:
 	case found:
-		return nil, "", eai(EAI_NONAME)
+		return nil, "", eai(EAI_NONAME), nssSuccess
 	case firstErr != nil:
-		return nil, "", firstErr
+		return nil, "", firstErr, dnsStatus(firstErr)
 	default:
-		return nil, "", eai(EAI_NODATA)
+		return nil, "", eai(EAI_NODATA), nssNotFound
 	}
 	canon = strings.TrimSuffix(canon, ".")
 	if canon == "" {
 		canon = node
 	}
-	return toHostAddrs(ips), canon, nil
+	return toHostAddrs(ips), canon, nil, nssSuccess
+}
+
+// dnsStatus is the NSS status glibc's DNS module reports with a failure:
+// UNAVAIL when a socket could not be made, or when the last query sent got
+// no usable reply (the stub resolver marks those with unavailError: glibc
+// goes by the errno of its last res_send, ETIMEDOUT or ECONNREFUSED, which
+// SERVFAIL and REFUSED replies leave behind too), NOTFOUND otherwise.
+func dnsStatus(err *AddrinfoError) nssStatus {
+	var ue *unavailError
+	if err.Code == EAI_SYSTEM || errors.As(err.Err, &ue) {
+		return nssUnavail
+	}
+	return nssNotFound
 }
 
 // byFamily runs one name-service query per family the request needs, the way

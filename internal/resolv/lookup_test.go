@@ -17,33 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestMain(m *testing.M) {
-	// The first pollable file (the differential tests' pipes) makes the
-	// runtime open its epoll descriptors; do that before counting.
-	if r, w, err := os.Pipe(); err == nil {
-		r.Close()
-		w.Close()
-	}
-	before := openFDs()
-	code := m.Run()
-	if after := openFDs(); code == 0 && after > before {
-		fmt.Fprintf(os.Stderr, "resolv: %d file descriptors leaked (%d open before, %d after)\n",
-			after-before, before, after)
-		code = 1
-	}
-	os.Exit(code)
-}
-
-// openFDs counts this process's open file descriptors, or returns 0 where
-// /proc/self/fd cannot be read.
-func openFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return 0
-	}
-	return len(ents)
-}
-
 // testConfig returns a configuration that reads only fixtures: the hosts and
 // services files in testdata, the procfs files in testdata/proc/<proc>, and
 // no DNS.
