@@ -67,8 +67,12 @@ func (e *AddrinfoError) Unwrap() error { return e.Err }
 //
 // Hosts are looked up as numeric addresses, then in the hosts file
 // (/etc/hosts, or $KSOCKET_HOSTS); services as port numbers, then in the
-// services file (/etc/services, or $KSOCKET_SERVICES). Names found in
-// neither give EAI_NONAME: DNS is not wired in yet. Socktype 0 gives one
+// services file (/etc/services, or $KSOCKET_SERVICES). Host names go to the
+// hosts file and DNS in the order of the hosts: line of /etc/nsswitch.conf.
+// DNS is a stub resolver over ksocket's own UDP sockets (TCP when an answer
+// is truncated), configured by /etc/resolv.conf or $KSOCKET_RESOLV_CONF:
+// nameservers, search and ndots, timeout, attempts, rotate, edns0 and
+// single-request. Socktype 0 gives one
 // SOCK_STREAM/IPPROTO_TCP and one SOCK_DGRAM/IPPROTO_UDP result per address;
 // glibc also adds a SOCK_RAW one, ksocket does not. Protocol is always set,
 // and Canonname only on the first result, without a trailing dot.

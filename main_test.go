@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	resolvConf := filepath.Join(dir, "resolv.conf")
 	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n::1 localhost ip6-localhost\n127.0.0.2 two.test\n::1 six.test\n"), 0o644)
 	// A nameserver nobody listens on: no test may reach the machine's own.
-	os.WriteFile(resolvConf, []byte("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"), 0o644)
+	os.WriteFile(resolvConf, []byte("nameserver 127.53.255.254\noptions timeout:1 attempts:1\n"), 0o644)
 	os.Setenv("KSOCKET_HOSTS", hosts)
 	os.Setenv("KSOCKET_RESOLV_CONF", resolvConf)
 

@@ -18,9 +18,11 @@ func opError(op, syscall, network string, src, dst net.Addr, err error) error {
 	if err == nil {
 		return nil
 	}
-	var errno unix.Errno
+	// Only a bare errno is the syscall's: a resolver error may carry one
+	// deeper down, and keeps its own shape.
+	errno, isErrno := err.(unix.Errno)
 	switch {
-	case errors.As(err, &errno):
+	case isErrno:
 		err = os.NewSyscallError(syscall, errno)
 	case errors.Is(err, context.Canceled):
 		err = errCanceled

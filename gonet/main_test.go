@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 	hosts := filepath.Join(dir, "hosts")
 	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n::1 localhost ip6-localhost\n"), 0o644)
 	resolvConf := filepath.Join(dir, "resolv.conf")
-	os.WriteFile(resolvConf, []byte("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"), 0o644)
+	os.WriteFile(resolvConf, []byte("nameserver 127.53.255.254\noptions timeout:1 attempts:1\n"), 0o644)
 	os.Setenv("KSOCKET_HOSTS", hosts)
 	os.Setenv("KSOCKET_RESOLV_CONF", resolvConf)
 
