@@ -1817,7 +1817,7 @@ func TestConcurrentDatagrams(t *testing.T) {
 		// TestSendtoSharedAddress.
 		srvAddr := *srvAddr.(*unix.SockaddrInet6)
 		wg.Go(func() {
-			SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5} // generous: the suite runs loaded under -race)
+			SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}) // generous: the suite runs loaded under -race
 			buf := make([]byte, 2048)
 			for m := range msgs {
 				msg := fmt.Appendf(nil, "client %d message %d", i, m)
