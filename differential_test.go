@@ -893,19 +893,31 @@ func (dRawAPI) listen(s, backlog int) error        { return unix.Listen(s, backl
 // connect is a blocking connect(2). A signal interrupts it with EINTR while
 // the handshake goes on; connecting again then waits for the same handshake
 // and reports EALREADY where the first call would have said EINPROGRESS (at
-// SO_SNDTIMEO), or EISCONN/success once it is done.
+// SO_SNDTIMEO), or EISCONN/success once it is done. A later call on a
+// socket already connecting says EALREADY either way.
 func (dRawAPI) connect(s int, sa unix.Sockaddr) error {
+	_, already := rawConnecting.Load(s)
 	err := unix.Connect(s, sa)
 	for err == unix.EINTR {
+		rawConnecting.Store(s, true)
 		switch err = unix.Connect(s, sa); err {
 		case unix.EALREADY:
-			err = unix.EINPROGRESS
+			if !already {
+				err = unix.EINPROGRESS
+			}
 		case unix.EISCONN:
 			err = nil
 		}
 	}
+	if err == unix.EINPROGRESS || err == unix.EALREADY {
+		rawConnecting.Store(s, true)
+	}
 	return err
 }
+
+// rawConnecting holds the raw descriptors whose connect is under way.
+var rawConnecting sync.Map
+
 func (dRawAPI) accept(s int) (nfd int, sa unix.Sockaddr, err error) {
 	err = dNoEINTR(func() error { nfd, sa, err = unix.Accept4(s, unix.SOCK_CLOEXEC); return err })
 	return
@@ -936,7 +948,7 @@ func (dRawAPI) setsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 func (dRawAPI) getsockoptTimeval(s, level, opt int) (*unix.Timeval, error) {
 	return unix.GetsockoptTimeval(s, level, opt)
 }
-func (dRawAPI) closesocket(s int) error { return unix.Close(s) }
+func (dRawAPI) closesocket(s int) error { rawConnecting.Delete(s); return unix.Close(s) }
 func (dRawAPI) wake(s int) bool         { unix.Shutdown(s, unix.SHUT_RDWR); return false }
 
 // dres is what one step did on one side.
