@@ -44,5 +44,16 @@
 // or whose descriptor is closed returns only after the kernel has let go, so
 // a buffer handed back to the caller is never written again.
 //
-// On systems other than Linux the package holds only this documentation.
+// # Other systems
+//
+// Importing ksocket never breaks a cross-platform build. On the other unix
+// systems (darwin, the BSDs, illumos, ...) the package declares the same API,
+// and every Berkeley call fails with unix.ENOSYS: Getaddrinfo with an
+// *AddrinfoError of code EAI_SYSTEM wrapping it, and Probe with Backend
+// "none". On Windows, plan9 and wasm, which golang.org/x/sys/unix does not
+// cover, the package holds only this documentation. On Android the epoll
+// backend alone is built in: the app seccomp filter kills a process that
+// calls io_uring_setup. Package gonet builds everywhere and delegates to
+// package net outside Linux, and the ksocket command builds everywhere,
+// answering every command but version with one line saying it needs Linux.
 package ksocket

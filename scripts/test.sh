@@ -54,4 +54,21 @@ for backend in uring epoll; do
 	step "nettest conformance, 5 times (KSOCKET_BACKEND=$backend)"
 	KSOCKET_BACKEND=$backend go test -race -count=5 -run '^TestNettest' ./gonet
 done
+
+# Older kernels, emulated: KSOCKET_FEATURES masks every ring op and setup
+# flag newer than the version, and the masked calls become plain syscalls.
+for profile in 5.19 6.1 6.11; do
+	step "go test -short (KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile)"
+	KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile go test -short -count=1 ./...
+done
+
+# Every fuzz target, 10 s each; one target per invocation, as go test
+# requires. Longer runs: the same command with a longer -fuzztime.
+for pkg in $(go list ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(f \*testing\.F).*/\1/p' "$dir"/*_test.go 2>/dev/null); do
+		step "fuzz $target ($pkg), 10 s"
+		go test -run '^$' -fuzz "^$target\$" -fuzztime 10s "$pkg"
+	done
+done
 echo "== all tests passed"

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package leaktest checks, at the end of a test binary, that the tests left
 // no goroutine or file descriptor behind. Each package's TestMain takes a
 // Snapshot before m.Run and calls Check after it.
