@@ -135,7 +135,7 @@ func TestDeadlineStormStream(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("%d streams of %d bytes, checked; %d deadline moves, %d calls timed out", 2*pairs, size, moves.Load(), timeouts.Load())
-	if moves.Load() < 1000 {
+	if want := int64(1000); moves.Load() < want && !testing.Short() {
 		t.Errorf("only %d deadline moves", moves.Load())
 	}
 }
