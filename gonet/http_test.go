@@ -405,8 +405,11 @@ func TestHTTPMixed(t *testing.T) {
 				get(t, c, srv.URL+"/get")
 			}
 			checkLargeBodies(t, c, srv.URL)
-			if n := dials.Load(); n != 1 {
-				t.Errorf("dialed %d connections for sequential requests, want 1", n)
+			// net/http hands a connection back to its idle pool a moment
+			// after the body's EOF, so a request right after a large body
+			// may dial once more; TestHTTPKeepAlive checks reuse strictly.
+			if n := dials.Load(); n > 2 {
+				t.Errorf("dialed %d connections for sequential requests, want 1 (2 at most)", n)
 			}
 		})
 	}
