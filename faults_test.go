@@ -154,7 +154,9 @@ func TestFdExhaustion(t *testing.T) {
 	must(t, unix.Getrlimit(unix.RLIMIT_NOFILE, &saved))
 	defer unix.Setrlimit(unix.RLIMIT_NOFILE, &saved)
 	lim := saved
-	lim.Cur = uint64(highestFD(t) + 1)
+	// Two numbers above the highest open fd, so the test has at least two
+	// fillers to free below.
+	lim.Cur = uint64(highestFD(t) + 3)
 	must(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lim))
 	var fillers []int
 	defer func() {
@@ -977,7 +979,9 @@ func TestEpollQueuedRecvHonoursContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("a Recv queued behind another Recv ignored its 50ms SO_RCVTIMEO")
 	}
-	Closesocket(c)
+	// Shutdown, not Closesocket: dPair's cleanup closes c, and a number
+	// closed twice could by then belong to a parallel test's socket.
+	Shutdown(c, unix.SHUT_RDWR)
 	<-first
 	for len(second) > 0 {
 		<-second

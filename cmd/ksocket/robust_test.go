@@ -254,6 +254,9 @@ func cliSafe(args []string) bool {
 	if cmd == nil || cmd.name == "version" {
 		return true
 	}
+	if cmd.passArgs {
+		return false // bench: every argument goes to 'go run' of the harness
+	}
 	fs := flag.NewFlagSet("ksocket "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
