@@ -53,11 +53,18 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 	if err != nil {
 		return nil, err
 	}
+	if t.family != unix.AF_UNIX {
+		// Linux copies these from the listener into every socket it
+		// accepts (sk_clone_lock), so Accept makes no call for them.
+		s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		setKeepAlive(s, lc.KeepAlive)
+	}
 	if err := s.Listen(listenBacklog()); err != nil {
 		s.Close()
 		return nil, opError("listen", "listen", network, nil, t.addr, err)
 	}
-	l := &Listener{s: s, net: network, family: t.family, keepAlive: lc.KeepAlive}
+	s.QueueAccepts() // uring: one multishot accept serves every Accept
+	l := &Listener{s: s, net: network, family: t.family}
 	l.addr = localAddr(s, network)
 	if t.family == unix.AF_UNIX {
 		l.unlink = address
@@ -145,21 +152,17 @@ type Listener struct {
 	net       string
 	family    int
 	addr      net.Addr
-	keepAlive time.Duration
 	unlink    string // unix socket path to remove on Close
 	closeOnce sync.Once
 }
 
 // Accept waits for the next connection. Accepted TCP connections have
-// TCP_NODELAY and keep-alives on, as with net.
+// TCP_NODELAY and keep-alives on, as with net; they inherit both from the
+// listener, where Listen set them.
 func (l *Listener) Accept() (net.Conn, error) {
 	s, sa, err := l.s.Accept(bg, 0)
 	if err != nil {
 		return nil, opError("accept", "accept", l.net, nil, l.addr, err)
-	}
-	if l.family != unix.AF_UNIX {
-		s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		setKeepAlive(s, l.keepAlive)
 	}
 	return newConn(s, l.net, l.family, sockaddrToAddr(l.net, sa)), nil
 }

@@ -97,6 +97,7 @@ type opState struct {
 	tokened  bool           // a wake-up was (or will be) sent on ch; guarded by mu
 	detached bool           // nobody waits (cancels): the reaper frees it; guarded by mu
 	idle     bool           // an accept, not counted as busy for inline waits; guarded by mu
+	acc      *acceptQueue   // a listener's multishot accept: CQEs go to its queue; guarded by mu
 	res      int32          // CQE res; valid once done
 	cflags   uint32         // CQE flags; valid once done
 	pin      runtime.Pinner // pins buf until the final CQE
@@ -451,6 +452,10 @@ func (b *uringBackend) reapLocked(self uint32, wake []*opState) []*opState {
 				continue
 			}
 			st := b.slot(idx)
+			if st.acc != nil && st.gen == gen {
+				b.acceptCQELocked(idx, st, res, flags)
+				continue
+			}
 			if st.gen != gen || st.done || flags&uring.IORING_CQE_F_MORE != 0 {
 				continue // stale, or not the final CQE
 			}

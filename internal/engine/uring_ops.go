@@ -98,6 +98,9 @@ func (b *uringBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
 		return nfd, sa, err
 	}
+	if !s.nonblock && s.queueAccepts.Load() {
+		return b.acceptQueued(s, w)
+	}
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		st.k.salen = unix.SizeofSockaddrAny
 		sqe.PrepAccept(s.fd, unsafe.Pointer(&st.k.sa), &st.k.salen, unix.SOCK_CLOEXEC)
@@ -292,6 +295,7 @@ func (b *uringBackend) evict(s *Socket) {
 }
 
 func (b *uringBackend) destroy(s *Socket) error {
+	b.drainAccepts(s)
 	if !b.useClose {
 		return unix.Close(s.fd)
 	}
