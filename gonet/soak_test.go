@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
 )
 
 var (
@@ -37,6 +39,8 @@ type soakSample struct {
 	fds        int
 	rssKB      int
 	heapKB     int
+	slots      int // engine op slots holding an op (uring)
+	slotsMade  int // engine op slots in existence (uring)
 	ops        int64
 }
 
@@ -46,9 +50,9 @@ type soakSample struct {
 // (GET of generated bodies and POST echoes, checked the same way) between
 // an http.Server on a gonet listener and an http.Client dialing through
 // gonet. Once every connection is up, it samples goroutines, fds, RSS and
-// heap once a second and checks that after the warm-up (the first fifth)
-// they stay flat: the connections are fixed, so nothing should grow. Op
-// slots are not visible outside the engine; RSS stands in for them. Under
+// heap, and the engine's op slots, once a second and checks that after the
+// warm-up (the first fifth) they stay flat: the connections are fixed, so
+// nothing should grow. Under
 // the race detector, whose own memory grows with the run, RSS is only
 // reported.
 func TestSoak(t *testing.T) {
@@ -231,9 +235,9 @@ func TestSoak(t *testing.T) {
 
 	t.Logf("soak: %d connections (%d echo, %d HTTP), all up after %v, then %v: %d ops (%.0f/s), %.1f MB checked",
 		conns, echoConns, httpConns, ramp.Round(time.Millisecond), elapsed.Round(time.Second), ops.Load(), float64(ops.Load())/elapsed.Seconds(), float64(bytesMoved.Load())/1e6)
-	t.Logf("%8s %10s %6s %9s %9s %10s", "t", "goroutines", "fds", "RSS(MB)", "heap(MB)", "ops")
+	t.Logf("%8s %10s %6s %11s %9s %9s %10s", "t", "goroutines", "fds", "slots/made", "RSS(MB)", "heap(MB)", "ops")
 	for _, s := range samples {
-		t.Logf("%8v %10d %6d %9.1f %9.1f %10d", s.at.Round(time.Second), s.goroutines, s.fds, float64(s.rssKB)/1024, float64(s.heapKB)/1024, s.ops)
+		t.Logf("%8v %10d %6d %5d/%-5d %9.1f %9.1f %10d", s.at.Round(time.Second), s.goroutines, s.fds, s.slots, s.slotsMade, float64(s.rssKB)/1024, float64(s.heapKB)/1024, s.ops)
 	}
 	checkSoakFlat(t, samples)
 }
@@ -253,9 +257,11 @@ func checkSoakFlat(t *testing.T, samples []soakSample) {
 		peak.fds = max(peak.fds, s.fds)
 		peak.rssKB = max(peak.rssKB, s.rssKB)
 		peak.heapKB = max(peak.heapKB, s.heapKB)
+		peak.slots = max(peak.slots, s.slots)
+		peak.slotsMade = max(peak.slotsMade, s.slotsMade)
 	}
-	t.Logf("after warm-up: goroutines %d → peak %d, fds %d → %d, RSS %.1f → %.1f MB, heap %.1f → %.1f MB",
-		first.goroutines, peak.goroutines, first.fds, peak.fds,
+	t.Logf("after warm-up: goroutines %d → peak %d, fds %d → %d, op slots in use %d → %d (made %d → %d), RSS %.1f → %.1f MB, heap %.1f → %.1f MB",
+		first.goroutines, peak.goroutines, first.fds, peak.fds, first.slots, peak.slots, first.slotsMade, peak.slotsMade,
 		float64(first.rssKB)/1024, float64(peak.rssKB)/1024, float64(first.heapKB)/1024, float64(peak.heapKB)/1024)
 	// Connections are fixed, so goroutines and fds move only by the few
 	// that net/http and the runtime start and stop for each request; a
@@ -276,6 +282,8 @@ func checkSoakFlat(t *testing.T, samples []soakSample) {
 	}{
 		{"goroutines", func(s soakSample) int { return s.goroutines }, 0.02, 20},
 		{"fds", func(s soakSample) int { return s.fds }, 0, 10},
+		// At most one op per connection end is pending, plus cancels.
+		{"op slots in use", func(s soakSample) int { return s.slots }, 0.05, 50},
 		{"RSS (KB)", func(s soakSample) int { return s.rssKB }, 0.10, 16 << 10},
 	} {
 		if m.what == "RSS (KB)" && raceEnabled() {
@@ -289,6 +297,9 @@ func checkSoakFlat(t *testing.T, samples []soakSample) {
 	}
 	if peak.goroutines > first.goroutines+first.goroutines/10+50 || peak.fds > first.fds+20 {
 		t.Errorf("goroutines or fds peaked at %d/%d after starting at %d/%d", peak.goroutines, peak.fds, first.goroutines, first.fds)
+	}
+	if peak.slotsMade > first.slotsMade+first.slotsMade/10+512 {
+		t.Errorf("the op slot table grew from %d to %d slots", first.slotsMade, peak.slotsMade)
 	}
 	if peak.rssKB > first.rssKB+first.rssKB/4+64<<10 && !raceEnabled() {
 		t.Errorf("RSS grew from %.1f to %.1f MB", float64(first.rssKB)/1024, float64(peak.rssKB)/1024)
@@ -313,6 +324,9 @@ func takeSoakSample(at time.Duration, ops int64) soakSample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s := soakSample{at: at, goroutines: runtime.NumGoroutine(), heapKB: int(ms.HeapInuse >> 10), ops: ops}
+	if e, err := engine.Default(); err == nil {
+		s.slots, s.slotsMade = e.Slots()
+	}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		s.fds = len(ents)
 	}

@@ -161,6 +161,16 @@ func Default() (*Engine, error) {
 // Backend returns "uring" or "epoll".
 func (e *Engine) Backend() string { return e.b.name() }
 
+// Slots returns how many op slots hold an op and how many exist: the
+// uring backend's table grows by chunks and never shrinks, so a climb in
+// either is a leak or a high-water mark. The epoll backend has none.
+func (e *Engine) Slots() (inUse, total int) {
+	if c, ok := e.b.(interface{ slotCount() (int, int) }); ok {
+		return c.slotCount()
+	}
+	return 0, 0
+}
+
 // Socket creates a socket of category cat. typ may carry SOCK_NONBLOCK, which
 // makes every op on the socket fail with EAGAIN instead of waiting;
 // SOCK_CLOEXEC is always added.

@@ -144,6 +144,13 @@ func (b *uringBackend) slot(idx uint32) *opState {
 
 func (b *uringBackend) nslots() uint32 { return uint32(len(b.chunks) * slotsPerChunk) }
 
+func (b *uringBackend) slotCount() (inUse, total int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	total = int(b.nslots())
+	return total - len(b.free), total
+}
+
 // allocLocked returns a free slot, growing the table by a chunk if needed.
 //
 // Preconditions: b.mu is held.
