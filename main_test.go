@@ -3,51 +3,20 @@
 package ksocket
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/ksocket-go/ksocket/internal/engine"
-	"github.com/ksocket-go/ksocket/internal/leaktest"
+	"github.com/ksocket-go/ksocket/internal/testenv"
 )
 
 // TestMain points the resolver at files of the package's own, makes sure the
 // backend asked for is the one in use, and checks that the tests leak
 // neither goroutines nor file descriptors.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "ksocket-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	hosts := filepath.Join(dir, "hosts")
-	resolvConf := filepath.Join(dir, "resolv.conf")
-	os.WriteFile(hosts, []byte("127.0.0.1 localhost\n::1 localhost ip6-localhost\n127.0.0.2 two.test\n::1 six.test\n"), 0o644)
-	// A nameserver nobody listens on: no test may reach the machine's own.
-	os.WriteFile(resolvConf, []byte("nameserver 127.53.255.254\noptions timeout:1 attempts:1\n"), 0o644)
-	os.Setenv("KSOCKET_HOSTS", hosts)
-	os.Setenv("KSOCKET_RESOLV_CONF", resolvConf)
-
-	if _, err := engine.Default(); err != nil {
-		fmt.Fprintf(os.Stderr, "ksocket tests: no engine: %v\n", err)
-		os.Exit(1)
-	}
-	inf, _ := engine.Probe()
-	if want := os.Getenv("KSOCKET_BACKEND"); want != "" && want != "auto" && inf.Backend != want {
-		fmt.Fprintf(os.Stderr, "ksocket tests: KSOCKET_BACKEND=%s but the engine chose %s: %s\n", want, inf.Backend, inf.Reason)
-		os.Exit(1)
-	}
-	snap := leaktest.Take()
-
-	code := m.Run()
-	if code == 0 {
-		if err := snap.Check(3 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testenv.Main(m, testenv.Config{
+		Name: "ksocket tests",
+		Files: map[string]string{
+			"hosts":       testenv.Hosts + "127.0.0.2 two.test\n::1 six.test\n",
+			"resolv.conf": testenv.ResolvConf,
+		},
+	})
 }

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/testenv"
 )
 
 var (
@@ -286,7 +286,7 @@ func checkSoakFlat(t *testing.T, samples []soakSample) {
 		{"op slots in use", func(s soakSample) int { return s.slots }, 0.05, 50},
 		{"RSS (KB)", func(s soakSample) int { return s.rssKB }, 0.10, 16 << 10},
 	} {
-		if m.what == "RSS (KB)" && raceEnabled() {
+		if m.what == "RSS (KB)" && testenv.RaceEnabled() {
 			t.Logf("RSS not checked: the race detector's own memory grows with the run")
 			continue
 		}
@@ -301,23 +301,9 @@ func checkSoakFlat(t *testing.T, samples []soakSample) {
 	if peak.slotsMade > first.slotsMade+first.slotsMade/10+512 {
 		t.Errorf("the op slot table grew from %d to %d slots", first.slotsMade, peak.slotsMade)
 	}
-	if peak.rssKB > first.rssKB+first.rssKB/4+64<<10 && !raceEnabled() {
+	if peak.rssKB > first.rssKB+first.rssKB/4+64<<10 && !testenv.RaceEnabled() {
 		t.Errorf("RSS grew from %.1f to %.1f MB", float64(first.rssKB)/1024, float64(peak.rssKB)/1024)
 	}
-}
-
-// raceEnabled reports whether the test binary has the race detector.
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 func takeSoakSample(at time.Duration, ops int64) soakSample {

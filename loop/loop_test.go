@@ -15,24 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ksocket-go/ksocket/internal/engine"
-	"github.com/ksocket-go/ksocket/internal/leaktest"
+	"github.com/ksocket-go/ksocket/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
-	if _, err := engine.Default(); err != nil {
-		fmt.Fprintf(os.Stderr, "loop tests: no engine: %v\n", err)
-		os.Exit(1)
-	}
-	snap := leaktest.Take()
-	code := m.Run()
-	if code == 0 {
-		if err := snap.Check(3 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
+	testenv.Main(m, testenv.Config{Name: "loop tests"})
 }
 
 // echo is the handler most tests use.

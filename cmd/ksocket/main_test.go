@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/leaktest"
+	"github.com/ksocket-go/ksocket/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,7 +110,7 @@ func buildKsocket(bin string) error {
 		return fmt.Errorf("building the command: %w", err)
 	}
 	args := []string{"build", "-o", bin}
-	if raceEnabled() {
+	if testenv.RaceEnabled() {
 		args = append(args, "-race")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -142,19 +142,6 @@ func checkChildBackend() error {
 		return fmt.Errorf("KSOCKET_BACKEND=%s but the command chose %s: %s", wantBackend, p.Backend, p.Reason)
 	}
 	return nil
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // findDeadNameserver picks a loopback address on which nothing serves port

@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"net"
 	"os"
 	"runtime"
@@ -362,42 +363,71 @@ func (b *uringBackend) waitInline(idx uint32, st *opState, wait time.Duration) {
 // park waits for the op's wake-up, cancelling the op if its deadline,
 // timeout or context ends first. It always waits for the final CQE.
 func (b *uringBackend) park(s *Socket, idx uint32, st *opState, w *waitSpec) (opResult, error) {
-	var dl *deadline
-	var dch chan struct{}
-	if s != nil && w.mode != 0 {
-		dl = s.deadline(w.mode)
-		dch = dl.wait()
-	}
-	var done <-chan struct{}
-	if w.ctx != nil {
-		done = w.ctx.Done()
-	}
-	var tch <-chan time.Time
-	if !w.expire.IsZero() {
-		t := time.NewTimer(time.Until(w.expire))
-		defer t.Stop()
-		tch = t.C
-	}
-	var reason error
-	for reason == nil {
-		select {
-		case <-st.ch:
-			return b.finish(s, idx, st, nil)
-		case <-dch:
-			if !dl.fired(dch) {
-				dch = dl.wait() // the deadline moved: wait for the new one
-				continue
-			}
-			reason = os.ErrDeadlineExceeded
-		case <-tch:
-			reason = os.ErrDeadlineExceeded
-		case <-done:
-			reason = w.ctx.Err()
-		}
+	wt := newWaiter(s, w)
+	defer wt.stop()
+	reason := wt.wait(st.ch, nil)
+	if reason == nil {
+		return b.finish(s, idx, st, nil)
 	}
 	b.cancel(idx, st)
 	<-st.ch
 	return b.finish(s, idx, st, reason)
+}
+
+// waiter is what else a wait ends on: the socket's deadline, the op's
+// timeout and its context.
+type waiter struct {
+	dl    *deadline
+	dch   chan struct{}
+	ctx   context.Context
+	done  <-chan struct{}
+	timer *time.Timer
+	tch   <-chan time.Time
+}
+
+func newWaiter(s *Socket, w *waitSpec) waiter {
+	wt := waiter{ctx: w.ctx}
+	if s != nil && w.mode != 0 {
+		wt.dl = s.deadline(w.mode)
+		wt.dch = wt.dl.wait()
+	}
+	if w.ctx != nil {
+		wt.done = w.ctx.Done()
+	}
+	if !w.expire.IsZero() {
+		wt.timer = time.NewTimer(time.Until(w.expire))
+		wt.tch = wt.timer.C
+	}
+	return wt
+}
+
+func (wt *waiter) stop() {
+	if wt.timer != nil {
+		wt.timer.Stop()
+	}
+}
+
+// wait returns nil once ch or closing is ready, or why the wait ended
+// first. A deadline that moves is followed.
+func (wt *waiter) wait(ch, closing <-chan struct{}) error {
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-closing:
+			return nil
+		case <-wt.dch:
+			if !wt.dl.fired(wt.dch) {
+				wt.dch = wt.dl.wait() // the deadline moved: wait for the new one
+				continue
+			}
+			return os.ErrDeadlineExceeded
+		case <-wt.tch:
+			return os.ErrDeadlineExceeded
+		case <-wt.done:
+			return wt.ctx.Err()
+		}
+	}
 }
 
 // cancel asks the kernel to cancel the op in slot idx (by user_data). The

@@ -4,8 +4,6 @@ package engine
 
 import (
 	"net"
-	"os"
-	"time"
 
 	"github.com/ksocket-go/ksocket/internal/uring"
 	"golang.org/x/sys/unix"
@@ -19,9 +17,11 @@ import (
 // among 200 busy connections took 5 ms per connection (TestAcceptUnderLoad).
 //
 // What changes for the program:
-//   - Connections are accepted before Accept asks for them, up to
-//     acceptQueueMax; beyond that the multishot is cancelled and the
-//     kernel's backlog holds the rest, as it does without a queue.
+//   - Connections are accepted before Accept asks for them. Once
+//     acceptQueueMax wait, the multishot is cancelled and the kernel's
+//     backlog holds the rest, as it does without a queue. Each time the
+//     kernel runs the accept it empties the backlog, so the queue can
+//     overshoot the bound by what the backlog held at that moment.
 //   - The kernel reads RLIMIT_NOFILE when the multishot is armed
 //     (io_accept_prep), so a lower limit set later applies from the next
 //     arming on. When fds run out the multishot ends with EMFILE, the next
@@ -37,23 +37,11 @@ const acceptQueueMax = 128
 
 // acceptQueued is Accept on a listener with a queue.
 func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
-	var dl *deadline
-	if w.mode != 0 {
-		dl = s.deadline(w.mode)
-	}
-	var done <-chan struct{}
-	if w.ctx != nil {
-		done = w.ctx.Done()
-	}
-	var tch <-chan time.Time
-	if !w.expire.IsZero() {
-		t := time.NewTimer(time.Until(w.expire))
-		defer t.Stop()
-		tch = t.C
-	}
+	wt := newWaiter(s, w)
+	defer wt.stop()
 	for {
 		b.mu.Lock()
-		if s.cancelQueued {
+		if s.cancelQueued || s.Closed() {
 			b.mu.Unlock()
 			return -1, nil, net.ErrClosed
 		}
@@ -86,25 +74,8 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 			b.mu.Unlock()
 		}
 
-		var dch chan struct{}
-		if dl != nil {
-			dch = dl.wait()
-		}
-	wait:
-		select {
-		case <-q.more:
-		case <-s.closing:
-			return -1, nil, net.ErrClosed
-		case <-dch:
-			if !dl.fired(dch) {
-				dch = dl.wait() // the deadline moved
-				goto wait
-			}
-			return -1, nil, os.ErrDeadlineExceeded
-		case <-tch:
-			return -1, nil, os.ErrDeadlineExceeded
-		case <-done:
-			return -1, nil, w.ctx.Err()
+		if err := wt.wait(q.more, s.closing); err != nil {
+			return -1, nil, err
 		}
 	}
 }
