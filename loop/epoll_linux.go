@@ -158,8 +158,9 @@ func (l *epollLoop) flush() {
 		if c.closed {
 			continue
 		}
-		for len(c.out) > 0 {
-			n, err := unix.SendmsgN(c.fd, c.out, nil, nil, unix.MSG_NOSIGNAL)
+		sent := 0
+		for sent < len(c.out) {
+			n, err := unix.SendmsgN(c.fd, c.out[sent:], nil, nil, unix.MSG_NOSIGNAL)
 			if err == unix.EAGAIN {
 				break
 			}
@@ -167,7 +168,14 @@ func (l *epollLoop) flush() {
 				l.end(c, err)
 				break
 			}
-			c.out = c.out[n:]
+			sent += n
+		}
+		if sent == len(c.out) {
+			out := c.out
+			c.out = nil
+			c.recycle(out)
+		} else {
+			c.out = c.out[sent:]
 		}
 		if c.closed {
 			continue
@@ -179,7 +187,6 @@ func (l *epollLoop) flush() {
 		if len(c.out) > 0 {
 			want |= unix.EPOLLOUT
 		} else {
-			c.out = nil
 			if c.closing {
 				l.end(c, nil)
 				continue

@@ -295,6 +295,8 @@ type Conn struct {
 
 	out     []byte // written, not yet handed to the kernel
 	sending []byte // handed to the kernel; immutable until its CQE
+	sendBuf []byte // uring: the whole of the batch sending is part of
+	spare   []byte // an emptied output buffer, kept for the next batch
 	pin     runtime.Pinner
 
 	closing bool  // Close was called: close once output drains
@@ -309,6 +311,9 @@ type Conn struct {
 func (c *Conn) Write(b []byte) {
 	if c.closing || c.closed {
 		return
+	}
+	if c.out == nil && c.spare != nil {
+		c.out, c.spare = c.spare, nil
 	}
 	c.out = append(c.out, b...)
 	c.markDirty()
@@ -345,6 +350,28 @@ func (c *Conn) Do(f func(c *Conn)) error {
 		return net.ErrClosed
 	}
 	return nil
+}
+
+// Output buffers between these sizes are kept for the connection's next
+// batch: a stream then reuses two buffers instead of growing a new one
+// from nothing for every batch (measured at 64 KiB writes: 12% of the
+// loop's CPU in the GC and 15% in memmove). Small ones cost little to
+// allocate and would add to every idle connection's memory; huge ones go
+// back to the GC.
+const (
+	minKeptBuffer = 4 << 10
+	maxKeptBuffer = 4 << 20
+)
+
+// recycle keeps b's array, now sent, as the next batch's output buffer.
+func (c *Conn) recycle(b []byte) {
+	if cap(b) >= minKeptBuffer && cap(b) <= maxKeptBuffer {
+		if c.out == nil {
+			c.out = b[:0]
+		} else {
+			c.spare = b[:0]
+		}
+	}
 }
 
 func (c *Conn) markDirty() {

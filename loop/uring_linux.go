@@ -347,7 +347,7 @@ func (l *uringLoop) onSend(ud uint64, res int32) {
 	c.ops--
 	if res < 0 {
 		c.pin.Unpin()
-		c.sending = nil
+		c.sending, c.sendBuf = nil, nil
 		l.end(c, unix.Errno(-res))
 		l.opDone(c)
 		return
@@ -358,7 +358,8 @@ func (l *uringLoop) onSend(ud uint64, res int32) {
 		return
 	}
 	c.pin.Unpin()
-	c.sending = nil
+	c.recycle(c.sendBuf)
+	c.sending, c.sendBuf = nil, nil
 	if len(c.out) > 0 || c.closing {
 		c.markDirty()
 	}
@@ -375,7 +376,7 @@ func (l *uringLoop) flush() {
 			continue
 		}
 		if len(c.out) > 0 {
-			c.sending, c.out = c.out, nil
+			c.sending, c.sendBuf, c.out = c.out, c.out, nil
 			l.send(c)
 			continue
 		}

@@ -67,7 +67,13 @@ func serverMain(args []string) {
 		check(err)
 	case "loop":
 		h := loop.Handlers{Data: func(c *loop.Conn, data []byte) { c.Write(data) }}
-		s, err := loop.Listen("tcp4", "127.0.0.1:0", h, nil)
+		// Receive buffers as large as the goroutine servers' read buffers
+		// (16×size, at least loop's default 4 KiB), fewer when large.
+		cfg := &loop.Config{BufferSize: max(16**size, 4096), Buffers: 1024}
+		if cfg.BufferSize > 16<<10 {
+			cfg.Buffers = 256
+		}
+		s, err := loop.Listen("tcp4", "127.0.0.1:0", h, cfg)
 		check(err)
 		fmt.Println(s.Addr().String())
 		check(s.Serve())
