@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ksocket-go/ksocket/internal/engine"
 	"golang.org/x/sys/unix"
 )
 
@@ -745,6 +746,9 @@ func TestCloseStorm(t *testing.T) {
 		socks, tcpPairs = 200, 20
 	}
 	setup := time.Now()
+	eng, err := engine.Default()
+	must(t, err)
+	slotsBefore, _ := eng.Slots()
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(socks+4*tcpPairs+500) {
 		t.Skipf("RLIMIT_NOFILE %d is too low", rl.Cur)
@@ -942,6 +946,19 @@ func TestCloseStorm(t *testing.T) {
 	}
 	if corrupt.Load() != 0 || writtenLate.Load() != 0 || otherErr.Load() != 0 {
 		t.Errorf("%d corrupt datagrams, %d buffers written after their call returned, %d unexpected errors", corrupt.Load(), writtenLate.Load(), otherErr.Load())
+	}
+	// Every op slot is free again (uring; epoll has none). Cancels whose
+	// CQEs nobody waits for may still be on their way.
+	for wait := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		inUse, total := eng.Slots()
+		if inUse <= slotsBefore {
+			t.Logf("op slots in use: %d before, %d after (of %d made)", slotsBefore, inUse, total)
+			break
+		}
+		if time.Since(wait) > 5*time.Second {
+			t.Errorf("op slots in use: %d before the storm, %d 5s after it", slotsBefore, inUse)
+			break
+		}
 	}
 }
 

@@ -17,5 +17,10 @@
 // spreads connections across them. Where io_uring is blocked (the engine chose
 // epoll), the same API runs on an epoll loop per CPU.
 //
+// Connections are ordinary fds, not direct descriptors: at 64 connections
+// with 16-deep pipelining the kernel's fget and fput took 0.6% of the loop's
+// CPU (perf record), and a direct descriptor has no getpeername for
+// RemoteAddr.
+//
 // This package is Linux-only; elsewhere it holds only this documentation.
 package loop
