@@ -964,12 +964,10 @@ func TestCloseStorm(t *testing.T) {
 
 // TestEpollQueuedRecvHonoursContext: a second Recv on a socket where one is
 // already waiting must still end with its own context and its SO_RCVTIMEO.
-// On the epoll backend it queues on a mutex that neither can interrupt.
+// On the epoll backend it waits for its turn behind the first (one op per
+// direction), and that wait must end with them too.
 func TestEpollQueuedRecvHonoursContext(t *testing.T) {
 	t.Parallel()
-	if inf, _ := Probe(); inf.Backend == "epoll" && os.Getenv("KSOCKET_TEST_KNOWN_BUGS") != "1" {
-		t.Skip("known bug (KSOCKET_TEST_KNOWN_BUGS=1 runs it): epoll: an op queued behind another on the same socket ignores its context and SO_RCVTIMEO until the first one ends")
-	}
 	_, c, _ := dPair(t, unix.AF_INET)
 	first := make(chan error, 1)
 	go func() { _, err := Recv(c, make([]byte, 8), 0); first <- err }()

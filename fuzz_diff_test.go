@@ -5,7 +5,6 @@ package ksocket
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,37 +56,22 @@ const (
 )
 
 // fdKnownDeviation says why a difference is expected, or "" if none is.
-// The exceptions are documented deviations; KSOCKET_TEST_KNOWN_BUGS=1 turns
-// those that are bugs into failures.
+// The exceptions are documented deviations.
 func fdKnownDeviation(st dstep, sock *fdSock, raw, k dres) string {
 	if st.addr.kind == addrLoop && st.addr.port > 0xFFFF && raw.err == unix.EINVAL && k.err == unix.EBADF {
 		// x/sys/unix refuses the address before it makes the call; the
 		// kernel (and ksocket) look at the descriptor first.
 		return "a bad descriptor with a port x/sys/unix cannot encode"
 	}
-	if st.op == opRecv && st.size == 0 && sock != nil && sock.stream && k.err == 0 &&
-		(raw.err == unix.ENOTCONN || raw.err == unix.EAGAIN) && os.Getenv("KSOCKET_TEST_KNOWN_BUGS") != "1" {
-		// A zero-length Recv on a stream socket returns (0, nil) at once
-		// (doc of Recv), to spare a wait the kernel would make. But it
-		// does so without asking the kernel at all, also where the kernel
-		// would not wait: ENOTCONN on a socket that is not connected,
-		// EAGAIN with MSG_DONTWAIT.
-		return "zero-length Recv on a stream socket: ksocket (0, nil), kernel " + unix.ErrnoName(raw.err)
-	}
-	if (st.op == opRecv || st.op == opRecvfrom) && st.flags&unix.MSG_DONTWAIT != 0 && sock != nil && !sock.stream &&
-		raw.err == unix.EAGAIN && k.err == 0 && k.n == 0 && os.Getenv("KSOCKET_TEST_KNOWN_BUGS") != "1" {
-		// epoll backend: a datagram socket whose read side is shut down
-		// turns EAGAIN into (0, nil) even under MSG_DONTWAIT (and on
-		// SOCK_NONBLOCK sockets), where only a blocking recv returns 0.
-		return "epoll: MSG_DONTWAIT recv on a shut-down datagram socket gives (0, nil), the kernel EAGAIN"
-	}
 	if st.op == opConnect && st.addr.kind == addrOf && st.addr.name == st.s && raw.err == unix.ECONNABORTED &&
-		os.Getenv("KSOCKET_TEST_KNOWN_BUGS") != "1" {
+		(k.err == unix.ECONNREFUSED || k.err == 0) && probedBackend() == "uring" {
 		// A socket connecting to its own address after shutdown(SHUT_WR)
-		// ends in TCP_CLOSE with no error: connect(2) says ECONNABORTED.
-		// The uring backend says ECONNREFUSED; the epoll backend never
-		// sees the end and waits until SO_SNDTIMEO (forever without one).
-		return "self-connect after shutdown: kernel ECONNABORTED, ksocket " + unix.ErrnoName(k.err)
+		// ends in TCP_CLOSE with no error: connect(2) says ECONNABORTED,
+		// and so does the epoll backend. IORING_OP_CONNECT retries the
+		// connect when the socket's state changes and reports what that
+		// retry finds, ECONNREFUSED or success; the uring backend passes
+		// the kernel's answer on.
+		return "self-connect after shutdown: connect(2) ECONNABORTED, IORING_OP_CONNECT " + unix.ErrnoName(k.err)
 	}
 	return ""
 }
@@ -528,4 +512,10 @@ func fdSeeds() [][]byte {
 			fdStep(opSocket, 0, byte(ctorUnified), 0, 5),
 		),
 	}
+}
+
+// probedBackend is the backend in use.
+func probedBackend() string {
+	inf, _ := Probe()
+	return inf.Backend
 }

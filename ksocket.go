@@ -190,8 +190,9 @@ func SendtoContext(ctx context.Context, s int, buf []byte, flags int, to unix.So
 
 // Recv receives into buf and returns the byte count, 0 at end of stream.
 // A zero-length Recv on a stream socket returns (0, nil) at once, where the
-// kernel would block until data arrives: a documented deviation. When
-// SO_RCVTIMEO expires it returns EAGAIN.
+// kernel would block until data arrives: a documented deviation. Its errors
+// are still the kernel's: ENOTCONN, or EAGAIN under MSG_DONTWAIT with no
+// data. When SO_RCVTIMEO expires it returns EAGAIN.
 func Recv(s int, buf []byte, flags int) (int, error) {
 	return RecvContext(context.Background(), s, buf, flags)
 }
@@ -203,7 +204,14 @@ func RecvContext(ctx context.Context, s int, buf []byte, flags int) (int, error)
 		return 0, err
 	}
 	if len(buf) == 0 && e.s.Type() == unix.SOCK_STREAM {
-		return 0, nil
+		// Asked without waiting: the kernel still answers for its errors
+		// (ENOTCONN, or EAGAIN where the caller asked not to wait), and
+		// where it would wait for data it cannot copy, ours returns.
+		_, _, _, err := e.s.Recv(ctx, buf, flags|unix.MSG_DONTWAIT, false, 0)
+		if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 && !e.s.Nonblock() {
+			err = nil
+		}
+		return 0, errno(err, unix.EAGAIN)
 	}
 	n, _, _, err := e.s.Recv(ctx, buf, flags, false, e.timeout(unix.SO_RCVTIMEO))
 	return n, errno(err, unix.EAGAIN)

@@ -21,6 +21,28 @@ type netKind struct {
 	sotype int // SOCK_STREAM or SOCK_DGRAM
 }
 
+// checkLocal refuses a local address of the wrong type for k, as net's
+// dialer does: a *net.UDPAddr for a TCP dial, say.
+func (k netKind) checkLocal(la net.Addr) error {
+	var ok bool
+	switch la.(type) {
+	case nil:
+		return nil
+	case *net.TCPAddr:
+		ok = k.family != unix.AF_UNIX && k.sotype == unix.SOCK_STREAM
+	case *net.UDPAddr:
+		ok = k.family != unix.AF_UNIX && k.sotype == unix.SOCK_DGRAM
+	case *net.UnixAddr:
+		ok = k.family == unix.AF_UNIX
+	default:
+		return &net.AddrError{Err: "unexpected address type", Addr: la.String()}
+	}
+	if !ok {
+		return &net.AddrError{Err: "mismatched local address type", Addr: la.String()}
+	}
+	return nil
+}
+
 func parseNetwork(network string) (netKind, error) {
 	switch network {
 	case "tcp":

@@ -29,7 +29,6 @@ var badNetTests = []struct {
 	name  string
 	run   func(t *testing.T, im impl) error
 	loose string // why only failure and Op are compared: a deviation in the error's shape
-	bug   string // a known bug: skipped unless KSOCKET_TEST_KNOWN_BUGS=1
 }{
 	{name: "Dial/port 65536", run: dialRow("tcp", "127.0.0.1:65536")},
 	{name: "Dial/port -1", run: dialRow("tcp", "127.0.0.1:-1")},
@@ -62,7 +61,7 @@ var badNetTests = []struct {
 	}},
 	{name: "Dialer/local address of another type", run: func(t *testing.T, im impl) error {
 		return closeConn(dialer(im, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}).DialContext(context.Background(), "tcp", "127.0.0.1:9"))
-	}, bug: "gonet.Dialer takes a *net.UDPAddr as the local address of a TCP dial, binds it and dials; net fails with mismatched local address type"},
+	}},
 	{name: "Listen/port 70000", run: listenRow("tcp", "127.0.0.1:70000")},
 	{name: "Listen/udp network", run: listenRow("udp", "127.0.0.1:0"), loose: "net resolves the address first and says unexpected address type; gonet says unknown network"},
 	{name: "Listen/address not ours", run: listenRow("tcp", "192.0.2.1:0")},
@@ -83,7 +82,7 @@ var badNetTests = []struct {
 	{name: "WriteTo/TCP address", run: packetRow(func(c net.PacketConn, _ net.Addr) error {
 		_, err := c.WriteTo([]byte("x"), &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9})
 		return err
-	}), bug: "UDPConn.WriteTo with a *net.TCPAddr sends the datagram; net fails with EINVAL"},
+	})},
 	{name: "WriteTo/port 0", run: packetRow(func(c net.PacketConn, _ net.Addr) error {
 		_, err := c.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		return err
@@ -213,9 +212,6 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range badNetTests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if tt.bug != "" && os.Getenv("KSOCKET_TEST_KNOWN_BUGS") != "1" {
-				t.Skipf("known bug (KSOCKET_TEST_KNOWN_BUGS=1 runs it): %s", tt.bug)
-			}
 			var errs [2]error
 			for i, im := range []impl{netImpl, gonetImpl} {
 				done := make(chan struct{})

@@ -73,6 +73,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, fail(nil, err)
 	}
+	if err := k.checkLocal(d.LocalAddr); err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fail(nil, err) // as net: a done context fails before anything else
 	}

@@ -12,9 +12,9 @@
 // unchanged.
 //
 // Networks: tcp, tcp4, tcp6, udp, udp4, udp6, unix and unixgram. Host names
-// are resolved with ksocket's getaddrinfo (numeric hosts and the hosts file
-// today). Listening on "tcp" or "udp" with an empty host opens one
-// dual-stack IPv6 socket, as net does.
+// are resolved with ksocket's getaddrinfo (numeric hosts, the hosts file,
+// and DNS over ksocket's own sockets). Listening on "tcp" or "udp" with an
+// empty host opens one dual-stack IPv6 socket, as net does.
 //
 // The connection types offer what users of *net.TCPConn and *net.UDPConn
 // rely on: CloseRead, CloseWrite, SetNoDelay, SetKeepAlive(Period),
@@ -31,6 +31,12 @@
 //
 // A Read that times out or is closed returns only after the kernel has
 // released the caller's buffer.
+//
+// A Listener on the uring backend keeps one multishot accept armed, so a
+// burst of clients costs one pass of the ring rather than one each; it
+// accepts at most about 128 connections ahead of Accept, and Close closes
+// those nobody took. Listen sets TCP_NODELAY and keep-alive on the
+// listening socket, and accepted connections inherit them.
 //
 // SyscallConn: Control runs with the kernel fd held open (it is a regular
 // fd on both backends). Read and Write call their function until it

@@ -5,8 +5,10 @@ package gonet
 import (
 	"net"
 	"net/netip"
+	"syscall"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/sys/unix"
 )
 
 // UDPConn is a UDP (or unixgram) socket on the engine, with
@@ -54,6 +56,11 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.raddr != nil {
 		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: net.ErrWriteToConnected}
 	}
+	if !destinationType(c.family, addr) {
+		// As in net: a UDP socket sends to a *net.UDPAddr, a unixgram
+		// socket to a *net.UnixAddr.
+		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
+	}
 	sa, err := addrToSockaddr(c.family, addr)
 	if err != nil {
 		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: err}
@@ -63,6 +70,20 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return n, opError("write", "sendto", c.net, c.laddr, addr, err)
 	}
 	return n, nil
+}
+
+// destinationType reports whether addr is of the type a socket of family
+// sends to; nil passes, for addrToSockaddr to refuse.
+func destinationType(family int, addr net.Addr) bool {
+	switch addr.(type) {
+	case nil:
+		return true
+	case *net.UnixAddr:
+		return family == unix.AF_UNIX
+	case *net.UDPAddr:
+		return family != unix.AF_UNIX
+	}
+	return false
 }
 
 // WriteToUDP is WriteTo for a *net.UDPAddr.

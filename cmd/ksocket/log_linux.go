@@ -17,9 +17,15 @@ type logger struct {
 	backend string
 }
 
+// newLogger returns the logger. Off io_uring, its first line says why,
+// naming the errno where setup failed.
 func newLogger() *logger {
 	inf, _ := ksocket.Probe()
-	return &logger{w: os.Stderr, backend: inf.Backend}
+	l := &logger{w: os.Stderr, backend: inf.Backend}
+	if inf.Backend != "uring" && inf.Reason != "" {
+		l.Printf("not on io_uring: %s", inf.Reason)
+	}
+	return l
 }
 
 func (l *logger) Printf(format string, a ...any) {

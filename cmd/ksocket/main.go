@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 )
 
@@ -94,7 +95,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fs.SetOutput(io.Discard)
 		}
 	}
-	if cmd.passArgs && len(args) > 1 && args[1] != "-h" && args[1] != "--help" && args[1] != "-help" {
+	if !cmd.anyOS && !linux && !slices.ContainsFunc(args[1:], isHelpFlag) {
+		// Before the flags: elsewhere the commands declare none of them.
+		fmt.Fprintf(stderr, "ksocket %s: needs Linux (io_uring or epoll); this is %s\n", name, goos)
+		return 1
+	}
+	if cmd.passArgs && len(args) > 1 && !isHelpFlag(args[1]) {
 		// Hand everything on, flags included.
 	} else if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -147,6 +153,8 @@ type exitError struct {
 }
 
 func (e exitError) Error() string { return e.msg }
+
+func isHelpFlag(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 func hasFlags(fs *flag.FlagSet) bool {
 	n := 0

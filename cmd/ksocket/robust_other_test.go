@@ -4,7 +4,6 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 )
@@ -23,9 +22,8 @@ var otherCommandLines = [][]string{
 	{"bench"},
 }
 
-// otherFlagLines give the commands their Linux flags. The stand-ins of
-// os_other.go declare none, so flag parsing fails first with a two-line
-// usage error: a known gap (run could say "needs Linux" before it parses).
+// otherFlagLines give the commands their Linux flags, which the stand-ins
+// of os_other.go do not declare: run says it needs Linux before it parses.
 var otherFlagLines = [][]string{
 	{"demo", "--offline", "--port", "0"},
 	{"get", "-i", "http://127.0.0.1/"},
@@ -35,11 +33,7 @@ var otherFlagLines = [][]string{
 }
 
 func TestOtherSystemsNeedLinux(t *testing.T) {
-	lines := otherCommandLines
-	if os.Getenv("KSOCKET_TEST_KNOWN_BUGS") == "1" {
-		lines = append(lines, otherFlagLines...)
-	}
-	for _, args := range lines {
+	for _, args := range append(otherCommandLines, otherFlagLines...) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(args, &stdout, &stderr)

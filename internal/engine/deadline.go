@@ -3,6 +3,8 @@
 package engine
 
 import (
+	"context"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -126,4 +128,61 @@ func (d *deadline) errIfExpired() error {
 		return os.ErrDeadlineExceeded
 	}
 	return nil
+}
+
+// waiter is what else a wait ends on: the socket's deadline, the op's
+// timeout and its context.
+type waiter struct {
+	dl    *deadline
+	dch   chan struct{}
+	ctx   context.Context
+	done  <-chan struct{}
+	timer *time.Timer
+	tch   <-chan time.Time
+}
+
+func newWaiter(s *Socket, w *waitSpec) waiter {
+	wt := waiter{ctx: w.ctx}
+	if s != nil && w.mode != 0 {
+		wt.dl = s.deadline(w.mode)
+		wt.dch = wt.dl.wait()
+	}
+	if w.ctx != nil {
+		wt.done = w.ctx.Done()
+	}
+	if !w.expire.IsZero() {
+		wt.timer = time.NewTimer(time.Until(w.expire))
+		wt.tch = wt.timer.C
+	}
+	return wt
+}
+
+func (wt *waiter) stop() {
+	if wt.timer != nil {
+		wt.timer.Stop()
+	}
+}
+
+// wait returns nil once it has received from ch, or why the wait ended
+// first: net.ErrClosed once closing is closed, or the deadline, timeout or
+// context. A deadline that moves is followed.
+func (wt *waiter) wait(ch, closing <-chan struct{}) error {
+	for {
+		select {
+		case <-ch:
+			return nil
+		case <-closing:
+			return net.ErrClosed
+		case <-wt.dch:
+			if !wt.dl.fired(wt.dch) {
+				wt.dch = wt.dl.wait() // the deadline moved: wait for the new one
+				continue
+			}
+			return os.ErrDeadlineExceeded
+		case <-wt.tch:
+			return os.ErrDeadlineExceeded
+		case <-wt.done:
+			return wt.ctx.Err()
+		}
+	}
 }

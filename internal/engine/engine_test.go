@@ -210,3 +210,32 @@ func TestCancelledRecvBufferUntouched(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCancelledContextLeavesNoKick: a call whose context is already done
+// ends at once, and the socket's next call must not inherit its
+// cancellation. (On epoll a late context kick once forced the read deadline
+// into the past after its call had returned, failing the next Recv.)
+func TestCancelledContextLeavesNoKick(t *testing.T) {
+	e := testEngine(t)
+	ln, sa := listenTCP(t, e)
+	c := dialTCP(t, e, sa)
+	a, _, err := ln.Accept(ctx0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	done, cancel := context.WithCancel(ctx0)
+	cancel()
+	buf := make([]byte, 1)
+	for i := range 2000 {
+		if _, _, _, err := c.Recv(done, buf, 0, false, 0); !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: Recv under a cancelled context = %v", i, err)
+		}
+		if _, err := a.Send(ctx0, []byte{byte(i)}, 0, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _, err := c.Recv(ctx0, buf, 0, false, 0); n != 1 || err != nil || buf[0] != byte(i) {
+			t.Fatalf("round %d: Recv after the cancelled one = %d, %v", i, n, err)
+		}
+	}
+}

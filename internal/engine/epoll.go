@@ -34,15 +34,18 @@ type epollState struct {
 	file *os.File
 	rc   syscall.RawConn
 
-	// rmu and wmu admit one op per direction, as Go's net does; a context
-	// cancel then has exactly one op to interrupt.
-	rmu, wmu sync.Mutex
+	// turn holds one token per direction: one op at a time runs in each,
+	// as in Go's net, so a context cancel has exactly one op to interrupt.
+	// An op waiting for its turn still ends with its own context, timeout
+	// or deadline, or Close.
+	turn [2]chan struct{}
 
 	// The file's deadlines are derived from these; guarded by mu.
 	mu       sync.Mutex
 	userDL   [2]time.Time // SetReadDeadline/SetWriteDeadline
 	opExpire [2]time.Time // the current op's own timeout
 	kicked   [2]bool      // a context cancel forced the deadline into the past
+	opSeq    [2]uint64    // numbers the ops with a context; a kick applies to its own op only
 	closeErr error
 }
 
@@ -89,6 +92,10 @@ func (b *epollBackend) attach(s *Socket) error {
 		return err
 	}
 	s.ep = &epollState{file: f, rc: rc}
+	for d := range s.ep.turn {
+		s.ep.turn[d] = make(chan struct{}, 1)
+		s.ep.turn[d] <- struct{}{}
+	}
 	return nil
 }
 
@@ -112,12 +119,17 @@ func (b *epollBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 // attempts. It honours the socket's deadline, the op's timeout and ctx.
 func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd int) bool) error {
 	ep, d := s.ep, dir(w.mode)
-	mu := &ep.rmu
-	if d == 1 {
-		mu = &ep.wmu
+	select {
+	case <-ep.turn[d]:
+	default:
+		wt := newWaiter(s, w)
+		err := wt.wait(ep.turn[d], s.closing)
+		wt.stop()
+		if err != nil {
+			return err
+		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	defer func() { ep.turn[d] <- struct{}{} }()
 	if !w.expire.IsZero() {
 		ep.mu.Lock()
 		ep.opExpire[d] = w.expire
@@ -132,21 +144,33 @@ func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd int) bool) error
 	}
 	var cancelled atomic.Bool
 	if w.ctx != nil && w.ctx.Done() != nil {
+		ep.mu.Lock()
+		ep.opSeq[d]++
+		seq := ep.opSeq[d]
+		ep.mu.Unlock()
 		stop := context.AfterFunc(w.ctx, func() {
 			ep.mu.Lock()
-			cancelled.Store(true)
-			ep.kicked[d] = true
-			ep.applyLocked(d)
+			if ep.opSeq[d] == seq { // the op has not ended yet
+				cancelled.Store(true)
+				ep.kicked[d] = true
+				ep.applyLocked(d)
+			}
 			ep.mu.Unlock()
 		})
 		defer func() {
-			if !stop() {
-				// The kick ran (or runs now; mu orders us after it).
-				ep.mu.Lock()
+			if stop() {
+				return
+			}
+			// The kick ran, or is running: it may not have taken mu
+			// yet. Ending the op's sequence number makes a late kick do
+			// nothing, and undoes one that was done.
+			ep.mu.Lock()
+			ep.opSeq[d]++
+			if ep.kicked[d] {
 				ep.kicked[d] = false
 				ep.applyLocked(d)
-				ep.mu.Unlock()
 			}
+			ep.mu.Unlock()
 		}()
 	}
 	f := func(fd uintptr) bool { return try(int(fd)) }
@@ -196,6 +220,10 @@ func (b *epollBackend) listen(s *Socket, backlog int) error {
 	return b.ctl(s, func(fd int) error { return unix.Listen(fd, backlog) })
 }
 
+// tcpClose is TCP_CLOSE, the state tcp_info reports for a closed socket
+// (include/net/tcp_states.h).
+const tcpClose = 7
+
 func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, wv waitSpec) error {
 	w := &wv
 	var raw unix.RawSockaddrAny
@@ -222,6 +250,14 @@ func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, wv waitSpec) error {
 		case 0, unix.EISCONN:
 			if _, err := unix.Getpeername(fd); err == nil {
 				cerr = nil
+				return true
+			}
+			if ti, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil && ti.State == tcpClose {
+				// The attempt ended without an error, say a socket
+				// connecting to itself after shutdown(SHUT_WR); a
+				// blocking connect(2) says ECONNABORTED then. Waiting
+				// on would be forever: no further event comes.
+				cerr = unix.ECONNABORTED
 				return true
 			}
 			return false
@@ -297,7 +333,7 @@ func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSp
 	var rerr error
 	werr := b.wait(s, w, func(fd int) bool {
 		n, _, mflags, sa, rerr = unix.Recvmsg(fd, p, nil, flags)
-		if rerr == unix.EAGAIN && s.sotype != unix.SOCK_STREAM && readShutdown(fd) {
+		if rerr == unix.EAGAIN && s.sotype != unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 && readShutdown(fd) {
 			// A blocking datagram recv returns 0 once the read side is
 			// shut down; a non-blocking one keeps saying EAGAIN.
 			n, sa, mflags, rerr = 0, nil, 0, nil

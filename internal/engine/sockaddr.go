@@ -54,8 +54,10 @@ func putSockaddr(sa unix.Sockaddr, raw *unix.RawSockaddrAny) (uint32, error) {
 		if n > 0 {
 			sl += uint32(n) + 1
 		}
-		if n > 0 && sa.Name[0] == '@' {
-			// Abstract socket: a leading NUL, and no terminating one.
+		if n > 0 && (sa.Name[0] == '@' || sa.Name[0] == 0) {
+			// Abstract socket, spelled with '@' or with the NUL itself, as
+			// x/sys/unix and net take both: a leading NUL, and no
+			// terminating one.
 			p.Path[0] = 0
 			sl--
 		}

@@ -4,7 +4,6 @@ package engine
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 	"unsafe"
@@ -98,7 +97,11 @@ func checkEncoding(t *testing.T, sa unix.Sockaddr) {
 			t.Fatalf("round trip of %#v gave %#v", sa, back)
 		}
 		want := sa.Name
-		if !strings.HasPrefix(want, "@") {
+		switch {
+		case strings.HasPrefix(want, "@"):
+		case strings.HasPrefix(want, "\x00"):
+			want = "@" + want[1:] // abstract, spelled with the NUL itself
+		default:
 			// A pathname ends at its first NUL, for the kernel too.
 			want, _, _ = strings.Cut(want, "\x00")
 		}
@@ -116,12 +119,6 @@ func unixDeviation(name string) string {
 		// The kernel takes a 107-byte abstract name (addrlen 110 =
 		// sizeof(struct sockaddr_un)); x/sys/unix refuses it.
 		return "a 107-byte abstract name, which the kernel accepts and x/sys/unix refuses"
-	case len(name) > 0 && name[0] == 0 && os.Getenv("KSOCKET_TEST_KNOWN_BUGS") != "1":
-		// x/sys/unix (and net) treat a leading NUL as an abstract name
-		// and leave out the trailing NUL; the engine keeps it, so it
-		// binds "\x00abc\x00", a different abstract address from the
-		// "\x00abc" that a Go peer connects to.
-		return "known bug: a name with a leading NUL is not encoded as x/sys/unix encodes it"
 	}
 	return ""
 }

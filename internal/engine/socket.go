@@ -253,6 +253,12 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeo
 	if err := s.rdl.errIfExpired(); err != nil {
 		return 0, nil, 0, err
 	}
+	if flags&unix.MSG_ERRQUEUE != 0 {
+		// recv(2) never waits for the error queue: it returns EAGAIN at
+		// once when the queue is empty, and an entry there does not make
+		// the socket readable, so waiting could last forever.
+		flags |= unix.MSG_DONTWAIT
+	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
 	return s.e.b.recv(s, b, flags, from, w)
 }

@@ -3,7 +3,6 @@
 package engine
 
 import (
-	"context"
 	"net"
 	"os"
 	"runtime"
@@ -372,62 +371,6 @@ func (b *uringBackend) park(s *Socket, idx uint32, st *opState, w *waitSpec) (op
 	b.cancel(idx, st)
 	<-st.ch
 	return b.finish(s, idx, st, reason)
-}
-
-// waiter is what else a wait ends on: the socket's deadline, the op's
-// timeout and its context.
-type waiter struct {
-	dl    *deadline
-	dch   chan struct{}
-	ctx   context.Context
-	done  <-chan struct{}
-	timer *time.Timer
-	tch   <-chan time.Time
-}
-
-func newWaiter(s *Socket, w *waitSpec) waiter {
-	wt := waiter{ctx: w.ctx}
-	if s != nil && w.mode != 0 {
-		wt.dl = s.deadline(w.mode)
-		wt.dch = wt.dl.wait()
-	}
-	if w.ctx != nil {
-		wt.done = w.ctx.Done()
-	}
-	if !w.expire.IsZero() {
-		wt.timer = time.NewTimer(time.Until(w.expire))
-		wt.tch = wt.timer.C
-	}
-	return wt
-}
-
-func (wt *waiter) stop() {
-	if wt.timer != nil {
-		wt.timer.Stop()
-	}
-}
-
-// wait returns nil once ch or closing is ready, or why the wait ended
-// first. A deadline that moves is followed.
-func (wt *waiter) wait(ch, closing <-chan struct{}) error {
-	for {
-		select {
-		case <-ch:
-			return nil
-		case <-closing:
-			return nil
-		case <-wt.dch:
-			if !wt.dl.fired(wt.dch) {
-				wt.dch = wt.dl.wait() // the deadline moved: wait for the new one
-				continue
-			}
-			return os.ErrDeadlineExceeded
-		case <-wt.tch:
-			return os.ErrDeadlineExceeded
-		case <-wt.done:
-			return wt.ctx.Err()
-		}
-	}
 }
 
 // cancel asks the kernel to cancel the op in slot idx (by user_data). The
