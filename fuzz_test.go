@@ -328,7 +328,7 @@ func (fz *fzState) call(c []byte) {
 		if err == nil && (n < 0 || (n > bufLen && (flags&unix.MSG_TRUNC == 0 || s == nil || s.stream))) {
 			t.Errorf("%s returned %d for a %d-byte buffer", desc, n, bufLen)
 		}
-		if op == fzRecv && bufLen == 0 && s != nil && s.stream && !fzForbidden(s.cat, op) && (n != 0 || !zeroRecvErrOK(err, flags)) {
+		if op == fzRecv && bufLen == 0 && s != nil && s.stream && !fzForbidden(s.cat, op) && (n != 0 || !zeroRecvErrOK(err, flags, s.nonblock)) {
 			t.Errorf("%s: a zero-length Recv on a stream socket = (%d, %v), want (0, nil) at once, or the kernel's error", desc, n, err)
 		}
 	case fzShutdown:
@@ -608,7 +608,8 @@ func fzSeeds() [][]byte {
 
 // zeroRecvErrOK says whether err may end a zero-length Recv on a stream
 // socket: it returns at once with the kernel's answer, but where that is
-// EAGAIN only if the caller asked not to wait.
-func zeroRecvErrOK(err error, flags int) bool {
-	return err != unix.EAGAIN || flags&unix.MSG_DONTWAIT != 0
+// EAGAIN only if the caller asked not to wait (MSG_DONTWAIT, or a
+// SOCK_NONBLOCK socket).
+func zeroRecvErrOK(err error, flags int, nonblock bool) bool {
+	return err != unix.EAGAIN || flags&unix.MSG_DONTWAIT != 0 || nonblock
 }

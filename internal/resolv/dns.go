@@ -555,19 +555,29 @@ func (e *serverError) Error() string { return fmt.Sprintf("nameserver %v: %v", e
 // Timeout reports whether the nameserver did not reply in time.
 func (e *serverError) Timeout() bool { return e.err == errTimeout }
 
+// query builds a query for q under a fresh random ID, and opens the socket
+// to send it from; the caller closes it.
+func (c *dnsClient) query(q dnsmessage.Question, edns bool, family, sotype int, cat engine.Category) (uint16, []byte, *engine.Socket, error) {
+	id, err := randomID()
+	if err != nil {
+		return 0, nil, nil, &systemErr{err}
+	}
+	msg, err := buildQuery(id, q, edns, c.conf.trustAD)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	s, err := c.newSocket(family, sotype, cat)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return id, msg, s, nil
+}
+
 // askUDP sends the query from a new socket bound to an ephemeral port and
 // connected to the server, and waits for a reply that matches it: same ID,
 // same question, from the server's address. Anything else is dropped.
 func (c *dnsClient) askUDP(ctx context.Context, sa unix.Sockaddr, family int, q dnsmessage.Question, edns bool, deadline time.Time) (*reply, error) {
-	id, err := randomID()
-	if err != nil {
-		return nil, &systemErr{err}
-	}
-	msg, err := buildQuery(id, q, edns, c.conf.trustAD)
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.newSocket(family, unix.SOCK_DGRAM, engine.CatDatagram)
+	id, msg, s, err := c.query(q, edns, family, unix.SOCK_DGRAM, engine.CatDatagram)
 	if err != nil {
 		return nil, err
 	}
@@ -614,15 +624,7 @@ func (c *dnsClient) askUDP(ctx context.Context, sa unix.Sockaddr, family int, q 
 // askTCP asks over a new TCP connection, with the two-byte length prefix
 // of RFC 1035 §4.2.2.
 func (c *dnsClient) askTCP(ctx context.Context, sa unix.Sockaddr, family int, q dnsmessage.Question, edns bool, deadline time.Time) (*reply, error) {
-	id, err := randomID()
-	if err != nil {
-		return nil, &systemErr{err}
-	}
-	msg, err := buildQuery(id, q, edns, c.conf.trustAD)
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.newSocket(family, unix.SOCK_STREAM, engine.CatConnection)
+	id, msg, s, err := c.query(q, edns, family, unix.SOCK_STREAM, engine.CatConnection)
 	if err != nil {
 		return nil, err
 	}
