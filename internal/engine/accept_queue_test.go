@@ -258,3 +258,65 @@ func TestQueuedAcceptEMFILE(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestQueuedAcceptCloseRaces closes listeners while clients connect and
+// Accepts run, at random moments: every Accept ends, and once everything
+// is closed no fd is left, whether the connections were taken, queued or
+// still in the backlog.
+func TestQueuedAcceptCloseRaces(t *testing.T) {
+	e := testEngine(t)
+	base := openFDs(t)
+	rounds := 40
+	if testing.Short() {
+		rounds = 10
+	}
+	for r := range rounds {
+		ln, sa := queuedListener(t, e)
+		addr := &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
+		var accepted []*Socket
+		acceptDone := make(chan error, 1)
+		go func() {
+			for {
+				s, _, err := ln.Accept(ctx0, 0)
+				if err != nil {
+					acceptDone <- err
+					return
+				}
+				accepted = append(accepted, s)
+			}
+		}()
+		var clients []net.Conn
+		for range 20 + r%7*10 {
+			c, err := net.DialTCP("tcp4", nil, addr)
+			if err != nil {
+				break // the listener may be gone already
+			}
+			clients = append(clients, c)
+			if len(clients) == 10+r%13 {
+				go ln.Close()
+			}
+		}
+		ln.Close()
+		select {
+		case err := <-acceptDone:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("round %d: Accept ended with %v, want net.ErrClosed", r, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Accept still pending 10s after Close", r)
+		}
+		for _, s := range accepted {
+			s.Close()
+		}
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for openFDs(t) > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := openFDs(t); got > base {
+		t.Errorf("%d fds open after every listener and connection closed, %d before", got, base)
+	}
+}
