@@ -112,12 +112,12 @@ func (b *epollBackend) control(s *Socket, f func(fd int) error) error { return b
 
 func (b *epollBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) error {
 	w := &wv
-	return b.wait(s, w, func(fd int) bool { return f(uintptr(fd)) })
+	return b.wait(s, w, f)
 }
 
 // wait runs try until it reports done, parking in the netpoller between
 // attempts. It honours the socket's deadline, the op's timeout and ctx.
-func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd int) bool) error {
+func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd uintptr) bool) error {
 	ep, d := s.ep, dir(w.mode)
 	select {
 	case <-ep.turn[d]:
@@ -173,12 +173,11 @@ func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd int) bool) error
 			ep.mu.Unlock()
 		}()
 	}
-	f := func(fd uintptr) bool { return try(int(fd)) }
 	var err error
 	if d == 0 {
-		err = ep.rc.Read(f)
+		err = ep.rc.Read(try)
 	} else {
-		err = ep.rc.Write(f)
+		err = ep.rc.Write(try)
 	}
 	if err == nil {
 		return nil
@@ -238,7 +237,8 @@ func (b *epollBackend) connect(s *Socket, sa unix.Sockaddr, wv waitSpec) error {
 	// Wait until writable, then read SO_ERROR, as Go's net does (it cites
 	// golang.org/issue/7474 for not calling connect again).
 	var cerr error
-	werr := b.wait(s, w, func(fd int) bool {
+	werr := b.wait(s, w, func(ufd uintptr) bool {
+		fd := int(ufd)
 		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
 		if err != nil {
 			cerr = err
@@ -288,8 +288,8 @@ func (b *epollBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 	var nfd int
 	var sa unix.Sockaddr
 	var aerr error
-	werr := b.wait(s, w, func(fd int) bool {
-		nfd, sa, aerr = unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	werr := b.wait(s, w, func(fd uintptr) bool {
+		nfd, sa, aerr = unix.Accept4(int(fd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if aerr == unix.ECONNABORTED {
 			return false // the peer gave up before we got to it: next one
 		}
@@ -314,42 +314,54 @@ func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv
 			return 0, err
 		}
 	}
-	var n int
-	var serr error
-	werr := b.wait(s, w, func(fd int) bool {
-		n, serr = sendmsgRaw(fd, p, &raw, salen, flags)
-		return serr != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
+	// One struct for what the attempt reports: the closure escapes into
+	// RawConn.Write, and each variable it captured would be an allocation.
+	var r struct {
+		n   int
+		err error
+	}
+	werr := b.wait(s, w, func(fd uintptr) bool {
+		if salen == 0 {
+			r.n, r.err = sendRaw(int(fd), p, flags)
+		} else {
+			r.n, r.err = sendmsgRaw(int(fd), p, &raw, salen, flags)
+		}
+		return r.err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
 	})
 	if werr != nil {
 		return 0, werr
 	}
-	return n, serr
+	return r.n, r.err
 }
 
 func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSpec) (int, unix.Sockaddr, int, error) {
 	w := &wv
-	var n, mflags int
-	var sa unix.Sockaddr
-	var rerr error
-	werr := b.wait(s, w, func(fd int) bool {
-		n, _, mflags, sa, rerr = unix.Recvmsg(fd, p, nil, flags)
-		if rerr == unix.EAGAIN && s.sotype != unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 && readShutdown(fd) {
+	var r struct { // see send
+		n, mflags int
+		sa        unix.Sockaddr
+		err       error
+	}
+	werr := b.wait(s, w, func(ufd uintptr) bool {
+		fd := int(ufd)
+		if from {
+			r.n, _, r.mflags, r.sa, r.err = unix.Recvmsg(fd, p, nil, flags)
+		} else {
+			r.n, r.err = recvRaw(fd, p, flags) // no address: recvfrom(2) without one
+		}
+		if r.err == unix.EAGAIN && s.sotype != unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 && readShutdown(fd) {
 			// A blocking datagram recv returns 0 once the read side is
 			// shut down; a non-blocking one keeps saying EAGAIN.
-			n, sa, mflags, rerr = 0, nil, 0, nil
+			r.n, r.sa, r.mflags, r.err = 0, nil, 0, nil
 		}
-		return rerr != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
+		return r.err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
 	})
 	if werr != nil {
 		return 0, nil, 0, werr
 	}
-	if rerr != nil {
-		return 0, nil, 0, rerr
+	if r.err != nil {
+		return 0, nil, 0, r.err
 	}
-	if !from {
-		sa, mflags = nil, 0
-	}
-	return n, sa, mflags, nil
+	return r.n, r.sa, r.mflags, nil
 }
 
 // readShutdown reports whether fd's read side is shut down (POLLRDHUP).

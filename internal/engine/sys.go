@@ -50,6 +50,38 @@ func sendmsgRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags 
 	return int(n), nil
 }
 
+// sendRaw is send(2) (sendto without an address).
+func sendRaw(fd int, p []byte, flags int) (int, error) {
+	ptr := bufPtr(p)
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// recvRaw is recv(2) (recvfrom without an address).
+func recvRaw(fd int, p []byte, flags int) (int, error) {
+	ptr := bufPtr(p)
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// bufPtr points at p's first byte; for an empty p at a byte of ours, as
+// x/sys/unix does. The uintptr conversion stays in the Syscall6 call, where
+// the compiler keeps the memory alive.
+func bufPtr(p []byte) unsafe.Pointer {
+	if len(p) == 0 {
+		return unsafe.Pointer(&zeroByte)
+	}
+	return unsafe.Pointer(&p[0])
+}
+
+var zeroByte byte
+
 func errnoErr(e unix.Errno) error {
 	if e == 0 {
 		return nil
