@@ -51,19 +51,15 @@ func sendmsgRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags 
 }
 
 // sendRaw is send(2) (sendto without an address).
-func sendRaw(fd int, p []byte, flags int) (int, error) {
-	ptr := bufPtr(p)
-	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
+func sendRaw(fd int, p []byte, flags int) (int, error) { return bufCall(unix.SYS_SENDTO, fd, p, flags) }
 
 // recvRaw is recv(2) (recvfrom without an address).
-func recvRaw(fd int, p []byte, flags int) (int, error) {
+func recvRaw(fd int, p []byte, flags int) (int, error) { return bufCall(unix.SYS_RECVFROM, fd, p, flags) }
+
+// bufCall makes sendto or recvfrom with no address.
+func bufCall(trap uintptr, fd int, p []byte, flags int) (int, error) {
 	ptr := bufPtr(p)
-	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
+	n, _, e := unix.Syscall6(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
