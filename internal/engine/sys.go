@@ -54,7 +54,9 @@ func sendmsgRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags 
 func sendRaw(fd int, p []byte, flags int) (int, error) { return bufCall(unix.SYS_SENDTO, fd, p, flags) }
 
 // recvRaw is recv(2) (recvfrom without an address).
-func recvRaw(fd int, p []byte, flags int) (int, error) { return bufCall(unix.SYS_RECVFROM, fd, p, flags) }
+func recvRaw(fd int, p []byte, flags int) (int, error) {
+	return bufCall(unix.SYS_RECVFROM, fd, p, flags)
+}
 
 // bufCall makes sendto or recvfrom with no address.
 func bufCall(trap uintptr, fd int, p []byte, flags int) (int, error) {
