@@ -860,3 +860,42 @@ func TestUnixgramWriteToFullQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnixgramWriteToFullQueueEndsAtDeadline: with the destination's queue
+// full and nobody reading, WriteTo from an unbound-peer unixgram socket
+// ends at its deadline. On uring, POLLOUT there speaks of the sender's own
+// buffer only, so the send loop once retried forever (found as a rare hang
+// of the RacyRead test).
+func TestUnixgramWriteToFullQueueEndsAtDeadline(t *testing.T) {
+	dir := t.TempDir()
+	r, err := ListenPacket("unixgram", dir+"/r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := ListenPacket("unixgram", dir+"/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := time.Now()
+	w.SetWriteDeadline(start.Add(200 * time.Millisecond))
+	sent := 0
+	for {
+		_, err := w.WriteTo(make([]byte, 100), r.LocalAddr())
+		if err != nil {
+			if !isTimeout(err) {
+				t.Fatalf("WriteTo after %d datagrams: %v, want a timeout", sent, err)
+			}
+			break
+		}
+		sent++
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d datagrams sent in 10s and the queue is still not full", sent)
+		}
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("WriteTo to a full queue ended %v after a 200ms deadline", took)
+	}
+	t.Logf("%d datagrams queued, then WriteTo timed out after %v", sent, time.Since(start).Round(time.Millisecond))
+}

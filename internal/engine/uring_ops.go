@@ -142,17 +142,41 @@ func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv
 		// finds the peer's queue full; io_uring's retry after EAGAIN then
 		// sends from the spent iovec, an empty datagram. Wait for room
 		// and send without waiting, each time with a fresh request.
+		//
+		// For a socket with no connected peer, POLLOUT speaks of its own
+		// send buffer only, not of the destination's queue
+		// (unix_dgram_poll), so a send can fail again right after the
+		// poll. From the second round on, a growing pause keeps this loop
+		// from spinning, and lets the deadline end it.
+		pause := time.Duration(0)
 		for {
 			n, err := b.sendOnce(s, p, flags|unix.MSG_DONTWAIT, to, w)
 			if err != unix.EAGAIN {
 				return n, err
 			}
+			if pause > 0 {
+				if err := b.sleep(s, w, pause); err != nil {
+					return 0, err
+				}
+			}
+			pause = min(max(2*pause, 50*time.Microsecond), 10*time.Millisecond)
 			if err := b.simple(s, w, func(sqe *uring.SQE, _ *opState) { sqe.PrepPollAdd(s.fd, unix.POLLOUT) }); err != nil {
 				return 0, err
 			}
 		}
 	}
 	return b.sendOnce(s, p, flags, to, w)
+}
+
+// sleep waits for d, or until the op's deadline, timeout or context ends
+// it, or Close.
+func (b *uringBackend) sleep(s *Socket, w *waitSpec, d time.Duration) error {
+	wt := newWaiter(s, w)
+	defer wt.stop()
+	up := make(chan struct{})
+	t := time.AfterFunc(d, func() { close(up) })
+	defer t.Stop()
+	return wt.wait(up, s.closing)
 }
 
 // sendOnce is one SEND (or SENDMSG with a destination) request.
