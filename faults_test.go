@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/leaktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -157,7 +158,7 @@ func TestFdExhaustion(t *testing.T) {
 	lim := saved
 	// Two numbers above the highest open fd, so the test has at least two
 	// fillers to free below.
-	lim.Cur = uint64(highestFD(t) + 3)
+	lim.Cur = uint64(leaktest.HighestFD() + 3)
 	must(t, unix.Setrlimit(unix.RLIMIT_NOFILE, &lim))
 	var fillers []int
 	defer func() {
@@ -224,21 +225,6 @@ func TestFdExhaustion(t *testing.T) {
 	for _, c := range clients {
 		Shutdown(c, unix.SHUT_WR)
 	}
-}
-
-// highestFD is the highest open fd number.
-func highestFD(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hi := 0
-	for _, e := range ents {
-		if n, err := strconv.Atoi(e.Name()); err == nil {
-			hi = max(hi, n)
-		}
-	}
-	return hi
 }
 
 type fdReader int

@@ -7,7 +7,6 @@ import (
 	"errors"
 
 	"github.com/ksocket-go/ksocket/internal/resolv"
-	"golang.org/x/sys/unix"
 )
 
 // Flags for Addrinfo.Flags, with glibc's values from netdb.h.
@@ -37,28 +36,9 @@ const (
 	EAI_OVERFLOW   = resolv.EAI_OVERFLOW
 )
 
-// Addrinfo is one result of Getaddrinfo, and the hints passed to it: struct
-// addrinfo without the list pointer. Addr is the socket address to pass to
-// Connect or Bind.
-type Addrinfo struct {
-	Flags, Family, Socktype, Protocol int
-	Addr                              unix.Sockaddr
-	Canonname                         string
-}
-
-// AddrinfoError is the error Getaddrinfo returns. Code is one of the EAI_*
-// constants, and Error gives glibc's gai_strerror text for it.
-type AddrinfoError struct {
-	Code int
-	Err  error
-}
-
 func (e *AddrinfoError) Error() string {
 	return (*resolv.AddrinfoError)(e).Error()
 }
-
-// Unwrap returns the underlying error, such as the context's.
-func (e *AddrinfoError) Unwrap() error { return e.Err }
 
 // Getaddrinfo resolves node and service to socket addresses, as
 // getaddrinfo(3). An empty node or service means NULL; both empty is

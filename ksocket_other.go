@@ -42,21 +42,6 @@ const (
 	EAI_OVERFLOW   = -12
 )
 
-// Addrinfo is one result of Getaddrinfo, and the hints passed to it: struct
-// addrinfo without the list pointer.
-type Addrinfo struct {
-	Flags, Family, Socktype, Protocol int
-	Addr                              unix.Sockaddr
-	Canonname                         string
-}
-
-// AddrinfoError is the error Getaddrinfo returns. Code is one of the EAI_*
-// constants, and Error gives glibc's gai_strerror text for it.
-type AddrinfoError struct {
-	Code int
-	Err  error
-}
-
 func (e *AddrinfoError) Error() string {
 	s := "Unknown error"
 	switch e.Code {
@@ -70,9 +55,6 @@ func (e *AddrinfoError) Error() string {
 	}
 	return s
 }
-
-// Unwrap returns the underlying error.
-func (e *AddrinfoError) Unwrap() error { return e.Err }
 
 // Getaddrinfo needs Linux: it returns EAI_SYSTEM wrapping ENOSYS.
 func Getaddrinfo(node, service string, hints *Addrinfo) ([]Addrinfo, error) {
@@ -173,20 +155,6 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error { return unix.
 
 // GetsockoptTimeval needs Linux: it returns ENOSYS.
 func GetsockoptTimeval(s, level, opt int) (*unix.Timeval, error) { return nil, unix.ENOSYS }
-
-// Info says which backend ksocket runs on and why. Outside Linux there is
-// none.
-type Info struct {
-	Backend    string     // "none" outside Linux
-	Reason     string     // why, in one line
-	SetupErrno unix.Errno // 0 outside Linux: io_uring_setup was never tried
-	Kernel     string     // uname release
-	Masked     []string   // features masked by KSOCKET_FEATURES
-	SetupFlags []string   // io_uring setup flags in use
-	RingCalls  []string   // calls made as ring ops
-	SysCalls   []string   // calls made as plain syscalls
-	InlineWait string     // uring: longest wait on the caller's thread
-}
 
 // Probe reports that there is no backend outside Linux, with ENOSYS.
 func Probe() (Info, error) {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/leaktest"
 	"github.com/ksocket-go/ksocket/internal/testenv"
 )
 
@@ -313,9 +314,7 @@ func takeSoakSample(at time.Duration, ops int64) soakSample {
 	if e, err := engine.Default(); err == nil {
 		s.slots, s.slotsMade = e.Slots()
 	}
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		s.fds = len(ents)
-	}
+	s.fds = leaktest.OpenFDs()
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {

@@ -7,10 +7,10 @@ import (
 	"errors"
 	"net"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/ksocket-go/ksocket/internal/leaktest"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,16 +27,6 @@ func queuedListener(t *testing.T, e *Engine) (*Socket, *unix.SockaddrInet4) {
 	}
 	ln.QueueAccepts()
 	return ln, sa
-}
-
-// openFDs counts this process's open fds.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
 
 // TestQueuedAcceptBurst: 300 clients connect at once; every Accept returns
@@ -77,7 +67,7 @@ func TestQueuedAcceptBurst(t *testing.T) {
 // be accepted later. Closing the listener closes the ones nobody took.
 func TestQueuedAcceptBounded(t *testing.T) {
 	e := testEngine(t)
-	base := openFDs(t)
+	base := leaktest.OpenFDs()
 	ln, sa := queuedListener(t, e)
 	addr := &net.TCPAddr{IP: sa.Addr[:], Port: sa.Port}
 
@@ -105,7 +95,7 @@ func TestQueuedAcceptBounded(t *testing.T) {
 		time.Sleep(100 * time.Millisecond) // let the kernel accept what it will
 		// Our fds: the listener, the first client, the clients, and what
 		// the queue took ahead.
-		return openFDs(t) - base - 2 - len(clients)
+		return leaktest.OpenFDs() - base - 2 - len(clients)
 	}
 	defer func() {
 		for _, c := range clients {
@@ -142,7 +132,7 @@ func TestQueuedAcceptBounded(t *testing.T) {
 		c.Close()
 	}
 	first.Close()
-	if got := openFDs(t); got > base {
+	if got := leaktest.OpenFDs(); got > base {
 		t.Errorf("%d fds open after the listener and every connection closed, %d before", got, base)
 	}
 }
@@ -215,17 +205,8 @@ func TestQueuedAcceptEMFILE(t *testing.T) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &saved); err != nil {
 		t.Fatal(err)
 	}
-	hi := 0
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ent := range ents {
-		n, _ := strconv.Atoi(ent.Name())
-		hi = max(hi, n)
-	}
 	lim := saved
-	lim.Cur = uint64(hi + 2)
+	lim.Cur = uint64(leaktest.HighestFD() + 2)
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +246,7 @@ func TestQueuedAcceptEMFILE(t *testing.T) {
 // still in the backlog.
 func TestQueuedAcceptCloseRaces(t *testing.T) {
 	e := testEngine(t)
-	base := openFDs(t)
+	base := leaktest.OpenFDs()
 	rounds := 40
 	if testing.Short() {
 		rounds = 10
@@ -313,10 +294,10 @@ func TestQueuedAcceptCloseRaces(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for openFDs(t) > base && time.Now().Before(deadline) {
+	for leaktest.OpenFDs() > base && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := openFDs(t); got > base {
+	if got := leaktest.OpenFDs(); got > base {
 		t.Errorf("%d fds open after every listener and connection closed, %d before", got, base)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,7 +29,7 @@ func Take() Snapshot {
 		r.Close()
 		w.Close()
 	}
-	return Snapshot{goroutines: len(stacks()), fds: countFDs()}
+	return Snapshot{goroutines: len(stacks()), fds: OpenFDs()}
 }
 
 // Check waits up to wait for the goroutines and fds to fall back to the
@@ -36,7 +37,7 @@ func Take() Snapshot {
 func (s Snapshot) Check(wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		g, f := stacks(), countFDs()
+		g, f := stacks(), OpenFDs()
 		if len(g) <= s.goroutines && f <= s.fds {
 			return nil
 		}
@@ -87,10 +88,27 @@ next:
 	return out
 }
 
-func countFDs() int {
+// OpenFDs counts the process's open file descriptors, or returns -1 if
+// /proc/self/fd cannot be read.
+func OpenFDs() int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return -1
 	}
 	return len(ents)
+}
+
+// HighestFD is the highest open file descriptor number, or -1.
+func HighestFD() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	hi := -1
+	for _, e := range ents {
+		if n, err := strconv.Atoi(e.Name()); err == nil {
+			hi = max(hi, n)
+		}
+	}
+	return hi
 }

@@ -53,20 +53,26 @@ func parseServiceNumber(s string) (num int32, numeric bool) {
 	return int32(uint32(v)), true
 }
 
+// cSign skips what C's number parsers skip before the digits: C-locale
+// white space and one optional sign. It returns the index of the first
+// digit, and whether the sign was '-'.
+func cSign(s string) (i int, neg bool) {
+	for i < len(s) && isCSpace(s[i]) {
+		i++
+	}
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	return i, neg
+}
+
 // strtoul10 is glibc's strtoul(s, &end, 10): leading C-locale white space, an
 // optional sign, decimal digits. A minus sign negates in unsigned arithmetic;
 // overflow saturates at the maximum whatever the sign. end is the index after
 // the number, or 0 if there are no digits (C sets end to s then).
 func strtoul10(s string) (v uint64, end int) {
-	i := 0
-	for i < len(s) && isCSpace(s[i]) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
+	i, neg := cSign(s)
 	start := i
 	overflow := false
 	for ; i < len(s) && isDigit(s[i]); i++ {

@@ -174,15 +174,7 @@ func (rc *resolvConf) setOptions(s string) {
 // values are reported as not ok and leave the option unchanged (glibc would
 // store them in unsigned fields).
 func atoi(s string) (int, bool) {
-	i := 0
-	for i < len(s) && isCSpace(s[i]) {
-		i++
-	}
-	neg := false
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
+	i, neg := cSign(s)
 	v := 0
 	for ; i < len(s) && isDigit(s[i]); i++ {
 		v = min(v*10+int(s[i]-'0'), 1<<20)

@@ -1,0 +1,41 @@
+//go:build unix
+
+package ksocket
+
+import "golang.org/x/sys/unix"
+
+// The types every unix system declares; the Linux files fill them, and
+// ksocket_other.go answers with ENOSYS.
+
+// Addrinfo is one result of Getaddrinfo, and the hints passed to it: struct
+// addrinfo without the list pointer. Addr is the socket address to pass to
+// Connect or Bind.
+type Addrinfo struct {
+	Flags, Family, Socktype, Protocol int
+	Addr                              unix.Sockaddr
+	Canonname                         string
+}
+
+// AddrinfoError is the error Getaddrinfo returns. Code is one of the EAI_*
+// constants, and Error gives glibc's gai_strerror text for it.
+type AddrinfoError struct {
+	Code int
+	Err  error
+}
+
+// Unwrap returns the underlying error, such as the context's.
+func (e *AddrinfoError) Unwrap() error { return e.Err }
+
+// Info says which backend ksocket runs on and why, and which calls go
+// through the ring. `ksocket probe` prints it.
+type Info struct {
+	Backend    string     // "uring" or "epoll"; "none" when no backend could be set up, and outside Linux
+	Reason     string     // why this backend, in one line
+	SetupErrno unix.Errno // io_uring_setup's errno when it was tried and failed, else 0
+	Kernel     string     // uname release
+	Masked     []string   // features masked by KSOCKET_FEATURES
+	SetupFlags []string   // io_uring setup flags in use
+	RingCalls  []string   // calls made as ring ops
+	SysCalls   []string   // calls made as plain syscalls
+	InlineWait string     // uring: longest wait on the caller's thread
+}
