@@ -358,13 +358,7 @@ func soakHTTP(ctx context.Context, c *http.Client, base string, rng *rand.Rand) 
 	n := rng.IntN(32 << 10)
 	if rng.IntN(2) == 0 {
 		seed := rng.Uint64()
-		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/bytes/%d?seed=%d", base, n, seed), nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return 0, err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body, err := soakDo(ctx, c, "GET", fmt.Sprintf("%s/bytes/%d?seed=%d", base, n, seed), nil)
 		if err != nil {
 			return 0, err
 		}
@@ -374,13 +368,7 @@ func soakHTTP(ctx context.Context, c *http.Client, base string, rng *rand.Rand) 
 		return len(body), nil
 	}
 	payload := soakBody(n, rng.Uint64())
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/echo", bytes.NewReader(payload))
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body, err := soakDo(ctx, c, "POST", base+"/echo", payload)
 	if err != nil {
 		return 0, err
 	}
@@ -389,6 +377,25 @@ func soakHTTP(ctx context.Context, c *http.Client, base string, rng *rand.Rand) 
 		return 0, fmt.Errorf("POST /echo of %d bytes: status %d, the echo differs", n, resp.StatusCode)
 	}
 	return 2 * n, nil
+}
+
+// soakDo makes one request, with body if not nil, and reads the whole reply.
+func soakDo(ctx context.Context, c *http.Client, method, url string, body []byte) (*http.Response, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	return resp, got, err
 }
 
 func soakBody(n int, seed uint64) []byte {
