@@ -18,6 +18,7 @@ func Probe() (Info, error) {
 		Backend: inf.Backend, Reason: inf.Reason, Kernel: inf.Kernel,
 		Masked: inf.Masked, SetupFlags: inf.SetupFlags,
 		RingCalls: inf.RingCalls, SysCalls: inf.SysCalls, InlineWait: inf.InlineWait,
+		Restricted: inf.Restricted, AllowedOps: inf.AllowedOps,
 	}
 	var en unix.Errno
 	if errors.As(inf.SetupErr, &en) {

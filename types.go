@@ -38,4 +38,6 @@ type Info struct {
 	RingCalls  []string   // calls made as ring ops
 	SysCalls   []string   // calls made as plain syscalls
 	InlineWait string     // uring: longest wait on the caller's thread
+	Restricted string     // uring: "yes" when the ring is limited to AllowedOps, else "no (why)"
+	AllowedOps []string   // uring: the io_uring opcodes the restricted ring allows
 }

@@ -38,10 +38,14 @@
 // those nobody took. Listen sets TCP_NODELAY and keep-alive on the
 // listening socket, and accepted connections inherit them.
 //
-// SyscallConn: Control runs with the kernel fd held open (it is a regular
-// fd on both backends). Read and Write call their function until it
-// returns true, waiting for readiness in between; on the uring backend that
-// wait is an IORING_OP_POLL_ADD request, on epoll the netpoller.
+// SyscallConn keeps net's contract: the fd handed to Control, Read and
+// Write is a regular, non-blocking fd on both backends, held open until the
+// function returns. Read and Write call their function until it returns
+// true; a function that meets EAGAIN returns false, and the call waits for
+// readiness (on the uring backend an IORING_OP_POLL_ADD request, on epoll
+// the netpoller), honouring the deadlines and Close, then calls it again.
+// That is how golang.org/x/net and grpc-go use it with read(2) and
+// recvmmsg(2).
 //
 // Outside Linux every constructor delegates to package net.
 package gonet

@@ -699,8 +699,8 @@ func TestKeepAliveConfig(t *testing.T) {
 
 // TestSyscallConn checks the raw conn: Control sees the socket, Read and
 // Write call their function until it reports done, waiting for readiness
-// in between (the fd may be blocking on the uring backend, hence
-// MSG_DONTWAIT), and Read honours the read deadline in net's shape.
+// in between, and Read honours the read deadline in net's shape.
+// rawconn_test.go checks the same with plain read(2) and write(2).
 func TestSyscallConn(t *testing.T) {
 	for _, im := range impls {
 		t.Run("impl="+im.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/ksocket-go/ksocket/internal/engine"
 	"github.com/ksocket-go/ksocket/internal/uring"
 	"golang.org/x/sys/unix"
 )
@@ -63,6 +64,22 @@ type uringLoop struct {
 
 const bgid = 0
 
+// ringOps are the ops a loop issues; its ring is restricted to these, and
+// to the SQE flags in ringSQEFlags (engine.EnableRestricted).
+var ringOps = []engine.RingOp{
+	{Op: uring.IORING_OP_ACCEPT},       // armAccept: multishot, Linux 5.19+
+	{Op: uring.IORING_OP_POLL_ADD},     // armWake: multishot poll on the eventfd
+	{Op: uring.IORING_OP_RECV},         // armRecv: multishot into the buffer ring
+	{Op: uring.IORING_OP_SEND},         // flush
+	{Op: uring.IORING_OP_TIMEOUT},      // accept back-off
+	{Op: uring.IORING_OP_ASYNC_CANCEL}, // end, stop
+	{Op: uring.IORING_OP_CLOSE},        // end
+}
+
+// ringSQEFlags are the SQE flags a loop sets: buffer selection on receives,
+// and the hard link from a connection's cancel to its close.
+const ringSQEFlags = uring.IOSQE_BUFFER_SELECT | uring.IOSQE_IO_HARDLINK
+
 func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 	l := &uringLoop{s: s, lnFd: lnFd, bufSize: s.cfg.BufferSize, nbufs: uint32(s.cfg.Buffers)}
 	var err error
@@ -103,6 +120,9 @@ func (l *uringLoop) setup() error {
 	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: 4 * 4096}
 	optional := uint32(uring.IORING_SETUP_SUBMIT_ALL | uring.IORING_SETUP_COOP_TASKRUN | uring.IORING_SETUP_TASKRUN_FLAG |
 		uring.IORING_SETUP_SINGLE_ISSUER | uring.IORING_SETUP_DEFER_TASKRUN) // 6.1+, dropped first on EINVAL
+	// Created disabled, restricted to ringOps once set up, then enabled
+	// on this thread, which SINGLE_ISSUER makes the ring's only issuer.
+	optional |= engine.DisabledSetupFlag()
 	ring, err := uring.Setup(4096, &p, optional)
 	if err != nil {
 		return fmt.Errorf("loop: io_uring_setup: %w", err)
@@ -114,6 +134,11 @@ func (l *uringLoop) setup() error {
 	if err := ring.RegisterBufRing(unsafe.Pointer(&l.brMem[0]), l.nbufs, bgid); err != nil {
 		ring.Close()
 		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
+	}
+	// Restricted where the engine's ring is (ksocket probe says which).
+	if _, _, err := engine.EnableRestricted(ring, ringOps, ringSQEFlags); err != nil {
+		ring.Close()
+		return fmt.Errorf("loop: %w", err)
 	}
 	for i := range l.nbufs {
 		l.recycle(uint16(i))

@@ -113,6 +113,18 @@ func TestProbeText(t *testing.T) {
 	if wantBackend != "" && !strings.Contains(r.stdout, "backend:      "+wantBackend+" (") {
 		t.Errorf("stdout does not show backend %s\n%v", wantBackend, r)
 	}
+	// On the uring backend: "restricted: yes" with the allowed ops, or
+	// "restricted: no (why)".
+	if strings.Contains(r.stdout, "backend:      uring") {
+		yes := strings.Contains(r.stdout, "restricted:   yes\n") && strings.Contains(r.stdout, "allowed ops:  ")
+		no := regexp.MustCompile(`restricted:   no \(.+\)\n`).MatchString(r.stdout)
+		if yes == no {
+			t.Errorf("stdout says neither \"restricted: yes\" with the allowed ops nor \"restricted: no (why)\"\n%v", r)
+		}
+		if no {
+			t.Logf("the ring runs unrestricted here: %s", r.stdout)
+		}
+	}
 }
 
 // TestBadBackend runs commands with a KSOCKET_BACKEND that names no

@@ -21,6 +21,8 @@ type Info struct {
 	RingCalls  []string // calls that go through the ring
 	SysCalls   []string // calls made as plain syscalls
 	InlineWait string   // uring: longest wait on the caller's thread
+	Restricted string   // uring: "yes", or "no (why)": see EnableRestricted
+	AllowedOps []string // uring: the opcodes a restricted ring allows
 }
 
 // Probe returns what Default chose and why. With an unusable configuration
@@ -47,6 +49,7 @@ func choose(mode string) (*Engine, *Info, error) {
 		inf.Backend, inf.Reason = "none", err.Error()
 		return nil, inf, err
 	}
+	processMask = mask
 	for _, f := range features {
 		if mask[f.name] {
 			inf.Masked = append(inf.Masked, f.name)

@@ -257,11 +257,24 @@ var chooseChildTests = []chooseChildTest{
 	},
 	{
 		name: "profile=6.1", features: "6.1", mode: "uring",
-		check: profileCheck([]string{"NO_SQARRAY"}, []string{"socket", "shutdown", "close"}, []string{"bind", "listen", "setsockopt", "getsockopt(SOL_SOCKET)"}),
+		check: allOf(
+			profileCheck([]string{"NO_SQARRAY"}, []string{"socket", "shutdown", "close"}, []string{"bind", "listen", "setsockopt", "getsockopt(SOL_SOCKET)"}),
+			restrictCheck("yes", "BIND", "LISTEN", "URING_CMD"),
+		),
 	},
 	{
 		name: "profile=6.11", features: "6.11", mode: "uring",
-		check: profileCheck(nil, []string{"socket", "bind", "listen", "shutdown", "close", "setsockopt", "getsockopt(SOL_SOCKET)"}, nil),
+		check: allOf(
+			profileCheck(nil, []string{"socket", "bind", "listen", "shutdown", "close", "setsockopt", "getsockopt(SOL_SOCKET)"}, nil),
+			restrictCheck("yes"),
+		),
+	},
+	{
+		name: "profile=-RESTRICTIONS", features: "-RESTRICTIONS", mode: "uring",
+		check: allOf(
+			profileCheck(nil, []string{"socket", "bind", "listen"}, nil),
+			restrictCheck("no (KSOCKET_FEATURES masks RESTRICTIONS)", "SEND", "RECV"),
+		),
 	},
 	{
 		name: "profile=-BIND,-LISTEN,-DEFER_TASKRUN", features: "-BIND,-LISTEN,-DEFER_TASKRUN", mode: "uring",

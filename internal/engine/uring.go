@@ -373,6 +373,10 @@ func (b *uringBackend) park(s *Socket, idx uint32, st *opState, w *waitSpec) (op
 	return b.finish(s, idx, st, reason)
 }
 
+func init() {
+	engineUses(RingOp{uring.IORING_OP_ASYNC_CANCEL, ""}) // cancel
+}
+
 // cancel asks the kernel to cancel the op in slot idx (by user_data). The
 // cancel's own CQE is reaped and dropped by whoever reaps.
 func (b *uringBackend) cancel(idx uint32, st *opState) {

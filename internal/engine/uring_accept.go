@@ -32,6 +32,13 @@ import (
 // Close cancels the multishot with every other op on the socket, waits for
 // its final CQE, and closes the fds nobody took.
 
+func init() {
+	engineUses(
+		RingOp{uring.IORING_OP_ACCEPT, ""}, // multishot: Linux 5.19+
+		RingOp{uring.IORING_OP_ASYNC_CANCEL, ""},
+	)
+}
+
 // acceptQueueMax bounds the connections accepted ahead of Accept calls.
 const acceptQueueMax = 128
 
@@ -92,7 +99,7 @@ func (b *uringBackend) armAcceptLocked(s *Socket, q *acceptQueue) error {
 	st.acc = q
 	st.idle = true
 	sqe := b.sqeLocked()
-	sqe.PrepAcceptMultishot(s.fd, unix.SOCK_CLOEXEC)
+	sqe.PrepAcceptMultishot(s.fd, fdFlags)
 	sqe.UserData = userData(idx, st.gen)
 	q.ud = sqe.UserData
 	q.armed, q.cancelling = true, false

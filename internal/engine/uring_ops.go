@@ -14,12 +14,42 @@ import (
 // the kernel lacks an op, the call makes the plain syscall instead; those
 // calls never block, so nothing is lost but a few syscalls.
 
+func init() {
+	// The ops this file issues; a restricted ring allows these and the
+	// other files' (restrict.go), when the kernel has them.
+	engineUses(
+		RingOp{uring.IORING_OP_SOCKET, "SOCKET"},
+		RingOp{uring.IORING_OP_BIND, "BIND"},
+		RingOp{uring.IORING_OP_LISTEN, "LISTEN"},
+		RingOp{uring.IORING_OP_CONNECT, ""},
+		RingOp{uring.IORING_OP_ACCEPT, ""},
+		RingOp{uring.IORING_OP_SEND, ""},
+		RingOp{uring.IORING_OP_SENDMSG, ""},
+		RingOp{uring.IORING_OP_RECV, ""},
+		RingOp{uring.IORING_OP_RECVMSG, ""},
+		RingOp{uring.IORING_OP_POLL_ADD, ""}, // rawIO, unix datagram sends
+		RingOp{uring.IORING_OP_SHUTDOWN, "SHUTDOWN"},
+		RingOp{uring.IORING_OP_URING_CMD, "SOCKOPT"},
+		RingOp{uring.IORING_OP_ASYNC_CANCEL, ""}, // evict
+		RingOp{uring.IORING_OP_CLOSE, "CLOSE"},
+	)
+}
+
 var noWait = &waitSpec{}
 
 func (b *uringBackend) name() string { return "uring" }
 func (b *uringBackend) info() *Info  { return &b.inf }
 
+// fdFlags are the flags of every kernel socket of this backend. The fd is
+// non-blocking, as net's are, whatever the Berkeley user asked for: ring ops
+// never look at O_NONBLOCK (they wait through the ring's own poll), and a
+// syscall.RawConn callback that calls read(2) must get EAGAIN, not block
+// its thread past deadlines and Close. A user's SOCK_NONBLOCK lives in
+// Socket.nonblock instead.
+const fdFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+
 func (b *uringBackend) socket(domain, typ, proto int) (int, error) {
+	typ |= fdFlags
 	if !b.useSocket {
 		return unix.Socket(domain, typ, proto)
 	}
@@ -95,7 +125,7 @@ func (b *uringBackend) disconnect(s *Socket) error {
 func (b *uringBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error) {
 	w := &wv
 	if s.nonblock && !b.useAcceptDontwait {
-		nfd, sa, err := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
+		nfd, sa, err := unix.Accept4(s.fd, fdFlags)
 		return nfd, sa, err
 	}
 	if !s.nonblock && s.queueAccepts.Load() {
@@ -103,7 +133,7 @@ func (b *uringBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 	}
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		st.k.salen = unix.SizeofSockaddrAny
-		sqe.PrepAccept(s.fd, unsafe.Pointer(&st.k.sa), &st.k.salen, unix.SOCK_CLOEXEC)
+		sqe.PrepAccept(s.fd, unsafe.Pointer(&st.k.sa), &st.k.salen, fdFlags)
 		if s.nonblock {
 			sqe.Ioprio = uring.IORING_ACCEPT_DONTWAIT // Linux 6.10+
 		}

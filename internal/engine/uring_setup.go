@@ -66,6 +66,8 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 			optional |= flag
 		}
 	}
+	// Created disabled, so that it can be restricted before first use.
+	optional |= DisabledSetupFlag()
 	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cq}
 	ring, err := uring.Setup(sq, &p, optional)
 	if err != nil {
@@ -108,6 +110,12 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 		ring.Close()
 		return nil, err
 	}
+	restricted, allowed, err := EnableRestricted(ring, engineOps, 0)
+	if err != nil {
+		unix.Close(efd)
+		ring.Close()
+		return nil, err
+	}
 	b.efd = os.NewFile(uintptr(efd), "ksocket-ring-eventfd")
 	if b.erc, err = b.efd.SyscallConn(); err != nil {
 		b.efd.Close()
@@ -126,8 +134,12 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	b.useAcceptDontwait = !mask["ACCEPT_DONTWAIT"] && kernelAtLeast(6, 10)
 
 	b.inf = *inf
-	inf.SetupFlags = flagNames(ring.Flags(), setupFlagNames)
+	inf.SetupFlags = flagNames(ring.Flags()&^uring.IORING_SETUP_R_DISABLED, setupFlagNames)
 	inf.InlineWait = inlineWait.String()
+	inf.Restricted = restricted
+	for _, op := range allowed {
+		inf.AllowedOps = append(inf.AllowedOps, uring.OpName(op))
+	}
 	ring2 := func(use bool, name string) {
 		if use {
 			inf.RingCalls = append(inf.RingCalls, name)
@@ -151,6 +163,10 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	inf.SysCalls = append(inf.SysCalls, "getsockopt(other levels)", "getsockname", "getpeername")
 	b.inf = *inf
 	return b, nil
+}
+
+func init() {
+	engineUses(RingOp{uring.IORING_OP_NOP, ""}) // smokeTest
 }
 
 // smokeTest makes one NOP round trip through the whole engine: a sandbox

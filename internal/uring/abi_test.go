@@ -28,6 +28,7 @@ var abiSizeTests = []struct {
 	{"io_uring_probe", unsafe.Sizeof(ProbeHdr{}), 16, SizeofProbeHdr}, // without ops[]
 	{"io_uring_getevents_arg", unsafe.Sizeof(GeteventsArg{}), 24, SizeofGeteventsArg},
 	{"__kernel_timespec", unsafe.Sizeof(Timespec{}), 16, SizeofTimespec},
+	{"io_uring_restriction", unsafe.Sizeof(Restriction{}), 16, SizeofRestriction},
 }
 
 func TestABIStructSizes(t *testing.T) {
