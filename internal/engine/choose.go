@@ -12,17 +12,19 @@ import (
 
 // Info describes the engine in use: what `ksocket probe` prints.
 type Info struct {
-	Backend    string   // "uring" or "epoll"
-	Reason     string   // why this backend, in one line
-	SetupErr   error    // io_uring_setup's errno, when setup was tried and failed
-	Kernel     string   // uname release
-	Masked     []string // features masked by KSOCKET_FEATURES
-	SetupFlags []string // io_uring setup flags in use
-	RingCalls  []string // calls that go through the ring
-	SysCalls   []string // calls made as plain syscalls
-	InlineWait string   // uring: longest wait on the caller's thread
-	Restricted string   // uring: "yes", or "no (why)": see EnableRestricted
-	AllowedOps []string // uring: the opcodes a restricted ring allows
+	Backend     string   // "uring" or "epoll"
+	Reason      string   // why this backend, in one line
+	SetupErr    error    // io_uring_setup's errno, when setup was tried and failed
+	Kernel      string   // uname release
+	Masked      []string // features masked by KSOCKET_FEATURES
+	SetupFlags  []string // io_uring setup flags in use
+	RingCalls   []string // calls that go through the ring
+	SysCalls    []string // calls made as plain syscalls
+	InlineWait  string   // uring: longest wait on the caller's thread
+	Rings       int      // uring: how many rings (one per P at start-up, or KSOCKET_RINGS)
+	RingEntries string   // uring: the SQ and CQ sizes of each ring
+	Restricted  string   // uring: "yes", or "no (why)": see EnableRestricted
+	AllowedOps  []string // uring: the opcodes a restricted ring allows
 }
 
 // Probe returns what Default chose and why. With an unusable configuration

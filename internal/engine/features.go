@@ -39,6 +39,14 @@ var features = []feature{
 // featureMask is the set of masked feature names.
 type featureMask map[string]bool
 
+// processMask is KSOCKET_FEATURES as choose parsed it; the loop reads it
+// through Masked.
+var processMask featureMask
+
+// Masked reports whether KSOCKET_FEATURES masks feature name. It is
+// meaningful once Default has run.
+func Masked(name string) bool { return processMask[name] }
+
 // parseFeatures reads a KSOCKET_FEATURES value: a kernel version ("5.19",
 // "6.1", "6.11") masking everything newer, or a comma-separated list of
 // "-NAME" tokens. An unknown token is an error.

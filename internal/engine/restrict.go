@@ -38,14 +38,6 @@ var engineOps []RingOp
 // engineUses declares ops that the calling file issues.
 func engineUses(ops ...RingOp) { engineOps = append(engineOps, ops...) }
 
-// processMask is KSOCKET_FEATURES as choose parsed it; the loop reads it
-// through Masked.
-var processMask featureMask
-
-// Masked reports whether KSOCKET_FEATURES masks feature name. It is
-// meaningful once Default has run.
-func Masked(name string) bool { return processMask[name] }
-
 // DisabledSetupFlag is the setup flag that creates a ring disabled, so that
 // EnableRestricted can restrict it: IORING_SETUP_R_DISABLED, or 0 when
 // KSOCKET_FEATURES masks RESTRICTIONS.

@@ -32,8 +32,8 @@ func restrictedOrSkip(t *testing.T, b *uringBackend) {
 	}
 }
 
-// TestRingRefusesForeignOps submits ops ksocket never issues, on the
-// engine's own ring: the kernel must refuse them with EACCES, and must also
+// TestRingRefusesForeignOps submits ops ksocket never issues, on each of
+// the engine's own rings: the kernel must refuse them with EACCES, and must also
 // refuse any io_uring_register call, while a NOP still runs.
 func TestRingRefusesForeignOps(t *testing.T) {
 	b := uringOf(t)
@@ -61,26 +61,30 @@ func TestRingRefusesForeignOps(t *testing.T) {
 			sqe.Addr = uint64(uintptr(unsafe.Pointer(&st.k.sa)))
 		}},
 		{"MSG_RING", func(sqe *uring.SQE, _ *opState) {
-			sqe.PrepMsgRingData(b.ring.Fd(), 0, userData(^uint32(0)-1, 0)) // no slot has that index
+			sqe.PrepMsgRingData(b.shards[0].ring.Fd(), 0, userData(^uint32(0)-1, 0)) // no slot has that index
 		}},
 	}
-	for _, f := range foreign {
-		r, err := b.do(nil, noWait, f.prep)
-		if err == nil {
-			if f.name == "OPENAT" {
-				unix.Close(int(r.res))
+	for i, sh := range b.shards {
+		for _, f := range foreign {
+			r, err := sh.do(nil, noWait, f.prep)
+			if err == nil {
+				if f.name == "OPENAT" {
+					unix.Close(int(r.res))
+				}
+				sh.put(r)
 			}
-			b.put(r)
+			if err != unix.EACCES {
+				t.Errorf("IORING_OP_%s on the engine's ring %d: %v, want EACCES", f.name, i, err)
+			}
 		}
-		if err != unix.EACCES {
-			t.Errorf("IORING_OP_%s on the engine's ring: %v, want EACCES", f.name, err)
+		if err := sh.smokeTest(); err != nil {
+			t.Errorf("NOP on ring %d after the refusals: %v", i, err)
 		}
 	}
-	if err := b.simple(nil, noWait, func(sqe *uring.SQE, _ *opState) { sqe.PrepNop() }); err != nil {
-		t.Errorf("NOP after the refusals: %v", err)
-	}
-	if _, err := b.ring.Probe(); err != unix.EACCES {
-		t.Errorf("IORING_REGISTER_PROBE on the enabled ring: %v, want EACCES", err)
+	for i, sh := range b.shards {
+		if _, err := sh.ring.Probe(); err != unix.EACCES {
+			t.Errorf("IORING_REGISTER_PROBE on enabled ring %d: %v, want EACCES", i, err)
+		}
 	}
 }
 

@@ -39,8 +39,9 @@ type Socket struct {
 	rdl, wdl deadline // read and write deadlines (SetReadDeadline and friends)
 
 	// Backend state, guarded by the backend.
-	cancelQueued bool         // uring: the FD|ALL cancel of Close is queued; guarded by uringBackend.mu
-	acc          *acceptQueue // uring: the multishot accept of QueueAccepts; guarded by uringBackend.mu
+	home         uint32       // uring: index of the socket's ring, where all its ops go; set by attach, then immutable
+	cancelQueued bool         // uring: the FD|ALL cancel of Close is queued; guarded by the home ring's shard.mu
+	acc          *acceptQueue // uring: the multishot accept of QueueAccepts; guarded by the home ring's shard.mu
 	ep           *epollState
 }
 
@@ -192,7 +193,8 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 // one-at-a-time semantics.
 func (s *Socket) QueueAccepts() { s.queueAccepts.Store(true) }
 
-// acceptQueue is a listener's multishot accept. Guarded by uringBackend.mu.
+// acceptQueue is a listener's multishot accept. Guarded by the listener's
+// home ring's shard.mu.
 type acceptQueue struct {
 	armed      bool          // a multishot accept is in flight
 	cancelling bool          // its cancel is queued

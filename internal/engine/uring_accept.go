@@ -44,12 +44,13 @@ const acceptQueueMax = 128
 
 // acceptQueued is Accept on a listener with a queue.
 func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
+	sh := b.shardOf(s)
 	wt := newWaiter(s, w)
 	defer wt.stop()
 	for {
-		b.mu.Lock()
+		sh.mu.Lock()
 		if s.cancelQueued || s.Closed() {
-			b.mu.Unlock()
+			sh.mu.Unlock()
 			return -1, nil, net.ErrClosed
 		}
 		q := s.acc
@@ -63,22 +64,22 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 			if len(q.ready) > 0 || q.err != nil {
 				q.signal() // for the next waiting Accept
 			}
-			b.mu.Unlock()
+			sh.mu.Unlock()
 			return fd, peerName(fd, s.domain), nil
 		}
 		if err := q.err; err != nil {
 			q.err = nil
-			b.mu.Unlock()
+			sh.mu.Unlock()
 			return -1, nil, err
 		}
 		if !q.armed {
-			if err := b.armAcceptLocked(s, q); err != nil {
-				b.mu.Unlock()
+			if err := sh.armAcceptLocked(s, q); err != nil {
+				sh.mu.Unlock()
 				return -1, nil, err
 			}
-			b.submitAndUnlock()
+			sh.submitAndUnlock()
 		} else {
-			b.mu.Unlock()
+			sh.mu.Unlock()
 		}
 
 		if err := wt.wait(q.more, s.closing); err != nil {
@@ -90,29 +91,30 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 // armAcceptLocked queues the listener's multishot accept. It points at no
 // memory of ours, so its slot only carries the user_data.
 //
-// Preconditions: b.mu is held; !q.armed.
-func (b *uringBackend) armAcceptLocked(s *Socket, q *acceptQueue) error {
-	idx, st, err := b.allocLocked()
+// Preconditions: sh.mu is held; !q.armed.
+func (sh *shard) armAcceptLocked(s *Socket, q *acceptQueue) error {
+	idx, st, err := sh.slots.alloc()
 	if err != nil {
 		return err
 	}
 	st.acc = q
 	st.idle = true
-	sqe := b.sqeLocked()
+	sqe := sh.sqeLocked()
 	sqe.PrepAcceptMultishot(s.fd, fdFlags)
 	sqe.UserData = userData(idx, st.gen)
 	q.ud = sqe.UserData
 	q.armed, q.cancelling = true, false
 	q.ended = make(chan struct{})
-	b.inflight++
-	b.idle++
+	sh.inflight++
+	sh.idle++
+	sh.setBusyLocked()
 	return nil
 }
 
 // acceptCQELocked takes one CQE of a multishot accept.
 //
-// Preconditions: b.mu is held; st.acc != nil and the CQE is st's.
-func (b *uringBackend) acceptCQELocked(idx uint32, st *opState, res int32, flags uint32) {
+// Preconditions: sh.mu is held; st.acc != nil and the CQE is st's.
+func (sh *shard) acceptCQELocked(idx uint32, st *opState, res int32, flags uint32) {
 	q := st.acc
 	if res >= 0 {
 		q.ready = append(q.ready, int(res))
@@ -120,20 +122,23 @@ func (b *uringBackend) acceptCQELocked(idx uint32, st *opState, res int32, flags
 	if flags&uring.IORING_CQE_F_MORE == 0 {
 		// The final CQE: the multishot ended, by our cancel, by Close's,
 		// or by an error such as EMFILE, which the next Accept returns.
-		if res < 0 && res != -int32(unix.ECANCELED) {
+		// EAGAIN is not an error: the listener's fd is non-blocking
+		// (fdFlags), and the next Accept arms again.
+		if res < 0 && res != -int32(unix.ECANCELED) && res != -int32(unix.EAGAIN) {
 			q.err = unix.Errno(-res)
 		}
 		q.armed = false
 		close(q.ended)
-		b.inflight--
-		b.idle--
+		sh.inflight--
+		sh.idle--
+		sh.setBusyLocked()
 		st.acc = nil
 		st.done = true
-		b.freeLocked(idx, st)
+		sh.slots.release(idx, st)
 	} else if len(q.ready) >= acceptQueueMax && !q.cancelling {
 		// Nobody is taking them: leave the rest in the kernel's backlog.
 		// With the SQ full, the next CQE tries again.
-		if sqe := b.ring.GetSQE(); sqe != nil {
+		if sqe := sh.ring.GetSQE(); sqe != nil {
 			sqe.PrepCancel(q.ud, 0)
 			sqe.UserData = cancelUserData
 			q.cancelling = true
@@ -149,21 +154,22 @@ const cancelUserData = ^uint64(0)
 // drainAccepts waits for the listener's multishot accept to end, which
 // Close's cancel makes it do, and closes the connections nobody took.
 func (b *uringBackend) drainAccepts(s *Socket) {
-	b.mu.Lock()
+	sh := b.shardOf(s)
+	sh.mu.Lock()
 	q := s.acc
 	if q == nil {
-		b.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
 	armed, ended := q.armed, q.ended
-	b.mu.Unlock()
+	sh.mu.Unlock()
 	if armed {
 		<-ended
 	}
-	b.mu.Lock()
+	sh.mu.Lock()
 	fds := q.ready
 	q.ready = nil
-	b.mu.Unlock()
+	sh.mu.Unlock()
 	for _, fd := range fds {
 		unix.Close(fd)
 	}

@@ -41,12 +41,38 @@ func (b *uringBackend) name() string { return "uring" }
 func (b *uringBackend) info() *Info  { return &b.inf }
 
 // fdFlags are the flags of every kernel socket of this backend. The fd is
-// non-blocking, as net's are, whatever the Berkeley user asked for: ring ops
-// never look at O_NONBLOCK (they wait through the ring's own poll), and a
+// non-blocking, as net's are, whatever the Berkeley user asked for: a
 // syscall.RawConn callback that calls read(2) must get EAGAIN, not block
 // its thread past deadlines and Close. A user's SOCK_NONBLOCK lives in
 // Socket.nonblock instead.
+//
+// Ring ops mostly ignore O_NONBLOCK: they try without waiting and then
+// wait on the ring's own poll. But an op the kernel hands to an io-wq
+// worker (a poll that fired for data another reader took first, say) runs
+// the blocking path, where recvmsg(2), sendmsg(2), accept(2) and
+// connect(2) do read O_NONBLOCK, and end with EAGAIN or EINPROGRESS. A
+// blocking call then waits for readiness on the ring and tries again, as
+// net does (see wouldBlock); the Berkeley semantics stay blocking.
 const fdFlags = unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC
+
+// wouldBlock reports whether err is an EAGAIN that the fd's own O_NONBLOCK
+// caused in a call that must wait: the user asked for neither
+// SOCK_NONBLOCK nor MSG_DONTWAIT.
+func wouldBlock(s *Socket, flags int, err error) bool {
+	return err == unix.EAGAIN && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
+}
+
+// pollWait waits on the ring until s is ready for events, or the wait
+// ends (deadline, timeout, context, Close). It returns the events the
+// kernel reported.
+func (b *uringBackend) pollWait(s *Socket, w *waitSpec, events uint32) (uint32, error) {
+	r, err := b.do(s, w, func(sqe *uring.SQE, _ *opState) { sqe.PrepPollAdd(s.fd, events) })
+	if err != nil {
+		return 0, err
+	}
+	b.put(r)
+	return uint32(r.res), nil
+}
 
 func (b *uringBackend) socket(domain, typ, proto int) (int, error) {
 	typ |= fdFlags
@@ -62,8 +88,6 @@ func (b *uringBackend) socket(domain, typ, proto int) (int, error) {
 	b.put(r)
 	return int(r.res), nil
 }
-
-func (b *uringBackend) attach(*Socket) error { return nil }
 
 // simple runs an op that needs nothing back but its result.
 func (b *uringBackend) simple(s *Socket, w *waitSpec, prep func(*uring.SQE, *opState)) error {
@@ -109,10 +133,25 @@ func (b *uringBackend) connect(s *Socket, sa unix.Sockaddr, wv waitSpec) error {
 		// A non-blocking connect reports EINPROGRESS; the ring would wait.
 		return connectRaw(s.fd, &raw, n)
 	}
-	return b.simple(s, w, func(sqe *uring.SQE, st *opState) {
+	err = b.simple(s, w, func(sqe *uring.SQE, st *opState) {
 		st.k.sa = raw
 		sqe.PrepConnect(s.fd, unsafe.Pointer(&st.k.sa), n)
 	})
+	if err != unix.EINPROGRESS {
+		return err // EALREADY too: a blocking connect(2) says it at once
+	}
+	// Run by an io-wq worker on the non-blocking fd (fdFlags): wait for
+	// the outcome and read it, as a non-blocking connect(2)'s caller does.
+	if _, err := b.pollWait(s, w, unix.POLLOUT); err != nil {
+		return err
+	}
+	if soerr, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || soerr != 0 {
+		if err == nil {
+			err = unix.Errno(soerr)
+		}
+		return err
+	}
+	return nil
 }
 
 func (b *uringBackend) disconnect(s *Socket) error {
@@ -131,6 +170,18 @@ func (b *uringBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 	if !s.nonblock && s.queueAccepts.Load() {
 		return b.acceptQueued(s, w)
 	}
+	for {
+		nfd, sa, err := b.acceptOnce(s, w)
+		if !wouldBlock(s, 0, err) {
+			return nfd, sa, err
+		}
+		if _, err := b.pollWait(s, w, unix.POLLIN); err != nil {
+			return -1, nil, err
+		}
+	}
+}
+
+func (b *uringBackend) acceptOnce(s *Socket, w *waitSpec) (int, unix.Sockaddr, error) {
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		st.k.salen = unix.SizeofSockaddrAny
 		sqe.PrepAccept(s.fd, unsafe.Pointer(&st.k.sa), &st.k.salen, fdFlags)
@@ -190,12 +241,20 @@ func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv
 				}
 			}
 			pause = min(max(2*pause, 50*time.Microsecond), 10*time.Millisecond)
-			if err := b.simple(s, w, func(sqe *uring.SQE, _ *opState) { sqe.PrepPollAdd(s.fd, unix.POLLOUT) }); err != nil {
+			if _, err := b.pollWait(s, w, unix.POLLOUT); err != nil {
 				return 0, err
 			}
 		}
 	}
-	return b.sendOnce(s, p, flags, to, w)
+	for {
+		n, err := b.sendOnce(s, p, flags, to, w)
+		if !wouldBlock(s, flags, err) {
+			return n, err
+		}
+		if _, err := b.pollWait(s, w, unix.POLLOUT); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // sleep waits for d, or until the op's deadline, timeout or context ends
@@ -243,6 +302,29 @@ func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSp
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
 	}
+	shut := false
+	for {
+		n, sa, mflags, err := b.recvOnce(s, p, flags, from, w)
+		if !wouldBlock(s, flags, err) || flags&unix.MSG_ERRQUEUE != 0 {
+			return n, sa, mflags, err
+		}
+		if shut {
+			// Readable for its shut-down receive side, yet empty: a
+			// blocking receive returns 0 there, where a non-blocking
+			// one says EAGAIN (__skb_recv_datagram: a datagram socket
+			// after shutdown(SHUT_RD)).
+			return 0, nil, 0, nil
+		}
+		ev, err := b.pollWait(s, w, unix.POLLIN|unix.POLLRDHUP)
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		shut = ev&(unix.POLLRDHUP|unix.POLLHUP) != 0
+	}
+}
+
+// recvOnce is one RECV (or RECVMSG, with from) request.
+func (b *uringBackend) recvOnce(s *Socket, p []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error) {
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		addr, l := pinBuf(st, p)
 		if !from {
@@ -316,8 +398,7 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 		events = unix.POLLOUT
 	}
 	for !f(uintptr(s.fd)) {
-		err := b.simple(s, w, func(sqe *uring.SQE, _ *opState) { sqe.PrepPollAdd(s.fd, events) })
-		if err != nil {
+		if _, err := b.pollWait(s, w, events); err != nil {
 			return err
 		}
 	}
@@ -327,25 +408,27 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 func (b *uringBackend) setDeadline(s *Socket, mode byte, t time.Time) { s.deadline(mode).set(t) }
 
 // evict queues one ASYNC_CANCEL for every op on the socket (FD|ALL, Linux
-// 5.19+). Ops queue their SQEs under mu and check cancelQueued there, so
-// every op the cancel must catch is ahead of it in the SQ, and no op can
-// start after it.
+// 5.19+) on its home ring. Ops queue their SQEs under that ring's mu and
+// check cancelQueued there, so every op the cancel must catch is ahead of
+// it in the SQ, and no op can start after it.
 func (b *uringBackend) evict(s *Socket) {
-	b.mu.Lock()
+	sh := b.shardOf(s) // the cancel searches this ring only: the socket's home
+	sh.mu.Lock()
 	s.cancelQueued = true
-	idx, st, err := b.allocLocked()
+	idx, st, err := sh.slots.alloc()
 	if err != nil {
 		// Without a slot, cancel nothing: pending ops end with their
 		// deadlines or the peer. This only happens when mmap fails.
-		b.mu.Unlock()
+		sh.mu.Unlock()
 		return
 	}
 	st.detached = true
-	sqe := b.sqeLocked()
+	sqe := sh.sqeLocked()
 	sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = userData(idx, st.gen)
-	b.inflight++
-	b.submitAndUnlock()
+	sh.inflight++
+	sh.setBusyLocked()
+	sh.submitAndUnlock()
 }
 
 func (b *uringBackend) destroy(s *Socket) error {

@@ -4,7 +4,9 @@ package engine
 
 import (
 	"fmt"
+	"math/bits"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -36,7 +38,8 @@ var setupFlagNames = map[uint32]string{
 	uring.IORING_SETUP_NO_SQARRAY:   "NO_SQARRAY",
 }
 
-// newUring sets up the shared ring, probes it, and starts the reaper.
+// newUring sets up the set of rings, probes the first, and starts a reaper
+// per ring.
 func newUring(inf *Info, mask featureMask) (backend, error) {
 	inlineWait := defaultInlineWait
 	if v := os.Getenv("KSOCKET_INLINE_WAIT"); v != "" {
@@ -46,8 +49,18 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 		}
 		inlineWait = d
 	}
+	nrings := runtime.GOMAXPROCS(0)
+	if v := os.Getenv("KSOCKET_RINGS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRings {
+			return nil, fmt.Errorf("KSOCKET_RINGS=%q: want a number of rings from 1 to %d", v, maxRings)
+		}
+		nrings = n
+	}
+	nrings = min(nrings, maxRings)
 
-	cq := cqEntries
+	// The CQ is split between the rings, down to minCQEntries each.
+	cq := max(minCQEntries, cqEntries>>bits.Len(uint(nrings-1)))
 	if v := os.Getenv("KSOCKET_CQ_ENTRIES"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil || n < 8 || n&(n-1) != 0 {
@@ -68,74 +81,51 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	}
 	// Created disabled, so that it can be restricted before first use.
 	optional |= DisabledSetupFlag()
-	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cq}
-	ring, err := uring.Setup(sq, &p, optional)
-	if err != nil {
-		return nil, err
-	}
-	const need = uring.IORING_FEAT_FAST_POLL | uring.IORING_FEAT_NODROP | uring.IORING_FEAT_SUBMIT_STABLE | uring.IORING_FEAT_EXT_ARG
-	if ring.Features()&need != need {
-		ring.Close()
-		return nil, fmt.Errorf("kernel io_uring lacks FAST_POLL, NODROP, SUBMIT_STABLE or EXT_ARG (Linux 5.11+): %w", unix.EOPNOTSUPP)
-	}
-	ops, err := ring.Probe()
-	if err != nil {
-		ring.Close()
-		return nil, err
+
+	b := &uringBackend{inlineWait: inlineWait}
+	var ops []bool
+	var restricted string
+	var allowed []uint8
+	for i := range nrings {
+		sh, probe, r, a, err := b.newShard(i, sq, cq, optional)
+		if err != nil {
+			for _, sh := range b.shards {
+				sh.efd.Close()
+				sh.ring.Close()
+			}
+			return nil, err
+		}
+		if i == 0 {
+			ops, restricted, allowed = probe, r, a
+		}
+		b.shards = append(b.shards, sh)
 	}
 	has := func(op int, name string) bool { return op < len(ops) && ops[op] && !mask[name] }
-	// ASYNC_CANCEL by fd (Close) needs 5.19, the kernel of IORING_OP_SOCKET.
-	if !(uring.IORING_OP_SOCKET < len(ops) && ops[uring.IORING_OP_SOCKET]) {
-		ring.Close()
-		return nil, fmt.Errorf("kernel io_uring is older than Linux 5.19: %w", unix.EOPNOTSUPP)
-	}
-
-	b := &uringBackend{
-		ring:       ring,
-		inlineWait: inlineWait,
-	}
 	b.useSocket = has(uring.IORING_OP_SOCKET, "SOCKET")
 	b.useBind = has(uring.IORING_OP_BIND, "BIND")
 	b.useListen = has(uring.IORING_OP_LISTEN, "LISTEN")
 	b.useShutdown = has(uring.IORING_OP_SHUTDOWN, "SHUTDOWN")
 	b.useClose = has(uring.IORING_OP_CLOSE, "CLOSE")
 
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		ring.Close()
-		return nil, err
+	for _, sh := range b.shards {
+		go sh.reap()
 	}
-	if err := ring.RegisterEventfd(efd); err != nil {
-		unix.Close(efd)
-		ring.Close()
-		return nil, err
-	}
-	restricted, allowed, err := EnableRestricted(ring, engineOps, 0)
-	if err != nil {
-		unix.Close(efd)
-		ring.Close()
-		return nil, err
-	}
-	b.efd = os.NewFile(uintptr(efd), "ksocket-ring-eventfd")
-	if b.erc, err = b.efd.SyscallConn(); err != nil {
-		b.efd.Close()
-		ring.Close()
-		return nil, err
-	}
-	go b.reap()
-
-	if err := b.smokeTest(); err != nil {
-		// The ring is left as it is: the reaper owns it, and the process
-		// falls back to epoll for good.
-		return nil, err
+	for _, sh := range b.shards {
+		if err := sh.smokeTest(); err != nil {
+			// The rings are left as they are: the reapers own them,
+			// and the process falls back to epoll for good.
+			return nil, err
+		}
 	}
 	b.useSetsockopt = has(uring.IORING_OP_URING_CMD, "SOCKOPT") && b.probeSockopt(uring.SOCKET_URING_OP_SETSOCKOPT)
 	b.useGetsockopt = has(uring.IORING_OP_URING_CMD, "SOCKOPT") && b.probeSockopt(uring.SOCKET_URING_OP_GETSOCKOPT)
 	b.useAcceptDontwait = !mask["ACCEPT_DONTWAIT"] && kernelAtLeast(6, 10)
 
-	b.inf = *inf
+	ring := b.shards[0].ring
 	inf.SetupFlags = flagNames(ring.Flags()&^uring.IORING_SETUP_R_DISABLED, setupFlagNames)
 	inf.InlineWait = inlineWait.String()
+	inf.Rings = len(b.shards)
+	inf.RingEntries = fmt.Sprintf("SQ %d, CQ %d each", ring.SQEntries(), ring.CQEntries())
 	inf.Restricted = restricted
 	for _, op := range allowed {
 		inf.AllowedOps = append(inf.AllowedOps, uring.OpName(op))
@@ -165,14 +155,74 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	return b, nil
 }
 
+const (
+	maxRings     = 256  // KSOCKET_RINGS's bound
+	minCQEntries = 4096 // the smallest share of the CQ a ring gets
+)
+
+// newShard sets up ring i of the set with its eventfd, restricted and
+// enabled. Rings after the first share the first one's kernel worker pool
+// (IORING_SETUP_ATTACH_WQ, Linux 5.6+). The first ring's probe comes back
+// with its restriction: every ring gets the same.
+func (b *uringBackend) newShard(i int, sq, cq, optional uint32) (sh *shard, probe []bool, restricted string, allowed []uint8, err error) {
+	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cq}
+	if i > 0 {
+		optional |= uring.IORING_SETUP_ATTACH_WQ
+		p.WqFd = uint32(b.shards[0].ring.Fd())
+	}
+	ring, err := uring.Setup(sq, &p, optional)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	fail := func(err error) (*shard, []bool, string, []uint8, error) {
+		ring.Close()
+		return nil, nil, "", nil, err
+	}
+	const need = uring.IORING_FEAT_FAST_POLL | uring.IORING_FEAT_NODROP | uring.IORING_FEAT_SUBMIT_STABLE | uring.IORING_FEAT_EXT_ARG
+	if ring.Features()&need != need {
+		return fail(fmt.Errorf("kernel io_uring lacks FAST_POLL, NODROP, SUBMIT_STABLE or EXT_ARG (Linux 5.11+): %w", unix.EOPNOTSUPP))
+	}
+	if i == 0 {
+		if probe, err = ring.Probe(); err != nil {
+			return fail(err)
+		}
+		// ASYNC_CANCEL by fd (Close) needs 5.19, the kernel of IORING_OP_SOCKET.
+		if !(uring.IORING_OP_SOCKET < len(probe) && probe[uring.IORING_OP_SOCKET]) {
+			return fail(fmt.Errorf("kernel io_uring is older than Linux 5.19: %w", unix.EOPNOTSUPP))
+		}
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return fail(err)
+	}
+	if err := ring.RegisterEventfd(efd); err != nil {
+		unix.Close(efd)
+		return fail(err)
+	}
+	if restricted, allowed, err = EnableRestricted(ring, engineOps, 0); err != nil {
+		unix.Close(efd)
+		return fail(err)
+	}
+	sh = &shard{b: b, idx: i, ring: ring, efd: os.NewFile(uintptr(efd), "ksocket-ring-eventfd")}
+	if sh.erc, err = sh.efd.SyscallConn(); err != nil {
+		sh.efd.Close()
+		return fail(err)
+	}
+	return sh, probe, restricted, allowed, nil
+}
+
 func init() {
 	engineUses(RingOp{uring.IORING_OP_NOP, ""}) // smokeTest
 }
 
-// smokeTest makes one NOP round trip through the whole engine: a sandbox
-// that lets setup succeed but filters opcodes shows up here.
-func (b *uringBackend) smokeTest() error {
-	return b.simple(nil, noWait, func(sqe *uring.SQE, _ *opState) { sqe.PrepNop() })
+// smokeTest makes one NOP round trip through the ring: a sandbox that lets
+// setup succeed but filters opcodes shows up here.
+func (sh *shard) smokeTest() error {
+	r, err := sh.do(nil, noWait, func(sqe *uring.SQE, _ *opState) { sqe.PrepNop() })
+	if err == nil {
+		sh.put(r)
+	}
+	return err
 }
 
 // probeSockopt reports whether socket URING_CMD op works (Linux 6.7+): the

@@ -1,0 +1,146 @@
+//go:build linux && !android
+
+package engine
+
+import (
+	"runtime"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// Op slots. Each ring has its own table, guarded by its shard's mu, so no
+// two rings share a free list. A slot has two halves with one index: the
+// kernel half in mmap'd memory, the Go half on the heap.
+
+// kslot is the kernel half of an op slot. It lives in mmap'd memory, so it
+// never moves and the GC never frees it; the kernel may read or write it
+// until the op's final CQE.
+//
+// It holds no Go pointer types: the GC does not scan this memory, and a
+// pointer store here would run the write barrier on whatever stale value the
+// slot last held, which the GC may already have freed ("found bad pointer in
+// Go heap"). Addresses are stored as plain integers instead.
+type kslot struct {
+	sa    unix.RawSockaddrAny
+	salen uint32
+	_     uint32
+	msg   rawMsghdr
+	iov   rawIovec
+	ts    uring.Timespec
+	arg   uring.GeteventsArg
+	opt   [16]byte // setsockopt/getsockopt value
+}
+
+// rawIovec is struct iovec with integer fields.
+type rawIovec struct {
+	base uintptr // void *iov_base
+	len  uintptr // size_t iov_len
+}
+
+// rawMsghdr is struct msghdr with integer fields.
+type rawMsghdr struct {
+	name       uintptr // void *msg_name
+	namelen    uint32  // socklen_t msg_namelen
+	iov        uintptr // struct iovec *msg_iov
+	iovlen     uintptr // size_t msg_iovlen
+	control    uintptr // void *msg_control
+	controllen uintptr // size_t msg_controllen
+	flags      int32   // int msg_flags
+}
+
+var (
+	_ [unix.SizeofMsghdr - unsafe.Sizeof(rawMsghdr{})]byte
+	_ [unsafe.Sizeof(rawMsghdr{}) - unix.SizeofMsghdr]byte
+	_ [unix.SizeofIovec - unsafe.Sizeof(rawIovec{})]byte
+	_ [unsafe.Sizeof(rawIovec{}) - unix.SizeofIovec]byte
+)
+
+const (
+	kslotSize     = 256
+	slotsPerChunk = 256
+)
+
+var _ [kslotSize - unsafe.Sizeof(kslot{})]byte // kslot must fit its stride
+
+// opState is the Go half of an op slot. The Pinner and the caller's slice
+// live here, on the Go heap, where the GC sees them: a Pinner kept only in
+// mmap'd memory would look unreachable, and its finalizer would unpin early
+// and panic. Fields marked "guarded by mu" are guarded by the mu of the
+// shard whose table holds the slot.
+type opState struct {
+	k        *kslot         // kernel half; immutable
+	ch       chan struct{}  // capacity 1: the reaper's wake-up; immutable
+	gen      uint32         // bumped on free; guarded by mu
+	done     bool           // final CQE reaped; guarded by mu
+	tokened  bool           // a wake-up was (or will be) sent on ch; guarded by mu
+	detached bool           // nobody waits (cancels): the reaper frees it; guarded by mu
+	idle     bool           // an accept, not counted as busy for inline waits; guarded by mu
+	acc      *acceptQueue   // a listener's multishot accept: CQEs go to its queue; guarded by mu
+	res      int32          // CQE res; valid once done
+	cflags   uint32         // CQE flags; valid once done
+	pin      runtime.Pinner // pins buf until the final CQE
+	buf      []byte         // the caller's slice, kept reachable until the final CQE
+}
+
+type slotChunk [slotsPerChunk]opState
+
+// userData is a CQE's user_data for slot idx at generation gen: never a Go
+// pointer, and a CQE for a slot freed since is recognised by its gen.
+func userData(idx, gen uint32) uint64 { return uint64(gen)<<32 | uint64(idx) }
+
+// noSelf is a slot index that no op has.
+const noSelf = ^uint32(0)
+
+// slotTable is one ring's op slots. It grows by chunks and never shrinks
+// or moves, so a slot pointer stays valid without the lock.
+type slotTable struct {
+	free   []uint32     // free slot indices
+	chunks []*slotChunk // Go halves
+	kmem   [][]byte     // kernel halves, mmap'd, never unmapped
+}
+
+// slot returns slot idx.
+func (t *slotTable) slot(idx uint32) *opState {
+	return &t.chunks[idx/slotsPerChunk][idx%slotsPerChunk]
+}
+
+func (t *slotTable) len() uint32 { return uint32(len(t.chunks) * slotsPerChunk) }
+
+// alloc returns a free slot, growing the table by a chunk if needed.
+//
+// Preconditions: the shard's mu is held.
+func (t *slotTable) alloc() (uint32, *opState, error) {
+	if len(t.free) == 0 {
+		mem, err := unix.Mmap(-1, 0, slotsPerChunk*kslotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+		if err != nil {
+			return 0, nil, err
+		}
+		c := new(slotChunk)
+		base := t.len()
+		for i := range c {
+			c[i].k = (*kslot)(unsafe.Pointer(&mem[i*kslotSize]))
+			c[i].ch = make(chan struct{}, 1)
+		}
+		t.chunks = append(t.chunks, c)
+		t.kmem = append(t.kmem, mem)
+		for i := slotsPerChunk - 1; i >= 0; i-- {
+			t.free = append(t.free, base+uint32(i))
+		}
+	}
+	idx := t.free[len(t.free)-1]
+	t.free = t.free[:len(t.free)-1]
+	return idx, t.slot(idx), nil
+}
+
+// release returns a slot whose final CQE has been reaped.
+//
+// Preconditions: the shard's mu is held; st.done.
+func (t *slotTable) release(idx uint32, st *opState) {
+	st.pin.Unpin()
+	st.buf = nil
+	st.done, st.tokened, st.detached, st.idle = false, false, false, false
+	st.gen++
+	t.free = append(t.free, idx)
+}
