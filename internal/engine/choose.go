@@ -51,7 +51,6 @@ func choose(mode string) (*Engine, *Info, error) {
 		inf.Backend, inf.Reason = "none", err.Error()
 		return nil, inf, err
 	}
-	processMask = mask
 	for _, f := range features {
 		if mask[f.name] {
 			inf.Masked = append(inf.Masked, f.name)

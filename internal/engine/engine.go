@@ -153,6 +153,7 @@ var (
 // keeps returning it.
 func Default() (*Engine, error) {
 	defaultOnce.Do(func() {
+		processMask, _ = parseFeatures(os.Getenv("KSOCKET_FEATURES")) // choose reports a bad value
 		defaultEngine, defaultInfo, defaultErr = choose(os.Getenv("KSOCKET_BACKEND"))
 	})
 	return defaultEngine, defaultErr

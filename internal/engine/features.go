@@ -39,12 +39,12 @@ var features = []feature{
 // featureMask is the set of masked feature names.
 type featureMask map[string]bool
 
-// processMask is KSOCKET_FEATURES as choose parsed it; the loop reads it
-// through Masked.
+// processMask is the process's KSOCKET_FEATURES, parsed once by Default;
+// the loop reads it through Masked. (Tests call choose with other masks.)
 var processMask featureMask
 
-// Masked reports whether KSOCKET_FEATURES masks feature name. It is
-// meaningful once Default has run.
+// Masked reports whether the process's KSOCKET_FEATURES masks feature
+// name. It is meaningful once Default has run.
 func Masked(name string) bool { return processMask[name] }
 
 // parseFeatures reads a KSOCKET_FEATURES value: a kernel version ("5.19",

@@ -41,8 +41,10 @@ func engineUses(ops ...RingOp) { engineOps = append(engineOps, ops...) }
 // DisabledSetupFlag is the setup flag that creates a ring disabled, so that
 // EnableRestricted can restrict it: IORING_SETUP_R_DISABLED, or 0 when
 // KSOCKET_FEATURES masks RESTRICTIONS.
-func DisabledSetupFlag() uint32 {
-	if Masked("RESTRICTIONS") {
+func DisabledSetupFlag() uint32 { return disabledSetupFlag(processMask) }
+
+func disabledSetupFlag(mask featureMask) uint32 {
+	if mask["RESTRICTIONS"] {
 		return 0
 	}
 	return uring.IORING_SETUP_R_DISABLED
@@ -57,8 +59,12 @@ func DisabledSetupFlag() uint32 {
 // feature is masked, the kernel predates restrictions, or it refused them.
 // Only a failure to enable the ring is an error.
 func EnableRestricted(ring *uring.Ring, ops []RingOp, sqeFlags uint8) (restricted string, allowed []uint8, err error) {
+	return enableRestricted(ring, ops, sqeFlags, processMask)
+}
+
+func enableRestricted(ring *uring.Ring, ops []RingOp, sqeFlags uint8, mask featureMask) (restricted string, allowed []uint8, err error) {
 	if !ring.Disabled() {
-		if Masked("RESTRICTIONS") {
+		if mask["RESTRICTIONS"] {
 			return "no (KSOCKET_FEATURES masks RESTRICTIONS)", nil, nil
 		}
 		return "no (the kernel has no IORING_SETUP_R_DISABLED, Linux 5.10+)", nil, nil
@@ -67,7 +73,7 @@ func EnableRestricted(ring *uring.Ring, ops []RingOp, sqeFlags uint8) (restricte
 	probe, err := ring.Probe()
 	if err == nil {
 		for _, o := range ops {
-			if int(o.Op) < len(probe) && probe[o.Op] && !Masked(o.Feature) && !slices.Contains(allowed, o.Op) {
+			if int(o.Op) < len(probe) && probe[o.Op] && !mask[o.Feature] && !slices.Contains(allowed, o.Op) {
 				allowed = append(allowed, o.Op)
 			}
 		}

@@ -80,14 +80,14 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 		}
 	}
 	// Created disabled, so that it can be restricted before first use.
-	optional |= DisabledSetupFlag()
+	optional |= disabledSetupFlag(mask)
 
 	b := &uringBackend{inlineWait: inlineWait}
 	var ops []bool
 	var restricted string
 	var allowed []uint8
 	for i := range nrings {
-		sh, probe, r, a, err := b.newShard(i, sq, cq, optional)
+		sh, probe, r, a, err := b.newShard(i, sq, cq, optional, mask)
 		if err != nil {
 			for _, sh := range b.shards {
 				sh.efd.Close()
@@ -164,7 +164,7 @@ const (
 // enabled. Rings after the first share the first one's kernel worker pool
 // (IORING_SETUP_ATTACH_WQ, Linux 5.6+). The first ring's probe comes back
 // with its restriction: every ring gets the same.
-func (b *uringBackend) newShard(i int, sq, cq, optional uint32) (sh *shard, probe []bool, restricted string, allowed []uint8, err error) {
+func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask) (sh *shard, probe []bool, restricted string, allowed []uint8, err error) {
 	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cq}
 	if i > 0 {
 		optional |= uring.IORING_SETUP_ATTACH_WQ
@@ -199,7 +199,7 @@ func (b *uringBackend) newShard(i int, sq, cq, optional uint32) (sh *shard, prob
 		unix.Close(efd)
 		return fail(err)
 	}
-	if restricted, allowed, err = EnableRestricted(ring, engineOps, 0); err != nil {
+	if restricted, allowed, err = enableRestricted(ring, engineOps, 0, mask); err != nil {
 		unix.Close(efd)
 		return fail(err)
 	}
