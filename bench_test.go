@@ -14,7 +14,8 @@ import (
 
 // BenchmarkPingPong sends 64-byte messages back and forth over loopback TCP,
 // with both ends on the Berkeley API (impl=ksocket) or both on Go's net
-// (impl=net). One op is one round trip. Compare with benchstat; for figures
+// (impl=net). One op is one round trip. Run it at -cpu 1,2: the engine must
+// scale with cores as net does. Compare with benchstat; for figures
 // with the server and the load on separate CPUs, use bench/ (see README).
 func BenchmarkPingPong(b *testing.B) {
 	for _, conns := range []int{1, 64} {

@@ -19,6 +19,7 @@ func Probe() (Info, error) {
 		Masked: inf.Masked, SetupFlags: inf.SetupFlags,
 		RingCalls: inf.RingCalls, SysCalls: inf.SysCalls, InlineWait: inf.InlineWait,
 		Restricted: inf.Restricted, AllowedOps: inf.AllowedOps,
+		Rings: inf.Rings, RingSizes: inf.RingEntries,
 	}
 	var en unix.Errno
 	if errors.As(inf.SetupErr, &en) {

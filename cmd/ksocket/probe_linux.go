@@ -18,7 +18,7 @@ func init() {
 		name:    "probe",
 		summary: "show what this kernel supports, the backend in use and why",
 		setFlags: func(fs *flag.FlagSet) func([]string) error {
-			asJSON := fs.Bool("json", false, "print JSON: {kernel, backend, reason, errno, setup_flags[], ops{NAME: ring|syscall}, masked[], inline_wait, restricted, allowed_ops[]}")
+			asJSON := fs.Bool("json", false, "print JSON: {kernel, backend, reason, errno, setup_flags[], ops{NAME: ring|syscall}, masked[], inline_wait, rings, ring_sizes, restricted, allowed_ops[]}")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("takes no arguments")
@@ -38,6 +38,8 @@ type probeJSON struct {
 	Ops        map[string]string `json:"ops"`
 	Masked     []string          `json:"masked,omitempty"`
 	InlineWait string            `json:"inline_wait,omitempty"`
+	Rings      int               `json:"rings,omitempty"`
+	RingSizes  string            `json:"ring_sizes,omitempty"`
 	Restricted string            `json:"restricted,omitempty"`
 	AllowedOps []string          `json:"allowed_ops,omitempty"`
 }
@@ -62,7 +64,7 @@ func probe(asJSON bool) error {
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		if e := enc.Encode(probeJSON{inf.Kernel, inf.Backend, inf.Reason, errno, flags, ops, inf.Masked, inf.InlineWait, inf.Restricted, inf.AllowedOps}); e != nil {
+		if e := enc.Encode(probeJSON{inf.Kernel, inf.Backend, inf.Reason, errno, flags, ops, inf.Masked, inf.InlineWait, inf.Rings, inf.RingSizes, inf.Restricted, inf.AllowedOps}); e != nil {
 			return e
 		}
 	} else {
@@ -78,6 +80,7 @@ func probe(asJSON bool) error {
 		fmt.Printf("backend:      %s (%s)\n", inf.Backend, inf.Reason)
 		if inf.Backend == "uring" {
 			fmt.Printf("setup flags:  %s\n", orNone(inf.SetupFlags))
+			fmt.Printf("rings:        %d (%s; one per P at start-up, KSOCKET_RINGS sets it)\n", inf.Rings, inf.RingSizes)
 			fmt.Printf("inline wait:  %s\n", inf.InlineWait)
 			fmt.Printf("restricted:   %s\n", inf.Restricted)
 			if len(inf.AllowedOps) > 0 {
