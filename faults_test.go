@@ -736,8 +736,8 @@ func TestCloseStorm(t *testing.T) {
 	must(t, err)
 	slotsBefore, _ := eng.Slots()
 	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < uint64(socks+4*tcpPairs+500) {
-		t.Skipf("RLIMIT_NOFILE %d is too low", rl.Cur)
+	if need := uint64(socks + 4*tcpPairs + 500); unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < need {
+		t.Skipf("RLIMIT_NOFILE is %d; the storm needs %d fds", rl.Cur, need)
 	}
 	type sock struct {
 		d  int
@@ -815,6 +815,11 @@ func TestCloseStorm(t *testing.T) {
 		_, c, a := dPair(t, dBoth[i%2])
 		tcps[i] = tcpPair{c, a}
 		for _, s := range []int{c, a} {
+			// Fixed buffers, so that 8 MB cannot fit in this end's send
+			// buffer and the peer's receive queue, whatever the
+			// machine's tcp_wmem and tcp_rmem.
+			must(t, SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_SNDBUF, 64<<10))
+			must(t, SetsockoptInt(s, unix.SOL_SOCKET, unix.SO_RCVBUF, 64<<10))
 			wg.Go(func() {
 				ops.Add(1)
 				n, err := Send(s, make([]byte, 8<<20), 0)

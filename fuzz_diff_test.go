@@ -23,8 +23,9 @@ import (
 //
 // Every socket gets SO_RCVTIMEO and SO_SNDTIMEO of 40 ms on both sides as
 // soon as it exists, and the sequence may only move them between 40 and 80
-// ms (multiples of a 4 ms jiffy, so the kernel stores them exactly), so no
-// call blocks for long; a watchdog fails a step that blocks for 2 s. A
+// ms, so no call blocks for long; a watchdog fails a step that blocks for
+// 2 s. The kernel reads them back rounded to its tick, ksocket exactly as
+// set (dSameTV). A
 // descriptor that was closed is passed to the raw side as 1<<20, never as
 // its old number, which the kernel may have given to another socket of this
 // process (ksocket's sockets are kernel fds too).
@@ -39,6 +40,7 @@ func FuzzDifferentialSequence(f *testing.F) {
 			return
 		}
 		fam := dBoth[data[0]%2]
+		dNeedFamily(t, fam)
 		data = data[1:]
 		fd := newFdState(t, fam)
 		defer fd.cleanup()
@@ -407,7 +409,7 @@ func (fd *fdState) same(where string, raw, k dres) bool {
 		t.Errorf("%s: ksocket value %d, raw %d", where, k.val, raw.val)
 		ok = false
 	}
-	if (k.tv == nil) != (raw.tv == nil) || (k.tv != nil && *k.tv != *raw.tv) {
+	if !dSameTV(k.tv, raw.tv) {
 		t.Errorf("%s: ksocket timeval %+v, raw %+v", where, k.tv, raw.tv)
 		ok = false
 	}

@@ -81,10 +81,7 @@ func TestNoSocketSyscallsOnUring(t *testing.T) {
 	if len(inf.SysCalls) > 0 && !onlyNameCalls(inf.SysCalls) {
 		t.Skipf("this kernel lacks ring ops for %v", inf.SysCalls)
 	}
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		t.Skip("strace is not installed (Debian package strace); the test command installs it")
-	}
+	strace := straceUsable(t)
 	out := filepath.Join(t.TempDir(), "strace.out")
 	cmd := exec.Command(strace, "-f", "-qq", "-e", "trace="+straceSyscalls, "-o", out,
 		os.Args[0], "-test.run=^TestNoSocketSyscallsOnUring$", "-test.count=1")
@@ -106,6 +103,20 @@ func TestNoSocketSyscallsOnUring(t *testing.T) {
 	if len(bad) > 0 {
 		t.Fatalf("socket syscalls made outside the ring:\n%s", bytes.Join(bad, []byte("\n")))
 	}
+}
+
+// straceUsable returns strace's path, or skips t naming what is missing:
+// strace, or the ptrace(2) it needs, which a sandbox may refuse.
+func straceUsable(t *testing.T) string {
+	t.Helper()
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		t.Skip("strace is not installed (Debian package strace); the test command installs it")
+	}
+	if out, err := exec.Command(strace, "-f", "-qq", "-e", "trace=none", "true").CombinedOutput(); err != nil {
+		t.Skipf("strace cannot trace here (ptrace refused?): %v: %s", err, bytes.TrimSpace(out))
+	}
+	return strace
 }
 
 func onlyNameCalls(calls []string) bool {

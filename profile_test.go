@@ -44,10 +44,7 @@ func TestProfileMasksRingOps(t *testing.T) {
 	if len(inf.SysCalls) > 0 && !onlyNameCalls(inf.SysCalls) {
 		t.Skipf("this kernel lacks ring ops for %v, so the default profile is not clean", inf.SysCalls)
 	}
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		t.Skip("strace is not installed (Debian package strace); the test command installs it")
-	}
+	strace := straceUsable(t)
 	re := regexp.MustCompile(`^(?:\d+\s+)?(\w+)\(`)
 	for _, tt := range profileTests {
 		t.Run("KSOCKET_FEATURES="+tt.features, func(t *testing.T) {

@@ -111,7 +111,10 @@ func runChild(t *testing.T, cmd *exec.Cmd, d time.Duration) (code int, stdout, s
 		t.Fatalf("%v: still running after %v; killed\nstdout:\n%s\nstderr:\n%s", cmd.Args, d, so.String(), se.String())
 	}
 	if cmd.ProcessState.ExitCode() == 97 {
-		t.Fatalf("the child could not install the seccomp filter:\n%s", se.String())
+		// The machine refuses seccomp filters (no CONFIG_SECCOMP_FILTER,
+		// or a sandbox that forbids them): the container case cannot be
+		// reproduced here.
+		t.Skipf("seccomp filter refused here: %s", strings.TrimSpace(se.String()))
 	}
 	return cmd.ProcessState.ExitCode(), so.String(), se.String()
 }

@@ -12,12 +12,14 @@ import (
 )
 
 // TestAcceptUnderLoad: while 200 connections ping-pong, 200 new clients
-// (Go net) connect; the listener must take them within 2 s. Measured: about
-// 20 ms on either backend. On the uring backend this needs the listener's
-// multishot accept (Socket.QueueAccepts) and accepted sockets that inherit
-// their options instead of setting them: each ring op of an Accept waits
-// its turn among the busy connections' completions, and with a single-shot
-// accept and four setsockopts per connection the burst took 1 s.
+// (Go net) connect; the listener must take every one of them. The time it
+// takes is logged, not asserted: a loaded or slow machine must not fail a
+// test (how fast is bench/'s question). Measured: about 20 ms on either
+// backend. On the uring backend this needs the listener's multishot accept
+// (Socket.QueueAccepts, tested in internal/engine) and accepted sockets that
+// inherit their options instead of setting them: each ring op of an Accept
+// waits its turn among the busy connections' completions, and with a
+// single-shot accept and four setsockopts per connection the burst took 1 s.
 func TestAcceptUnderLoad(t *testing.T) {
 	const busy, burst = 200, 200
 	ln, err := Listen("tcp4", "127.0.0.1:0")
@@ -67,7 +69,12 @@ func TestAcceptUnderLoad(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Every busy connection accepted, and traffic under way, before the
+	// burst: a fixed sleep is too short on a slow machine.
+	for wait := time.Now(); accepted.Load() < busy && time.Since(wait) < 30*time.Second; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
 	base := accepted.Load()
 	start := time.Now()
 	var dials sync.WaitGroup
@@ -102,7 +109,7 @@ func TestAcceptUnderLoad(t *testing.T) {
 	mu.Unlock()
 	srv.Wait()
 	t.Logf("%d of %d new connections accepted in %v, with %d busy", accepted.Load()-base, burst, took, busy)
-	if took > 2*time.Second {
-		t.Errorf("the listener took %v to accept %d connections while %d were busy", took, burst, busy)
+	if got := accepted.Load() - base; got < burst {
+		t.Errorf("the listener accepted %d of %d connections in %v while %d were busy", got, burst, took, busy)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -161,12 +162,7 @@ func TestDialRefused(t *testing.T) {
 		for _, im := range impls {
 			t.Run(tt.network+"/impl="+im.name, func(t *testing.T) {
 				skipNetwork(t, tt.network)
-				ln, err := im.listen(tt.network, net.JoinHostPort(tt.host, "0"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				addr := ln.Addr().String()
-				ln.Close()
+				addr := refusedAddr(t, tt.host)
 				c, err := im.dial(t.Context(), tt.network, addr)
 				if err == nil {
 					c.Close()
@@ -192,6 +188,39 @@ func TestDialRefused(t *testing.T) {
 			})
 		}
 	}
+}
+
+// refusedAddr returns host and a port nobody listens on: a raw socket binds
+// it and never listens, and holds it until the test ends. (A closed
+// listener's port could be taken meanwhile by another test's server, of
+// this binary or another.)
+func refusedAddr(t *testing.T, host string) string {
+	t.Helper()
+	ip := net.ParseIP(host)
+	fam, sa := unix.AF_INET6, unix.Sockaddr(&unix.SockaddrInet6{Addr: [16]byte(ip.To16())})
+	if ip4 := ip.To4(); ip4 != nil {
+		fam, sa = unix.AF_INET, &unix.SockaddrInet4{Addr: [4]byte(ip4)}
+	}
+	fd, err := unix.Socket(fam, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, sa); err != nil {
+		t.Fatal(err)
+	}
+	bound, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := 0
+	switch b := bound.(type) {
+	case *unix.SockaddrInet4:
+		port = b.Port
+	case *unix.SockaddrInet6:
+		port = b.Port
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // TestDialCanceledContext checks that a dial with an already-cancelled
@@ -638,13 +667,35 @@ func TestSockopts(t *testing.T) {
 			check("SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
 			must("SetKeepAlivePeriod(7s)", o.SetKeepAlivePeriod(7*time.Second))
 			check("TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 7)
-			// The kernel doubles SO_RCVBUF and SO_SNDBUF for its bookkeeping.
+			// The kernel doubles SO_RCVBUF and SO_SNDBUF for its
+			// bookkeeping, after clamping them to the sysctls
+			// net.core.rmem_max and wmem_max: a raw socket says what
+			// this machine gives.
 			must("SetReadBuffer", o.SetReadBuffer(96<<10))
-			check("SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, 2*96<<10)
+			check("SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, kernelBufSize(t, unix.SO_RCVBUF, 96<<10))
 			must("SetWriteBuffer", o.SetWriteBuffer(80<<10))
-			check("SO_SNDBUF", unix.SOL_SOCKET, unix.SO_SNDBUF, 2*80<<10)
+			check("SO_SNDBUF", unix.SOL_SOCKET, unix.SO_SNDBUF, kernelBufSize(t, unix.SO_SNDBUF, 80<<10))
 		})
 	}
+}
+
+// kernelBufSize returns what getsockopt(2) reads back after setsockopt(2)
+// of v as opt (SO_RCVBUF or SO_SNDBUF) on a new raw TCP socket.
+func kernelBufSize(t *testing.T, opt, v int) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // TestKeepAliveConfig checks that Dialer.KeepAlive and
@@ -754,6 +805,14 @@ func TestSyscallConn(t *testing.T) {
 
 			// Write more than the socket buffers hold, so the
 			// function sees EAGAIN and the conn must wait for room.
+			// The buffers are fixed: with the machine's tcp_wmem and
+			// tcp_rmem (autotuned, up to sysctl maxima) 8 MB may fit.
+			if err := c.(tcpOptions).SetWriteBuffer(64 << 10); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.(tcpOptions).SetReadBuffer(64 << 10); err != nil {
+				t.Fatal(err)
+			}
 			big := make([]byte, 8<<20)
 			for i := range big {
 				big[i] = byte(i * 7)

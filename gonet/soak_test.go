@@ -26,6 +26,7 @@ import (
 	"github.com/ksocket-go/ksocket/internal/engine"
 	"github.com/ksocket-go/ksocket/internal/leaktest"
 	"github.com/ksocket-go/ksocket/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -62,6 +63,12 @@ func TestSoak(t *testing.T) {
 	}
 	conns := *soakConns
 	echoConns, httpConns := conns/2, conns-conns/2
+	// Both ends of every connection are fds of this process (Go raised the
+	// soft limit to the hard one at start-up).
+	var rl unix.Rlimit
+	if need := uint64(2*conns + 256); unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil && rl.Cur < need {
+		t.Skipf("RLIMIT_NOFILE is %d; %d connections need %d fds (raise it, or lower -soak.conns)", rl.Cur, conns, need)
+	}
 
 	// The echo server.
 	eln, err := Listen("tcp4", "127.0.0.1:0")

@@ -194,7 +194,11 @@ func TestServerCloseEndsConnections(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var errs []error
-	s.h = Handlers{Close: func(c *Conn, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }}
+	var opens atomic.Int64
+	s.h = Handlers{
+		Open:  func(c *Conn) { opens.Add(1) },
+		Close: func(c *Conn, err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() },
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve() }()
 	var conns []net.Conn
@@ -205,7 +209,14 @@ func TestServerCloseEndsConnections(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Every connection on a loop before Close: one still in the backlog
+	// would be reset, with no OnClose. A fixed sleep is too short on a
+	// slow machine.
+	for wait := time.Now(); opens.Load() < 10; time.Sleep(5 * time.Millisecond) {
+		if time.Since(wait) > 10*time.Second {
+			t.Fatalf("%d of 10 connections opened on the loops after 10s", opens.Load())
+		}
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -175,9 +175,11 @@ func checkDemoOutput(t *testing.T, r result, msg, reply string) {
 // line (not nc -z, which would use up the demo's one client).
 func TestDemoWithNetcat(t *testing.T) {
 	t.Parallel()
-	nc, err := exec.LookPath("nc")
+	// OpenBSD's nc by its own name: "nc" may be another netcat (the
+	// alternatives system), whose handling of EOF differs.
+	nc, err := exec.LookPath("nc.openbsd")
 	if err != nil {
-		t.Skip("nc not found: install Debian's netcat-openbsd (scripts/test.sh does)")
+		t.Skip("nc.openbsd not found: install Debian's netcat-openbsd (scripts/test.sh does)")
 	}
 	demo := startKsocket(t, "", "demo", "--offline", "--port", "0")
 	port := demo.waitStdout(t, listeningRE)[1]

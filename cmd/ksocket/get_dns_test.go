@@ -3,8 +3,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -26,25 +28,38 @@ func TestGetNameFromDnsmasq(t *testing.T) {
 		}
 		bin = "/usr/sbin/dnsmasq"
 	}
+	// resolv.conf has no port syntax, so the server must be on port 53,
+	// which takes root (CAP_NET_BIND_SERVICE) unless the sysctl
+	// net.ipv4.ip_unprivileged_port_start allows it.
+	if err := canBindUDP("127.53.255.253", 53); errors.Is(err, syscall.EACCES) {
+		t.Skip("dnsmasq needs port 53, which this user may not bind (not root, no CAP_NET_BIND_SERVICE)")
+	}
 	srv := newHTTPBin(t)
 	u, _ := url.Parse(srv.URL)
 	dir := t.TempDir()
 	var ip string
 	var dns *exec.Cmd
+	var stderr strings.Builder
+	up := false
 	for range 5 { // a random 127.53.x.y, in case another test holds one
 		ip = fmt.Sprintf("127.53.%d.%d", rand.IntN(256), 1+rand.IntN(254))
 		dns = exec.Command(bin, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
 			"--bind-interfaces", "--listen-address="+ip, "--port=53",
 			"--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
 			"--host-record=web.ksocket.test,127.0.0.1")
+		stderr.Reset()
+		dns.Stderr = &stderr
 		if err := dns.Start(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond)
-		if dns.ProcessState == nil && processAlive(dns) {
+		if up = dns.ProcessState == nil && processAlive(dns); up {
 			break
 		}
 		dns.Wait()
+	}
+	if !up {
+		t.Fatalf("dnsmasq did not start on any of 5 addresses: %s", strings.TrimSpace(stderr.String()))
 	}
 	t.Cleanup(func() { dns.Process.Kill(); dns.Wait() })
 	resolvConf := filepath.Join(dir, "resolv.conf")
@@ -64,6 +79,15 @@ func TestGetNameFromDnsmasq(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"uuid"`) {
 		t.Fatalf("ksocket get %s:\n%v", target, r)
 	}
+}
+
+// canBindUDP binds a UDP socket to ip:port and closes it at once.
+func canBindUDP(ip string, port int) error {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(ip), Port: port})
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 func processAlive(c *exec.Cmd) bool {

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -188,9 +189,11 @@ func port53Bound(a netip.Addr) (bool, error) {
 			if err != nil {
 				continue
 			}
-			// /proc prints each 32-bit word in host (little-endian) order.
+			// /proc prints each 32-bit word of the address as a number
+			// in host byte order: back to the bytes in memory, on a
+			// machine of either endianness.
 			for i := 0; i+4 <= len(raw); i += 4 {
-				raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+				binary.NativeEndian.PutUint32(raw[i:], binary.BigEndian.Uint32(raw[i:]))
 			}
 			local, ok := netip.AddrFromSlice(raw)
 			if !ok {

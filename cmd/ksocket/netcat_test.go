@@ -24,7 +24,7 @@ func TestListenServesCurl(t *testing.T) {
 	t.Parallel()
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not found")
+		t.Skip("curl is not installed (Debian package curl; the test command installs it)")
 	}
 	const body = "hello from ksocket listen\n"
 	const resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 26\r\nConnection: close\r\n\r\n" + body

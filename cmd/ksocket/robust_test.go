@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -73,12 +74,24 @@ var robustCLITests = []struct {
 	{"triple dash", []string{"probe", "---json"}, ""},
 }
 
+// robustCLINotOurs names the rows that fail only because the address is not
+// one of this machine's, and the address: where the machine lets a socket
+// bind it anyway (the sysctl net.ipv4.ip_nonlocal_bind, or TEST-NET-1 on an
+// interface), the command would start and serve, and the row is skipped.
+var robustCLINotOurs = map[string]string{"echo address not ours": "192.0.2.1"}
+
 // TestRobustCLIBadInput runs every row and checks the error's shape.
 func TestRobustCLIBadInput(t *testing.T) {
 	t.Parallel()
 	for _, tt := range robustCLITests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if ip, ok := robustCLINotOurs[tt.name]; ok {
+				if ln, err := net.Listen("tcp4", ip+":0"); err == nil {
+					ln.Close()
+					t.Skipf("this machine lets a socket bind %s (net.ipv4.ip_nonlocal_bind?)", ip)
+				}
+			}
 			r := startKsocket(t, "", tt.args...).wait(t, 20*time.Second)
 			line := checkOneLineError(t, r, tt.args[0])
 			if tt.want != "" && !strings.Contains(line, tt.want) {

@@ -40,7 +40,7 @@ func requireGlibcMounts(t *testing.T) {
 		}
 	}
 	if out, err := exec.Command("unshare", "--mount", "sh", "-c", "mount --bind /etc/hosts /etc/hosts").CombinedOutput(); err != nil {
-		t.Skipf("skipping: cannot mount over /etc in a mount namespace (needs root): %v %s", err, out)
+		t.Skipf("skipping: cannot mount over /etc in a mount namespace (needs root): %v: %s", err, bytes.TrimSpace(out))
 	}
 }
 

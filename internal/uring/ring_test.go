@@ -105,7 +105,13 @@ func TestSetupFallsBackOnEINVAL(t *testing.T) {
 
 func TestSetupRequiredFlagNotDropped(t *testing.T) {
 	p := Params{Flags: 1 << 31}
-	if _, err := Setup(4, &p, 0); err != unix.EINVAL {
+	_, err := Setup(4, &p, 0)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		// Refused before the flags are read (seccomp, or the sysctl
+		// kernel.io_uring_disabled).
+		t.Skipf("io_uring unavailable here: %v", err)
+	}
+	if err != unix.EINVAL {
 		t.Fatalf("Setup with an unknown required flag = %v; want EINVAL", err)
 	}
 }
