@@ -56,6 +56,11 @@ type uringBackend struct {
 	inlineWait time.Duration // longest inline wait; 0 turns it off
 
 	shards []*shard // immutable after setup
+
+	// busyRings counts the rings with an op in flight (accepts aside). A
+	// ring writes it only when it goes from idle to busy or back, so
+	// under load, when every ring stays busy, nobody writes it.
+	busyRings atomic.Int32
 }
 
 // shard is one ring of the set, with everything its ops share.
@@ -76,13 +81,22 @@ type shard struct {
 	inline   bool      // a caller waits in the kernel, eventfd muted
 	slots    slotTable // this ring's op slots
 
-	busy atomic.Int32 // inflight-idle, for other rings' inline checks; written under mu
+	busy bool // inflight-idle > 0, as counted in b.busyRings; guarded by mu
 }
 
-// setBusyLocked publishes inflight-idle to the other rings.
+// setBusyLocked keeps b.busyRings up to date.
 //
 // Preconditions: sh.mu is held.
-func (sh *shard) setBusyLocked() { sh.busy.Store(int32(sh.inflight - sh.idle)) }
+func (sh *shard) setBusyLocked() {
+	if busy := sh.inflight > sh.idle; busy != sh.busy {
+		sh.busy = busy
+		if busy {
+			sh.b.busyRings.Add(1)
+		} else {
+			sh.b.busyRings.Add(-1)
+		}
+	}
+}
 
 // mayWaitInline reports whether an op alone in flight on this ring may wait
 // inline: only if it is alone in the engine, every other ring idle too.
@@ -90,18 +104,12 @@ func (sh *shard) setBusyLocked() { sh.busy.Store(int32(sh.inflight - sh.idle)) }
 // P, which the ops on other rings need to go on (measured: 150 µs a round
 // trip instead of 14). At 2, it holds a P while the other ring's reaper
 // waits for sysmon to take it back (41-47 µs instead of 21 at one
-// connection in-process). Each other ring's count is one atomic load, on a
-// path taken only at light load.
+// connection in-process). The check is one atomic load, whatever the
+// number of rings.
 //
-// Preconditions: sh.mu is held.
-func (sh *shard) mayWaitInline() bool {
-	for _, o := range sh.b.shards {
-		if o != sh && o.busy.Load() != 0 {
-			return false
-		}
-	}
-	return true
-}
+// Preconditions: sh.mu is held; this ring has the op in flight, so it
+// counts itself in busyRings.
+func (sh *shard) mayWaitInline() bool { return sh.b.busyRings.Load() == 1 }
 
 // pick returns a ring for a new socket, or for an op on none. The
 // runtime's random source is per thread, so picking shares nothing.
@@ -143,3 +151,6 @@ func (b *uringBackend) slotCount() (inUse, total int) {
 	}
 	return inUse, total
 }
+
+// rings returns the number of rings.
+func (b *uringBackend) rings() int { return len(b.shards) }
