@@ -40,6 +40,13 @@ type epollState struct {
 	// or deadline, or Close.
 	turn [2]chan struct{}
 
+	// ops are each direction's send or receive, owned by whoever holds
+	// the turn; tries are their try methods, bound once at attach, so a
+	// send or receive allocates no closure (measured: 14 allocations a
+	// round trip before, and 0.89x net's ping-pong at 64 connections).
+	ops   [2]epollOp
+	tries [2]func(fd uintptr) bool
+
 	// The file's deadlines are derived from these; guarded by mu.
 	mu       sync.Mutex
 	userDL   [2]time.Time // SetReadDeadline/SetWriteDeadline
@@ -91,19 +98,61 @@ func (b *epollBackend) attach(s *Socket) error {
 		f.Close()
 		return err
 	}
-	s.ep = &epollState{file: f, rc: rc}
-	for d := range s.ep.turn {
-		s.ep.turn[d] = make(chan struct{}, 1)
-		s.ep.turn[d] <- struct{}{}
+	ep := &epollState{file: f, rc: rc}
+	for d := range ep.turn {
+		ep.turn[d] = make(chan struct{}, 1)
+		ep.turn[d] <- struct{}{}
+		ep.ops[d].s = s
+		ep.tries[d] = ep.ops[d].try
 	}
+	s.ep = ep
 	return nil
+}
+
+// epollOp is one send or receive: its arguments, then what the last
+// attempt reported.
+type epollOp struct {
+	s     *Socket // immutable
+	send  bool
+	from  bool // recvmsg, with the peer's address
+	p     []byte
+	flags int
+	raw   unix.RawSockaddrAny // send: the destination when salen > 0
+	salen uint32
+
+	n, mflags int
+	sa        unix.Sockaddr
+	err       error
+}
+
+// try makes one attempt; it reports whether the op is done (not EAGAIN on
+// a socket that waits).
+func (op *epollOp) try(ufd uintptr) bool {
+	fd, s := int(ufd), op.s
+	switch {
+	case op.send && op.salen == 0:
+		op.n, op.err = sendRaw(fd, op.p, op.flags)
+	case op.send:
+		op.n, op.err = sendmsgRaw(fd, op.p, &op.raw, op.salen, op.flags)
+	case op.from:
+		op.n, _, op.mflags, op.sa, op.err = unix.Recvmsg(fd, op.p, nil, op.flags)
+	default:
+		op.n, op.err = recvRaw(fd, op.p, op.flags) // no address: recvfrom(2) without one
+	}
+	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
+	if !op.send && op.err == unix.EAGAIN && waits && s.sotype != unix.SOCK_STREAM && readShutdown(fd) {
+		// A blocking datagram recv returns 0 once the read side is
+		// shut down; a non-blocking one keeps saying EAGAIN.
+		op.n, op.sa, op.mflags, op.err = 0, nil, 0, nil
+	}
+	return op.err != unix.EAGAIN || !waits
 }
 
 // ctl runs a non-blocking call with the fd held open.
 func (b *epollBackend) ctl(s *Socket, f func(fd int) error) error {
 	var err error
 	if cerr := s.ep.rc.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
-		return b.mapErr(s, cerr, nil)
+		return b.mapErr(s, cerr)
 	}
 	return err
 }
@@ -118,18 +167,31 @@ func (b *epollBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 // wait runs try until it reports done, parking in the netpoller between
 // attempts. It honours the socket's deadline, the op's timeout and ctx.
 func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd uintptr) bool) error {
-	ep, d := s.ep, dir(w.mode)
-	select {
-	case <-ep.turn[d]:
-	default:
-		wt := newWaiter(s, w)
-		err := wt.wait(ep.turn[d], s.closing)
-		wt.stop()
-		if err != nil {
-			return err
-		}
+	d := dir(w.mode)
+	if err := b.take(s, w, d); err != nil {
+		return err
 	}
-	defer func() { ep.turn[d] <- struct{}{} }()
+	defer b.give(s, d)
+	return b.run(s, w, d, try)
+}
+
+// take waits for direction d's turn; give hands it back.
+func (b *epollBackend) take(s *Socket, w *waitSpec, d int) error {
+	select {
+	case <-s.ep.turn[d]:
+		return nil
+	default:
+	}
+	wt := newWaiter(s, w)
+	defer wt.stop()
+	return wt.wait(s.ep.turn[d], s.closing)
+}
+
+func (b *epollBackend) give(s *Socket, d int) { s.ep.turn[d] <- struct{}{} }
+
+// run is wait with the turn held.
+func (b *epollBackend) run(s *Socket, w *waitSpec, d int, try func(fd uintptr) bool) error {
+	ep := s.ep
 	if !w.expire.IsZero() {
 		ep.mu.Lock()
 		ep.opExpire[d] = w.expire
@@ -142,8 +204,9 @@ func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd uintptr) bool) e
 			ep.mu.Unlock()
 		}()
 	}
-	var cancelled atomic.Bool
+	var cancelled *atomic.Bool // only a call with a context can be cancelled
 	if w.ctx != nil && w.ctx.Done() != nil {
+		cancelled = new(atomic.Bool)
 		ep.mu.Lock()
 		ep.opSeq[d]++
 		seq := ep.opSeq[d]
@@ -182,22 +245,15 @@ func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd uintptr) bool) e
 	if err == nil {
 		return nil
 	}
-	return b.mapErr(s, err, func() error {
-		if cancelled.Load() {
-			return w.ctx.Err()
-		}
-		return nil
-	})
+	if cancelled != nil && cancelled.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return w.ctx.Err()
+	}
+	return b.mapErr(s, err)
 }
 
 // mapErr turns the poller's errors into the engine's sentinels.
-func (b *epollBackend) mapErr(s *Socket, err error, ctxErr func() error) error {
+func (b *epollBackend) mapErr(s *Socket, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		if ctxErr != nil {
-			if e := ctxErr(); e != nil {
-				return e
-			}
-		}
 		return os.ErrDeadlineExceeded
 	}
 	if s.Closed() {
@@ -303,65 +359,44 @@ func (b *epollBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 
 func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
 	w := &wv
-	flags |= unix.MSG_NOSIGNAL
-	// Encode the destination once, into memory of ours: x/sys/unix would
-	// encode into the caller's Sockaddr, which races when callers share one.
-	var raw unix.RawSockaddrAny
-	var salen uint32
+	if err := b.take(s, w, 1); err != nil {
+		return 0, err
+	}
+	defer b.give(s, 1)
+	op := &s.ep.ops[1]
+	op.send, op.p, op.flags, op.salen = true, p, flags|unix.MSG_NOSIGNAL, 0
+	defer func() { op.p = nil }() // the caller's buffer is not ours to keep
 	if to != nil {
+		// Encode the destination into memory of ours: x/sys/unix would
+		// encode into the caller's Sockaddr, which races when callers
+		// share one.
 		var err error
-		if salen, err = putSockaddr(to, &raw); err != nil {
+		if op.salen, err = putSockaddr(to, &op.raw); err != nil {
 			return 0, err
 		}
 	}
-	// One struct for what the attempt reports: the closure escapes into
-	// RawConn.Write, and each variable it captured would be an allocation.
-	var r struct {
-		n   int
-		err error
+	if err := b.run(s, w, 1, s.ep.tries[1]); err != nil {
+		return 0, err
 	}
-	werr := b.wait(s, w, func(fd uintptr) bool {
-		if salen == 0 {
-			r.n, r.err = sendRaw(int(fd), p, flags)
-		} else {
-			r.n, r.err = sendmsgRaw(int(fd), p, &raw, salen, flags)
-		}
-		return r.err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
-	})
-	if werr != nil {
-		return 0, werr
-	}
-	return r.n, r.err
+	return op.n, op.err
 }
 
 func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSpec) (int, unix.Sockaddr, int, error) {
 	w := &wv
-	var r struct { // see send
-		n, mflags int
-		sa        unix.Sockaddr
-		err       error
+	if err := b.take(s, w, 0); err != nil {
+		return 0, nil, 0, err
 	}
-	werr := b.wait(s, w, func(ufd uintptr) bool {
-		fd := int(ufd)
-		if from {
-			r.n, _, r.mflags, r.sa, r.err = unix.Recvmsg(fd, p, nil, flags)
-		} else {
-			r.n, r.err = recvRaw(fd, p, flags) // no address: recvfrom(2) without one
-		}
-		if r.err == unix.EAGAIN && s.sotype != unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 && readShutdown(fd) {
-			// A blocking datagram recv returns 0 once the read side is
-			// shut down; a non-blocking one keeps saying EAGAIN.
-			r.n, r.sa, r.mflags, r.err = 0, nil, 0, nil
-		}
-		return r.err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0
-	})
-	if werr != nil {
-		return 0, nil, 0, werr
+	defer b.give(s, 0)
+	op := &s.ep.ops[0]
+	op.send, op.from, op.p, op.flags = false, from, p, flags
+	defer func() { op.p, op.sa = nil, nil }()
+	if err := b.run(s, w, 0, s.ep.tries[0]); err != nil {
+		return 0, nil, 0, err
 	}
-	if r.err != nil {
-		return 0, nil, 0, r.err
+	if op.err != nil {
+		return 0, nil, 0, op.err
 	}
-	return r.n, r.sa, r.mflags, nil
+	return op.n, op.sa, op.mflags, nil
 }
 
 // readShutdown reports whether fd's read side is shut down (POLLRDHUP).
