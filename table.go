@@ -23,7 +23,7 @@ const firstDescriptor = 3
 
 type entry struct {
 	s       *engine.Socket
-	closing bool // Closesocket has started; guarded by table.mu
+	closing atomic.Bool // Closesocket has started
 
 	// SO_RCVTIMEO and SO_SNDTIMEO as set, enforced by ksocket because the
 	// kernel applies neither to ring ops nor to non-blocking fds.
@@ -38,10 +38,19 @@ func (e *entry) timeout(opt int) time.Duration {
 	return time.Duration(e.sndtimeo.Load())
 }
 
+// table is read on every call and written by Socket and Closesocket.
+// Readers take no lock: a lock every call shares, even an RWMutex's read
+// side, is one cache line written by every op of the process on every
+// core.
 var table struct {
-	mu      sync.RWMutex
-	entries []*entry // index is descriptor - firstDescriptor
-	free    freeList // indexes below len(entries) that are free
+	// slots index entries by descriptor - firstDescriptor. The array is
+	// replaced, never changed in length, when it must grow; its elements
+	// are stored under mu.
+	slots atomic.Pointer[[]atomic.Pointer[entry]]
+
+	mu   sync.Mutex // serializes install and remove
+	n    int        // one past the highest index in use; guarded by mu
+	free freeList   // indexes below n that are free; guarded by mu
 }
 
 // freeList is a min-heap of free indexes.
@@ -58,33 +67,52 @@ func (h *freeList) Pop() any {
 	return x
 }
 
+// slot returns the element for index i, or nil past the array.
+func slot(i int) *atomic.Pointer[entry] {
+	if p := table.slots.Load(); p != nil && i >= 0 && i < len(*p) {
+		return &(*p)[i]
+	}
+	return nil
+}
+
 // install gives s the lowest free descriptor.
 func install(s *engine.Socket) int {
 	e := &entry{s: s}
 	table.mu.Lock()
 	defer table.mu.Unlock()
+	i := table.n
 	if table.free.Len() > 0 {
-		i := heap.Pop(&table.free).(int)
-		table.entries[i] = e
-		return i + firstDescriptor
+		i = heap.Pop(&table.free).(int)
+	} else {
+		table.n++
 	}
-	table.entries = append(table.entries, e)
-	return len(table.entries) - 1 + firstDescriptor
+	if slot(i) == nil {
+		// Grow: copy into an array twice the size and publish it.
+		// Readers of the old one see the same entries, and every store
+		// from now on goes to the new one.
+		var old []atomic.Pointer[entry]
+		if p := table.slots.Load(); p != nil {
+			old = *p
+		}
+		grown := make([]atomic.Pointer[entry], max(64, 2*len(old)))
+		for k := range old {
+			grown[k].Store(old[k].Load())
+		}
+		table.slots.Store(&grown)
+	}
+	slot(i).Store(e)
+	return i + firstDescriptor
 }
 
 // lookup returns the entry for descriptor d if it is open and its category
 // allows call: EBADF for an unknown or closing descriptor, EOPNOTSUPP for a
 // call the category forbids.
 func lookup(d int, call engine.Call) (*entry, error) {
-	i := d - firstDescriptor
-	table.mu.RLock()
 	var e *entry
-	if i >= 0 && i < len(table.entries) {
-		e = table.entries[i]
+	if sl := slot(d - firstDescriptor); sl != nil {
+		e = sl.Load()
 	}
-	closing := e != nil && e.closing
-	table.mu.RUnlock()
-	if e == nil || closing {
+	if e == nil || e.closing.Load() {
 		return nil, unix.EBADF
 	}
 	if !e.s.Category().Allows(call) {
@@ -100,27 +128,25 @@ func remove(d int) error {
 	i := d - firstDescriptor
 	table.mu.Lock()
 	var e *entry
-	if i >= 0 && i < len(table.entries) {
-		e = table.entries[i]
+	if sl := slot(i); sl != nil {
+		e = sl.Load()
 	}
-	if e == nil || e.closing {
+	if e == nil || e.closing.Swap(true) {
 		table.mu.Unlock()
 		return unix.EBADF
 	}
-	e.closing = true
 	table.mu.Unlock()
 
 	err := e.s.Close()
 
 	table.mu.Lock()
-	table.entries[i] = nil
-	if i == len(table.entries)-1 {
-		table.entries = table.entries[:i]
+	slot(i).Store(nil)
+	if i == table.n-1 {
 		// Trailing free slots fold back into the tail.
-		for len(table.entries) > 0 && table.entries[len(table.entries)-1] == nil {
-			table.entries = table.entries[:len(table.entries)-1]
+		for table.n > 0 && slot(table.n-1).Load() == nil {
+			table.n--
 		}
-		table.free = pruneFree(table.free, len(table.entries))
+		table.free = pruneFree(table.free, table.n)
 	} else {
 		heap.Push(&table.free, i)
 	}
