@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"testing"
 
+	"github.com/ksocket-go/ksocket/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,67 +19,12 @@ import (
 // with the server and the load on separate CPUs, use bench/ (see README).
 func BenchmarkPingPong(b *testing.B) {
 	for _, conns := range []int{1, 64} {
-		b.Run(fmt.Sprintf("impl=net/conns=%d", conns), func(b *testing.B) { pingPong(b, conns, netPair) })
-		b.Run(fmt.Sprintf("impl=ksocket/conns=%d", conns), func(b *testing.B) { pingPong(b, conns, ksocketPair) })
+		b.Run(fmt.Sprintf("impl=net/conns=%d", conns), func(b *testing.B) { testenv.PingPong(b, conns, netPair) })
+		b.Run(fmt.Sprintf("impl=ksocket/conns=%d", conns), func(b *testing.B) { testenv.PingPong(b, conns, ksocketPair) })
 	}
 }
 
-// endpoint is one side of a connection in the benchmark.
-type endpoint struct {
-	send  func([]byte) error
-	recv  func([]byte) error // reads exactly len(p) bytes
-	close func()
-}
-
-func pingPong(b *testing.B, conns int, pair func(b *testing.B, n int) (clients, servers []endpoint)) {
-	clients, servers := pair(b, conns)
-	defer func() {
-		for i := range clients {
-			clients[i].close()
-			servers[i].close()
-		}
-	}()
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, 64)
-			for s.recv(buf) == nil && s.send(buf) == nil {
-			}
-		}()
-	}
-	b.ReportAllocs()
-	b.SetBytes(64)
-	b.ResetTimer()
-	var cw sync.WaitGroup
-	per := b.N / conns
-	for i, c := range clients {
-		n := per
-		if i == 0 {
-			n += b.N % conns
-		}
-		cw.Add(1)
-		go func() {
-			defer cw.Done()
-			buf := make([]byte, 64)
-			for range n {
-				if c.send(buf) != nil || c.recv(buf) != nil {
-					b.Error("ping-pong failed")
-					return
-				}
-			}
-		}()
-	}
-	cw.Wait()
-	b.StopTimer()
-	for _, c := range clients {
-		c.close()
-	}
-	wg.Wait()
-}
-
-func netPair(b *testing.B, n int) (clients, servers []endpoint) {
+func netPair(b *testing.B, n int) (clients, servers []testenv.Endpoint) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -94,21 +39,13 @@ func netPair(b *testing.B, n int) (clients, servers []endpoint) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		clients = append(clients, netEndpoint(c))
-		servers = append(servers, netEndpoint(s))
+		clients = append(clients, testenv.ConnEndpoint(c))
+		servers = append(servers, testenv.ConnEndpoint(s))
 	}
 	return clients, servers
 }
 
-func netEndpoint(c net.Conn) endpoint {
-	return endpoint{
-		send:  func(p []byte) error { _, err := c.Write(p); return err },
-		recv:  func(p []byte) error { _, err := io.ReadFull(c, p); return err },
-		close: func() { c.Close() },
-	}
-}
-
-func ksocketPair(b *testing.B, n int) (clients, servers []endpoint) {
+func ksocketPair(b *testing.B, n int) (clients, servers []testenv.Endpoint) {
 	ls, err := SocketListen(unix.AF_INET, unix.SOCK_STREAM, 0)
 	if err != nil {
 		b.Fatal(err)
@@ -142,10 +79,10 @@ func ksocketPair(b *testing.B, n int) (clients, servers []endpoint) {
 	return clients, servers
 }
 
-func ksocketEndpoint(s int) endpoint {
-	return endpoint{
-		send: func(p []byte) error { _, err := Send(s, p, 0); return err },
-		recv: func(p []byte) error {
+func ksocketEndpoint(s int) testenv.Endpoint {
+	return testenv.Endpoint{
+		Send: func(p []byte) error { _, err := Send(s, p, 0); return err },
+		Recv: func(p []byte) error {
 			for got := 0; got < len(p); {
 				n, err := Recv(s, p[got:], 0)
 				if err != nil {
@@ -158,6 +95,6 @@ func ksocketEndpoint(s int) endpoint {
 			}
 			return nil
 		},
-		close: func() { Shutdown(s, unix.SHUT_RDWR); Closesocket(s) },
+		Close: func() { Shutdown(s, unix.SHUT_RDWR); Closesocket(s) },
 	}
 }

@@ -4,10 +4,9 @@ package gonet
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"sync"
 	"testing"
+
+	"github.com/ksocket-go/ksocket/internal/testenv"
 )
 
 // BenchmarkPingPong sends 64-byte messages back and forth over loopback TCP,
@@ -18,74 +17,31 @@ import (
 func BenchmarkPingPong(b *testing.B) {
 	for _, conns := range []int{1, 64} {
 		for _, im := range impls {
-			b.Run(fmt.Sprintf("impl=%s/conns=%d", im.name, conns), func(b *testing.B) { pingPong(b, im, conns) })
+			b.Run(fmt.Sprintf("impl=%s/conns=%d", im.name, conns), func(b *testing.B) { testenv.PingPong(b, conns, connPairs(im)) })
 		}
 	}
 }
 
-func pingPong(b *testing.B, im impl, conns int) {
-	ln, err := im.listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	var clients, servers []net.Conn
-	for range conns {
-		c, err := im.dial(b.Context(), "tcp4", ln.Addr().String())
+// connPairs makes n connections of im's.
+func connPairs(im impl) func(b *testing.B, n int) (clients, servers []testenv.Endpoint) {
+	return func(b *testing.B, n int) (clients, servers []testenv.Endpoint) {
+		ln, err := im.listen("tcp4", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
-		s, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		clients, servers = append(clients, c), append(servers, s)
-	}
-	var wg sync.WaitGroup
-	for _, s := range servers {
-		wg.Go(func() {
-			buf := make([]byte, 64)
-			for {
-				if _, err := io.ReadFull(s, buf); err != nil {
-					return
-				}
-				if _, err := s.Write(buf); err != nil {
-					return
-				}
+		defer ln.Close()
+		for range n {
+			c, err := im.dial(b.Context(), "tcp4", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
-	b.ReportAllocs()
-	b.SetBytes(64)
-	b.ResetTimer()
-	var cw sync.WaitGroup
-	per := b.N / conns
-	for i, c := range clients {
-		n := per
-		if i == 0 {
-			n += b.N % conns
-		}
-		cw.Go(func() {
-			buf := make([]byte, 64)
-			for range n {
-				if _, err := c.Write(buf); err != nil {
-					b.Error(err)
-					return
-				}
-				if _, err := io.ReadFull(c, buf); err != nil {
-					b.Error(err)
-					return
-				}
+			s, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
-	cw.Wait()
-	b.StopTimer()
-	for _, c := range clients {
-		c.Close()
-	}
-	wg.Wait()
-	for _, s := range servers {
-		s.Close()
+			clients = append(clients, testenv.ConnEndpoint(c))
+			servers = append(servers, testenv.ConnEndpoint(s))
+		}
+		return clients, servers
 	}
 }

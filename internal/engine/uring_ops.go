@@ -415,20 +415,9 @@ func (b *uringBackend) evict(s *Socket) {
 	sh := b.shardOf(s) // the cancel searches this ring only: the socket's home
 	sh.mu.Lock()
 	s.cancelQueued = true
-	idx, st, err := sh.slots.alloc()
-	if err != nil {
-		// Without a slot, cancel nothing: pending ops end with their
-		// deadlines or the peer. This only happens when mmap fails.
-		sh.mu.Unlock()
-		return
-	}
-	st.detached = true
-	sqe := sh.sqeLocked()
-	sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL)
-	sqe.UserData = userData(idx, st.gen)
-	sh.inflight++
-	sh.setBusyLocked()
-	sh.submitAndUnlock()
+	// Without a slot for it (mmap failed), pending ops end with their
+	// deadlines or the peer.
+	sh.submitDetachedAndUnlock(func(sqe *uring.SQE) { sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL) })
 }
 
 func (b *uringBackend) destroy(s *Socket) error {

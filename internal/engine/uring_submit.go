@@ -201,17 +201,26 @@ func (sh *shard) cancel(idx uint32, st *opState) {
 		sh.mu.Unlock()
 		return
 	}
-	cidx, cst, err := sh.slots.alloc()
+	// Without a slot for the cancel (mmap failed), the op completes on
+	// its own: data, the peer, or Close's cancel by fd.
+	sh.submitDetachedAndUnlock(func(sqe *uring.SQE) { sqe.PrepCancel(userData(idx, st.gen), 0) })
+}
+
+// submitDetachedAndUnlock submits an op nobody waits for (a cancel): its
+// slot is freed by whoever reaps its CQE. Without a free slot it submits
+// nothing.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) submitDetachedAndUnlock(prep func(sqe *uring.SQE)) {
+	idx, st, err := sh.slots.alloc()
 	if err != nil {
-		// No memory for a cancel: the op completes on its own (data,
-		// peer close, or Close's FD cancel).
 		sh.mu.Unlock()
 		return
 	}
-	cst.detached = true
+	st.detached = true
 	sqe := sh.sqeLocked()
-	sqe.PrepCancel(userData(idx, st.gen), 0)
-	sqe.UserData = userData(cidx, cst.gen)
+	prep(sqe)
+	sqe.UserData = userData(idx, st.gen)
 	sh.inflight++
 	sh.setBusyLocked()
 	sh.submitAndUnlock()
