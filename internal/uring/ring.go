@@ -224,10 +224,12 @@ func (r *Ring) SQPending() uint32 { return r.sqeTail - r.sqeHead }
 // SQFlags returns the kernel's IORING_SQ_* flags.
 func (r *Ring) SQFlags() uint32 { return atomic.LoadUint32(r.sqKFlags) }
 
-// CQReady returns how many CQEs are waiting to be consumed.
+// CQReady returns how many CQEs are waiting to be consumed. It may be
+// called concurrently with the goroutine that consumes them, as a hint:
+// both indices are loaded atomically.
 func (r *Ring) CQReady() uint32 {
 	// Acquire: CQE contents are written before the kernel's tail store.
-	return atomic.LoadUint32(r.cqKTail) - *r.cqKHead
+	return atomic.LoadUint32(r.cqKTail) - atomic.LoadUint32(r.cqKHead)
 }
 
 // PeekCQE returns the oldest unconsumed CQE, or nil. It stays valid until
