@@ -752,17 +752,30 @@ func TestUDPConnectedRefused(t *testing.T) {
 				if tt.network == "udp6" && !nettest.SupportsIPv6() {
 					t.Skip("no IPv6")
 				}
-				addr := closedUDPPort(t, tt.network, tt.host)
-				c, err := impl.dial(t.Context(), tt.network, addr)
-				if err != nil {
-					t.Fatal(err)
+				// A released port can be taken by another process before
+				// the datagram arrives (other test binaries run beside
+				// this one), and then no refusal comes: try a fresh port.
+				// Loopback answers within microseconds, so a second is
+				// a lost race, not a slow kernel.
+				var err error
+				for attempt := 1; ; attempt++ {
+					addr := closedUDPPort(t, tt.network, tt.host)
+					c, derr := impl.dial(t.Context(), tt.network, addr)
+					if derr != nil {
+						t.Fatal(derr)
+					}
+					c.SetDeadline(time.Now().Add(time.Second))
+					if _, werr := c.Write([]byte("anyone?")); werr != nil {
+						c.Close()
+						t.Fatalf("first Write: %v", werr)
+					}
+					_, err = c.Read(make([]byte, 16))
+					c.Close()
+					if !isTimeout(err) || attempt == 5 {
+						break
+					}
+					t.Logf("attempt %d: no refusal from %s within 1 s (the port was taken?); another port", attempt, addr)
 				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Write([]byte("anyone?")); err != nil {
-					t.Fatalf("first Write: %v", err)
-				}
-				_, err = c.Read(make([]byte, 16))
 				checkSyscallOpError(t, err, "read", "", syscall.ECONNREFUSED)
 			})
 		}
