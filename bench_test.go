@@ -19,30 +19,11 @@ import (
 // with the server and the load on separate CPUs, use bench/ (see README).
 func BenchmarkPingPong(b *testing.B) {
 	for _, conns := range []int{1, 64} {
-		b.Run(fmt.Sprintf("impl=net/conns=%d", conns), func(b *testing.B) { testenv.PingPong(b, conns, netPair) })
+		b.Run(fmt.Sprintf("impl=net/conns=%d", conns), func(b *testing.B) {
+			testenv.PingPong(b, conns, testenv.ConnPairs(net.Listen, (&net.Dialer{}).DialContext))
+		})
 		b.Run(fmt.Sprintf("impl=ksocket/conns=%d", conns), func(b *testing.B) { testenv.PingPong(b, conns, ksocketPair) })
 	}
-}
-
-func netPair(b *testing.B, n int) (clients, servers []testenv.Endpoint) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	for range n {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		clients = append(clients, testenv.ConnEndpoint(c))
-		servers = append(servers, testenv.ConnEndpoint(s))
-	}
-	return clients, servers
 }
 
 func ksocketPair(b *testing.B, n int) (clients, servers []testenv.Endpoint) {

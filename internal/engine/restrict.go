@@ -59,10 +59,12 @@ func disabledSetupFlag(mask featureMask) uint32 {
 // feature is masked, the kernel predates restrictions, or it refused them.
 // Only a failure to enable the ring is an error.
 func EnableRestricted(ring *uring.Ring, ops []RingOp, sqeFlags uint8) (restricted string, allowed []uint8, err error) {
-	return enableRestricted(ring, ops, sqeFlags, processMask)
+	return enableRestricted(ring, nil, ops, sqeFlags, processMask)
 }
 
-func enableRestricted(ring *uring.Ring, ops []RingOp, sqeFlags uint8, mask featureMask) (restricted string, allowed []uint8, err error) {
+// enableRestricted is EnableRestricted with the process's mask given, and
+// the kernel's probe when the caller has it (nil: probe ring).
+func enableRestricted(ring *uring.Ring, probe []bool, ops []RingOp, sqeFlags uint8, mask featureMask) (restricted string, allowed []uint8, err error) {
 	if !ring.Disabled() {
 		if mask["RESTRICTIONS"] {
 			return "no (KSOCKET_FEATURES masks RESTRICTIONS)", nil, nil
@@ -70,7 +72,9 @@ func enableRestricted(ring *uring.Ring, ops []RingOp, sqeFlags uint8, mask featu
 		return "no (the kernel has no IORING_SETUP_R_DISABLED, Linux 5.10+)", nil, nil
 	}
 	restricted = "yes"
-	probe, err := ring.Probe()
+	if probe == nil {
+		probe, err = ring.Probe()
+	}
 	if err == nil {
 		for _, o := range ops {
 			if int(o.Op) < len(probe) && probe[o.Op] && !mask[o.Feature] && !slices.Contains(allowed, o.Op) {

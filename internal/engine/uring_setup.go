@@ -87,7 +87,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	var restricted string
 	var allowed []uint8
 	for i := range nrings {
-		sh, probe, r, a, err := b.newShard(i, sq, cq, optional, mask)
+		sh, probe, r, a, err := b.newShard(i, sq, cq, optional, mask, ops)
 		if err != nil {
 			for _, sh := range b.shards {
 				sh.efd.Close()
@@ -162,9 +162,10 @@ const (
 
 // newShard sets up ring i of the set with its eventfd, restricted and
 // enabled. Rings after the first share the first one's kernel worker pool
-// (IORING_SETUP_ATTACH_WQ, Linux 5.6+). The first ring's probe comes back
-// with its restriction: every ring gets the same.
-func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask) (sh *shard, probe []bool, restricted string, allowed []uint8, err error) {
+// (IORING_SETUP_ATTACH_WQ, Linux 5.6+). The first ring (probe nil) probes
+// the kernel and returns the probe; later ones are given it, so the kernel
+// is asked once, and every ring gets the same restriction.
+func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask, probe []bool) (sh *shard, _ []bool, restricted string, allowed []uint8, err error) {
 	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: cq}
 	if i > 0 {
 		optional |= uring.IORING_SETUP_ATTACH_WQ
@@ -199,7 +200,7 @@ func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask
 		unix.Close(efd)
 		return fail(err)
 	}
-	if restricted, allowed, err = enableRestricted(ring, engineOps, 0, mask); err != nil {
+	if restricted, allowed, err = enableRestricted(ring, probe, engineOps, 0, mask); err != nil {
 		unix.Close(efd)
 		return fail(err)
 	}

@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -22,6 +23,31 @@ func ConnEndpoint(c net.Conn) Endpoint {
 		Send:  func(p []byte) error { _, err := c.Write(p); return err },
 		Recv:  func(p []byte) error { _, err := io.ReadFull(c, p); return err },
 		Close: func() { c.Close() },
+	}
+}
+
+// ConnPairs makes PingPong's pairs from a net-shaped listen and dial (Go's
+// own, or gonet's): n TCP connections over 127.0.0.1.
+func ConnPairs(listen func(network, address string) (net.Listener, error), dial func(ctx context.Context, network, address string) (net.Conn, error)) func(b *testing.B, n int) (clients, servers []Endpoint) {
+	return func(b *testing.B, n int) (clients, servers []Endpoint) {
+		ln, err := listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		for range n {
+			c, err := dial(b.Context(), "tcp4", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := ln.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients = append(clients, ConnEndpoint(c))
+			servers = append(servers, ConnEndpoint(s))
+		}
+		return clients, servers
 	}
 }
 
