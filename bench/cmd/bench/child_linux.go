@@ -37,10 +37,16 @@ var (
 	children   = map[*child]bool{}
 )
 
-// startChild runs argv with taskset on cpu, with GOMAXPROCS=1.
-func startChild(name string, cpu int, argv ...string) (*child, error) {
-	cmd := exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu)}, argv...)...)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+// startChild runs argv with taskset on cpus 0 to procs-1 from first (a
+// server at GOMAXPROCS=2 gets CPUs 0 and 1, the second shared with the
+// load), with GOMAXPROCS=procs.
+func startChild(name string, first, procs int, argv ...string) (*child, error) {
+	cpus := strconv.Itoa(first)
+	if procs > 1 {
+		cpus = fmt.Sprintf("%d-%d", first, first+procs-1)
+	}
+	cmd := exec.Command("taskset", append([]string{"-c", cpus}, argv...)...)
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
 	// Do not outlive the harness, even if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	c := &child{name: name, cmd: cmd, exited: make(chan struct{}), notify: make(chan struct{}, 1)}

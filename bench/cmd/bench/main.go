@@ -39,7 +39,9 @@ bench server -impl NAME [-size N]   run one echo server; prints its address
 bench load -addr HOST:PORT [flags]  run the load generator; driven through stdin
 
 Each server runs alone on CPU 0 with GOMAXPROCS=1 (taskset), under a Go net
-load generator on CPU 1. Rounds alternate between the servers, starting with
+load generator on CPU 1. With -procs 1,2 every point but idle runs again
+with the server at GOMAXPROCS=2 on CPUs 0 and 1: its second P shares CPU 1
+with the load, as a server does whose cores are all busy. Rounds alternate between the servers, starting with
 a different one each round; after -warmup of load, one -duration window is
 measured, and the report gives the median of every figure over the rounds.
 
@@ -90,6 +92,7 @@ func runMain(args []string) {
 	conns := fs.String("conns", "", "instead of -points: echo points at these connection counts, e.g. 1,64")
 	depth := fs.Int("pipeline", 1, "messages per write at the -conns points")
 	size := fs.Int("size", 64, "message size at the -conns points")
+	procsFlag := fs.String("procs", "1", "the servers' GOMAXPROCS, comma-separated: at 2 a server runs on CPUs 0 and 1,\nsharing CPU 1 with the load; the idle point runs at 1 only")
 	parseFlags(fs, args, usage)
 
 	set := map[string]bool{}
@@ -154,6 +157,8 @@ func runMain(args []string) {
 		}
 	}
 
+	points = withProcs(points, *procsFlag)
+
 	b := &bencher{rounds: *rounds, dur: *dur, warmup: *warmup}
 	b.checkTools(points)
 	var err error
@@ -174,7 +179,7 @@ func runMain(args []string) {
 		r.command += " " + strings.Join(args, " ")
 	}
 	r.header = machine()
-	r.setup = fmt.Sprintf("Each server runs alone on CPU 0 with GOMAXPROCS=1; the Go net load generator runs on CPU 1. "+
+	r.setup = fmt.Sprintf("Each server runs alone on CPU 0 with GOMAXPROCS=1 (at points marked GOMAXPROCS=2, on CPUs 0 and 1, the second shared with the load); the Go net load generator runs on CPU 1. "+
 		"Rounds alternate between the servers: %d rounds of %v after %v of warm-up, at each point; figures are medians over the rounds. "+
 		"Latency is per round trip at the load, from the write of a batch to the last byte of its echo. "+
 		"Server CPU is utime+stime from /proc/PID/stat over the same window; syscalls are raw_syscalls:sys_enter from perf stat, counted in a window of %v just after it, since the tracepoint slows every syscall. "+
@@ -201,6 +206,34 @@ func runMain(args []string) {
 		}
 		fmt.Fprintf(os.Stderr, "bench: wrote %s\n", *svgOut)
 	}
+}
+
+// withProcs returns each point once per GOMAXPROCS in list ("1,2"); the
+// idle point, which measures memory, only at 1.
+func withProcs(points []point, list string) []point {
+	var procs []int
+	for _, f := range splitList(list) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 2 {
+			fatalf("-procs: %q: want 1 or 2 (the server's CPUs are 0 and 1)", f)
+		}
+		if !slices.Contains(procs, n) {
+			procs = append(procs, n)
+		}
+	}
+	if len(procs) == 0 {
+		fatalf("-procs: no GOMAXPROCS given")
+	}
+	var out []point
+	for _, p := range points {
+		for _, n := range procs {
+			if p.kind == idlePoint && n > 1 {
+				continue
+			}
+			out = append(out, p.atProcs(n))
+		}
+	}
+	return out
 }
 
 // checkTools checks for taskset, two CPUs, perf and iperf3: the first two

@@ -25,6 +25,18 @@ type point struct {
 	depth      int // messages per write (echo), or in flight (stream)
 	size       int // message size
 	serverSize int // the goroutine servers' -size, when it is not size
+	procs      int // the server's GOMAXPROCS; 0 means 1
+}
+
+func (p point) gomaxprocs() int { return max(p.procs, 1) }
+
+// atProcs returns p with the server at GOMAXPROCS=n, named p.name@n.
+func (p point) atProcs(n int) point {
+	if n > 1 {
+		p.name = fmt.Sprintf("%s@%d", p.name, n)
+	}
+	p.procs = n
+	return p
 }
 
 // defaultPoints is the whole matrix, in the order it runs and is reported.
@@ -55,7 +67,7 @@ func (p point) srvSize() int {
 func (p point) title() string {
 	switch p.kind {
 	case streamPoint:
-		return fmt.Sprintf("%s, %s writes, echoed", plural(p.conns, "conn"), byteSize(p.size))
+		return fmt.Sprintf("%s, %s writes, echoed%s", plural(p.conns, "conn"), byteSize(p.size), p.procsNote())
 	case idlePoint:
 		return fmt.Sprintf("%d idle conns", p.conns)
 	}
@@ -63,14 +75,22 @@ func (p point) title() string {
 	if p.depth > 1 {
 		s += fmt.Sprintf(", %d-deep pipeline", p.depth)
 	}
-	return s
+	return s + p.procsNote()
+}
+
+// procsNote marks a point whose server runs at GOMAXPROCS above 1.
+func (p point) procsNote() string {
+	if p.gomaxprocs() == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", GOMAXPROCS=%d", p.gomaxprocs())
 }
 
 // label names the workload in the chart.
 func (p point) label() string {
 	switch p.kind {
 	case streamPoint:
-		return fmt.Sprintf("stream %s writes (msgs/s)", byteSize(p.size))
+		return fmt.Sprintf("stream %s writes%s (msgs/s)", byteSize(p.size), p.procsNote())
 	case idlePoint:
 		return fmt.Sprintf("idle: RSS per conn at %d (lower is better)", p.conns)
 	}
@@ -78,7 +98,7 @@ func (p point) label() string {
 	if p.depth > 1 {
 		s += fmt.Sprintf(", pipeline %d", p.depth)
 	}
-	return s
+	return s + p.procsNote()
 }
 
 // sample is one round of one server at one point.

@@ -30,7 +30,7 @@ func (b *bencher) startServer(impl string, p point) (*child, string, error) {
 	if p.kind == idlePoint {
 		args = append(args, "-nofile", strconv.Itoa(p.conns+256))
 	}
-	srv, err := startChild("server "+impl, 0, args...)
+	srv, err := startChild("server "+impl, 0, p.gomaxprocs(), args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -53,7 +53,7 @@ func (b *bencher) loadRound(p point, impl string) sample {
 	if p.kind == streamPoint {
 		mode = "stream"
 	}
-	ld, err := startChild("load", 1, b.self, "load", "-addr", addr, "-mode", mode,
+	ld, err := startChild("load", 1, 1, b.self, "load", "-addr", addr, "-mode", mode,
 		"-conns", strconv.Itoa(p.conns), "-pipeline", strconv.Itoa(p.depth), "-size", strconv.Itoa(p.size))
 	if err != nil {
 		return sample{err: err}
@@ -251,7 +251,7 @@ func (b *bencher) idleRound(p point, impl string) sample {
 	if err != nil {
 		return sample{err: err}
 	}
-	ld, err := startChild("load", 1, b.self, "load", "-addr", addr, "-mode", "idle",
+	ld, err := startChild("load", 1, 1, b.self, "load", "-addr", addr, "-mode", "idle",
 		"-conns", strconv.Itoa(p.conns), "-size", strconv.Itoa(p.size))
 	if err != nil {
 		return sample{err: err}
@@ -279,7 +279,7 @@ func (b *bencher) iperf3Round(p point) sample {
 	if err != nil {
 		return sample{err: err}
 	}
-	srv, err := startChild("iperf3 server", 0, b.iperf3, "-s", "-1", "-p", port, "--forceflush")
+	srv, err := startChild("iperf3 server", 0, 1, b.iperf3, "-s", "-1", "-p", port, "--forceflush")
 	if err != nil {
 		return sample{err: err}
 	}
@@ -290,7 +290,7 @@ func (b *bencher) iperf3Round(p point) sample {
 	// iperf3 takes whole seconds: the window is the part after the warm-up,
 	// and the syscall window follows it.
 	secs := int(math.Ceil((b.warmup + b.dur + b.sysWindow() + 200*time.Millisecond).Seconds()))
-	cli, err := startChild("iperf3", 1, b.iperf3, "-c", "127.0.0.1", "-p", port, "-J", "-i", "0.1",
+	cli, err := startChild("iperf3", 1, 1, b.iperf3, "-c", "127.0.0.1", "-p", port, "-J", "-i", "0.1",
 		"-l", strconv.Itoa(p.size), "-t", strconv.Itoa(secs))
 	if err != nil {
 		return sample{err: err}

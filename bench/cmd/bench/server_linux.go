@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 
 	"github.com/ksocket-go/ksocket"
 	"github.com/ksocket-go/ksocket/gonet"
@@ -57,10 +58,10 @@ func serverMain(args []string) {
 			}()
 		}
 	case "gnet":
-		// Multicore off (one event loop: GOMAXPROCS=1 anyway), edge-triggered
-		// reads, and the echo from gnet's own examples.
+		// One event loop per P (multicore at GOMAXPROCS above 1),
+		// edge-triggered reads, and the echo from gnet's own examples.
 		err := gnet.Run(&gnetEcho{}, "tcp://127.0.0.1:0",
-			gnet.WithMulticore(false),
+			gnet.WithMulticore(runtime.GOMAXPROCS(0) > 1),
 			gnet.WithEdgeTriggeredIO(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(quietLogger{}))
