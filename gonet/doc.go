@@ -47,5 +47,12 @@
 // That is how golang.org/x/net and grpc-go use it with read(2) and
 // recvmmsg(2).
 //
+// Sockets made elsewhere come onto the engine with FileListener, FileConn
+// and FilePacketConn, as with net's functions of those names: systemd
+// socket activation and graceful-restart libraries hand a process its
+// listeners as *os.File. Each works on a duplicate, so f and the result
+// close independently; the File methods of the conns and listeners give a
+// duplicate back, for a child process or for net.
+//
 // Outside Linux every constructor delegates to package net.
 package gonet

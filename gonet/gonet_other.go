@@ -5,6 +5,7 @@ package gonet
 import (
 	"context"
 	"net"
+	"os"
 	"syscall"
 	"time"
 )
@@ -71,3 +72,12 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
 	return lc.std().ListenPacket(ctx, network, address)
 }
+
+// FileListener is net.FileListener.
+func FileListener(f *os.File) (net.Listener, error) { return net.FileListener(f) }
+
+// FileConn is net.FileConn.
+func FileConn(f *os.File) (net.Conn, error) { return net.FileConn(f) }
+
+// FilePacketConn is net.FilePacketConn.
+func FilePacketConn(f *os.File) (net.PacketConn, error) { return net.FilePacketConn(f) }

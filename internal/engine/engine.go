@@ -227,6 +227,39 @@ func (e *Engine) Socket(domain, typ, proto int, cat Category) (*Socket, error) {
 	return e.newSocket(fd, domain, st, typ&unix.SOCK_NONBLOCK != 0, cat)
 }
 
+// Adopt makes a Socket of a duplicate of fd, a socket made elsewhere (an
+// inherited one, or an *os.File's): the duplicate is close-on-exec, and
+// O_NONBLOCK is set on the open file both share, as net's FileConn does.
+// fd itself stays the caller's. The category follows the kernel's answer:
+// a listening socket is CatListen, other stream sockets CatConnection,
+// the rest CatDatagram.
+func (e *Engine) Adopt(fd int) (*Socket, error) {
+	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	if err != nil {
+		return nil, os.NewSyscallError("getsockopt", err) // ENOTSOCK for a file
+	}
+	sotype, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return nil, os.NewSyscallError("getsockopt", err)
+	}
+	cat := CatDatagram
+	if sotype == unix.SOCK_STREAM || sotype == unix.SOCK_SEQPACKET {
+		cat = CatConnection
+		if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN); err == nil && on != 0 {
+			cat = CatListen
+		}
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	if err := unix.SetNonblock(dup, true); err != nil {
+		unix.Close(dup)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	return e.newSocket(dup, domain, sotype, false, cat)
+}
+
 func (e *Engine) newSocket(fd, domain, sotype int, nonblock bool, cat Category) (*Socket, error) {
 	s := &Socket{e: e, fd: fd, domain: domain, sotype: sotype, nonblock: nonblock, closing: make(chan struct{}), drained: make(chan struct{})}
 	s.cat.Store(uint32(cat))

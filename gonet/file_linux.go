@@ -1,0 +1,164 @@
+//go:build linux
+
+package gonet
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/sys/unix"
+)
+
+// Sockets made elsewhere: inherited from a parent (systemd socket
+// activation, a graceful restart), or taken from package net with its
+// File methods. As in net, each function works on a duplicate of f's
+// descriptor, so closing f and closing what it returns are independent.
+
+// FileListener returns a listener on the engine for a copy of the
+// listening socket f, as net.FileListener does. f must be a TCP or unix
+// stream socket.
+func FileListener(f *os.File) (net.Listener, error) {
+	s, network, domain, err := adopt(f)
+	if err != nil {
+		return nil, err
+	}
+	if s.Type() != unix.SOCK_STREAM {
+		s.Close()
+		return nil, fileError(f, unix.EINVAL)
+	}
+	// A socket not listening yet keeps its category (connection): Accept
+	// then fails as accept(2) would on it, with EINVAL, as in net.
+	s.QueueAccepts()
+	l := &Listener{s: s, net: network, family: domain}
+	l.addr = localAddr(s, network)
+	return l, nil
+}
+
+// FileConn returns a connection on the engine for a copy of the socket
+// f, as net.FileConn does: a *TCPConn or *UnixConn for a stream socket,
+// a *UDPConn for a datagram one.
+func FileConn(f *os.File) (net.Conn, error) {
+	s, network, domain, err := adopt(f)
+	if err != nil {
+		return nil, err
+	}
+	var rsa unix.Sockaddr
+	s.Control(func(fd int) (err error) { rsa, _ = unix.Getpeername(fd); return nil })
+	if s.Type() == unix.SOCK_DGRAM {
+		return newUDPConn(s, network, domain, sockaddrToAddr(network, rsa)), nil
+	}
+	return newConn(s, network, domain, sockaddrToAddr(network, rsa)), nil
+}
+
+// FilePacketConn returns a packet connection on the engine for a copy of
+// the datagram socket f (UDP or unixgram), as net.FilePacketConn does.
+func FilePacketConn(f *os.File) (net.PacketConn, error) {
+	s, network, domain, err := adopt(f)
+	if err != nil {
+		return nil, err
+	}
+	if s.Type() != unix.SOCK_DGRAM {
+		s.Close()
+		return nil, fileError(f, unix.EINVAL)
+	}
+	var rsa unix.Sockaddr
+	s.Control(func(fd int) (err error) { rsa, _ = unix.Getpeername(fd); return nil })
+	return newUDPConn(s, network, domain, sockaddrToAddr(network, rsa)), nil
+}
+
+// adopt puts a duplicate of f's socket on the engine and names its
+// network as net does: "tcp", "udp", "unix" or "unixgram".
+func adopt(f *os.File) (_ *engine.Socket, network string, domain int, _ error) {
+	e, err := engine.Default()
+	if err != nil {
+		return nil, "", 0, fileError(f, err)
+	}
+	var s *engine.Socket
+	var aerr error
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = rc.Control(func(fd uintptr) { s, aerr = e.Adopt(int(fd)) })
+	}
+	if err != nil {
+		// f is closed: net, which duplicates f.Fd(), gets EBADF from
+		// fcntl(-1).
+		return nil, "", 0, fileError(f, os.NewSyscallError("fcntl", unix.EBADF))
+	}
+	if aerr != nil {
+		return nil, "", 0, fileError(f, aerr)
+	}
+	s.Control(func(fd int) (err error) {
+		domain, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+		return err
+	})
+	switch {
+	case domain == unix.AF_INET || domain == unix.AF_INET6:
+		switch s.Type() {
+		case unix.SOCK_STREAM:
+			network = "tcp"
+		case unix.SOCK_DGRAM:
+			network = "udp"
+		}
+	case domain == unix.AF_UNIX:
+		switch s.Type() {
+		case unix.SOCK_STREAM:
+			network = "unix"
+		case unix.SOCK_DGRAM:
+			network = "unixgram"
+		}
+	}
+	if network == "" {
+		// Raw IP, packet, netlink and seqpacket sockets: net has types
+		// for some of them, gonet not yet.
+		s.Close()
+		return nil, "", 0, fileError(f, unix.EPROTONOSUPPORT)
+	}
+	return s, network, domain, nil
+}
+
+// fileError is net's error for a File* function: op "file", network
+// "file+net", the file's name as the address.
+func fileError(f *os.File, err error) error {
+	return &net.OpError{Op: "file", Net: "file+net", Addr: fileAddr(f.Name()), Err: err}
+}
+
+type fileAddr string
+
+func (fileAddr) Network() string  { return "file+net" }
+func (f fileAddr) String() string { return string(f) }
+
+// File returns a copy of the connection's socket as an *os.File, as
+// net's File methods do: closing either leaves the other open. The copy
+// shares the socket's open file, so it is non-blocking too.
+func (c *conn) File() (*os.File, error) {
+	f, err := dupFile(c.s, fmt.Sprintf("%s:%v->%v", c.net, c.laddr, c.raddr))
+	if err != nil {
+		return nil, opError("file", "fcntl", c.net, c.laddr, c.raddr, err)
+	}
+	return f, nil
+}
+
+// File returns a copy of the listener's socket as an *os.File, as
+// net.TCPListener.File does; a child process can adopt it with
+// FileListener (or net.FileListener).
+func (l *Listener) File() (*os.File, error) {
+	f, err := dupFile(l.s, fmt.Sprintf("%s:%v", l.net, l.addr))
+	if err != nil {
+		return nil, opError("file", "fcntl", l.net, nil, l.addr, err)
+	}
+	return f, nil
+}
+
+func dupFile(s *engine.Socket, name string) (*os.File, error) {
+	var dup int
+	err := s.Control(func(fd int) (err error) {
+		dup, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(dup), name), nil
+}
