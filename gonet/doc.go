@@ -21,7 +21,14 @@
 // SetReadBuffer, SetWriteBuffer, ReadFrom and WriteTo for UDP, LocalAddr and
 // RemoteAddr as *net.TCPAddr, *net.UDPAddr or *net.UnixAddr, and
 // SyscallConn. Deadlines can move while a call is pending, Close unblocks
-// pending calls, and a dial can be cancelled through its context.
+// pending calls, and a dial can be cancelled through its context. Listen
+// returns a *TCPListener or *UnixListener (AcceptTCP, AcceptUnix,
+// SetUnlinkOnClose), and net's typed constructors are here with gonet's
+// types: DialTCP, DialUDP, DialUnix, ListenTCP, ListenUDP, ListenUnix and
+// DialTimeout. Not yet: ListenUnixgram and unixpacket, a *UnixConn for
+// unixgram (it is a *UDPConn), ListenMulticastUDP, ReadMsgUnix/WriteMsgUnix,
+// KeepAliveConfig, MPTCP, Happy Eyeballs, and splice/sendfile in
+// ReadFrom/WriteTo (issue 12).
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

@@ -31,9 +31,11 @@ func FileListener(f *os.File) (net.Listener, error) {
 	// A socket not listening yet keeps its category (connection): Accept
 	// then fails as accept(2) would on it, with EINVAL, as in net.
 	s.QueueAccepts()
-	l := &Listener{s: s, net: network, family: domain}
-	l.addr = localAddr(s, network)
-	return l, nil
+	l := newListener(s, network, domain)
+	if domain == unix.AF_UNIX {
+		return &UnixListener{l}, nil // not unlinked on Close, as in net
+	}
+	return &TCPListener{l}, nil
 }
 
 // FileConn returns a connection on the engine for a copy of the socket
@@ -143,7 +145,7 @@ func (c *conn) File() (*os.File, error) {
 // File returns a copy of the listener's socket as an *os.File, as
 // net.TCPListener.File does; a child process can adopt it with
 // FileListener (or net.FileListener).
-func (l *Listener) File() (*os.File, error) {
+func (l *listener) File() (*os.File, error) {
 	f, err := dupFile(l.s, fmt.Sprintf("%s:%v", l.net, l.addr))
 	if err != nil {
 		return nil, opError("file", "fcntl", l.net, nil, l.addr, err)

@@ -81,7 +81,7 @@ func TestFileListener(t *testing.T) {
 			echoOnce(t, s, c, "and back")
 
 			// The listener's own File goes the other way, to net.
-			lf := fileOf(t, l.(*Listener))
+			lf := fileOf(t, l.(interface{ File() (*os.File, error) }))
 			nl2, err := net.FileListener(lf)
 			lf.Close()
 			if err != nil {

@@ -81,3 +81,47 @@ func FileConn(f *os.File) (net.Conn, error) { return net.FileConn(f) }
 
 // FilePacketConn is net.FilePacketConn.
 func FilePacketConn(f *os.File) (net.PacketConn, error) { return net.FilePacketConn(f) }
+
+// The connection and listener types are net's own here.
+type (
+	TCPConn      = net.TCPConn
+	UDPConn      = net.UDPConn
+	UnixConn     = net.UnixConn
+	TCPListener  = net.TCPListener
+	UnixListener = net.UnixListener
+)
+
+// DialTimeout is net.DialTimeout.
+func DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout(network, address, timeout)
+}
+
+// DialTCP is net.DialTCP.
+func DialTCP(network string, laddr, raddr *net.TCPAddr) (*TCPConn, error) {
+	return net.DialTCP(network, laddr, raddr)
+}
+
+// DialUDP is net.DialUDP.
+func DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {
+	return net.DialUDP(network, laddr, raddr)
+}
+
+// DialUnix is net.DialUnix.
+func DialUnix(network string, laddr, raddr *net.UnixAddr) (*UnixConn, error) {
+	return net.DialUnix(network, laddr, raddr)
+}
+
+// ListenTCP is net.ListenTCP.
+func ListenTCP(network string, laddr *net.TCPAddr) (*TCPListener, error) {
+	return net.ListenTCP(network, laddr)
+}
+
+// ListenUDP is net.ListenUDP.
+func ListenUDP(network string, laddr *net.UDPAddr) (*UDPConn, error) {
+	return net.ListenUDP(network, laddr)
+}
+
+// ListenUnix is net.ListenUnix.
+func ListenUnix(network string, laddr *net.UnixAddr) (*UnixListener, error) {
+	return net.ListenUnix(network, laddr)
+}

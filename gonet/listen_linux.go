@@ -64,12 +64,13 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 		return nil, opError("listen", "listen", network, nil, t.addr, err)
 	}
 	s.QueueAccepts() // uring: one multishot accept serves every Accept
-	l := &Listener{s: s, net: network, family: t.family}
-	l.addr = localAddr(s, network)
+	l := newListener(s, network, t.family)
 	if t.family == unix.AF_UNIX {
-		l.unlink = address
+		ul := &UnixListener{l}
+		ul.path, ul.unlink = address, true
+		return ul, nil
 	}
-	return l, nil
+	return &TCPListener{l}, nil
 }
 
 // ListenPacket announces on the local address.
@@ -146,20 +147,56 @@ var listenBacklog = sync.OnceValue(func() int {
 	return min(n, 1<<16-1)
 })
 
-// Listener is a TCP or unix listener on the engine.
-type Listener struct {
+// listener is what TCPListener and UnixListener share.
+type listener struct {
 	s         *engine.Socket
 	net       string
 	family    int
 	addr      net.Addr
-	unlink    string // unix socket path to remove on Close
+	path      string // a unix listener's path, from Listen
+	unlink    bool   // remove path on Close (SetUnlinkOnClose)
 	closeOnce sync.Once
 }
+
+func newListener(s *engine.Socket, network string, family int) *listener {
+	return &listener{s: s, net: network, family: family, addr: localAddr(s, network)}
+}
+
+// TCPListener is a TCP listener on the engine, with *net.TCPListener's
+// methods.
+type TCPListener struct{ *listener }
+
+// UnixListener is a unix stream listener on the engine, with
+// *net.UnixListener's methods.
+type UnixListener struct{ *listener }
+
+// AcceptTCP is Accept with the connection's own type.
+func (l *TCPListener) AcceptTCP() (*TCPConn, error) {
+	c, err := l.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return c.(*TCPConn), nil
+}
+
+// AcceptUnix is Accept with the connection's own type.
+func (l *UnixListener) AcceptUnix() (*UnixConn, error) {
+	c, err := l.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return c.(*UnixConn), nil
+}
+
+// SetUnlinkOnClose sets whether Close removes the socket file, as in net:
+// by default a listener that Listen made removes it, and one that
+// FileListener adopted does not.
+func (l *UnixListener) SetUnlinkOnClose(unlink bool) { l.unlink = unlink }
 
 // Accept waits for the next connection. Accepted TCP connections have
 // TCP_NODELAY and keep-alives on, as with net; they inherit both from the
 // listener, where Listen set them.
-func (l *Listener) Accept() (net.Conn, error) {
+func (l *listener) Accept() (net.Conn, error) {
 	s, sa, err := l.s.Accept(bg, 0)
 	if err != nil {
 		return nil, opError("accept", "accept", l.net, nil, l.addr, err)
@@ -168,19 +205,19 @@ func (l *Listener) Accept() (net.Conn, error) {
 }
 
 // Close stops listening; a pending Accept returns net.ErrClosed.
-func (l *Listener) Close() error {
+func (l *listener) Close() error {
 	err := l.s.Close()
-	if err == nil && l.unlink != "" && l.unlink[0] != '@' {
-		l.closeOnce.Do(func() { os.Remove(l.unlink) })
+	if err == nil && l.unlink && l.path != "" && l.path[0] != '@' {
+		l.closeOnce.Do(func() { os.Remove(l.path) })
 	}
 	return opError("close", "close", l.net, nil, l.addr, err)
 }
 
 // Addr returns the listener's address.
-func (l *Listener) Addr() net.Addr { return l.addr }
+func (l *listener) Addr() net.Addr { return l.addr }
 
 // SetDeadline sets the deadline for Accept.
-func (l *Listener) SetDeadline(t time.Time) error {
+func (l *listener) SetDeadline(t time.Time) error {
 	if l.s.Closed() {
 		return opError("set", "", l.net, nil, l.addr, net.ErrClosed)
 	}
@@ -189,6 +226,6 @@ func (l *Listener) SetDeadline(t time.Time) error {
 }
 
 // SyscallConn returns the raw listening socket.
-func (l *Listener) SyscallConn() (syscall.RawConn, error) {
+func (l *listener) SyscallConn() (syscall.RawConn, error) {
 	return rawConn{s: l.s, net: l.net, laddr: l.addr}, nil
 }
