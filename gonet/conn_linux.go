@@ -146,14 +146,22 @@ func (c *TCPConn) SetKeepAlive(keepalive bool) error {
 	return c.setInt("set", unix.SOL_SOCKET, unix.SO_KEEPALIVE, boolInt(keepalive))
 }
 
-// SetKeepAlivePeriod sets the idle time before the first probe and between
-// probes.
+// SetKeepAlivePeriod sets the idle time before the first probe, as net's:
+// zero means 15 seconds, a negative value changes nothing.
 func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
-	secs := max(int((d+time.Second-1)/time.Second), 1)
-	if err := c.setInt("set", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs); err != nil {
-		return err
-	}
-	return c.setInt("set", unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs)
+	return setKeepAliveIdle(c.setter(), d)
+}
+
+// SetKeepAliveConfig sets keep-alive on or off, and its idle time,
+// interval and count, as (*net.TCPConn).SetKeepAliveConfig: a zero field
+// means net's default (15 s, 15 s, 9), a negative one leaves the kernel's.
+func (c *TCPConn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
+	return setKeepAliveConfig(c.setter(), config)
+}
+
+// setter is setInt as the keep-alive helpers take it.
+func (c *TCPConn) setter() func(level, opt, v int) error {
+	return func(level, opt, v int) error { return c.setInt("set", level, opt, v) }
 }
 
 // SetLinger sets SO_LINGER, as (*net.TCPConn).SetLinger.

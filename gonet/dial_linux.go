@@ -21,9 +21,13 @@ type Dialer struct {
 	Deadline time.Time
 	// LocalAddr, if set, is bound before connecting.
 	LocalAddr net.Addr
-	// KeepAlive is the TCP keep-alive period: zero means 15 seconds, a
-	// negative value turns keep-alives off.
+	// KeepAlive is the TCP keep-alive idle time: zero means 15 seconds, a
+	// negative value turns keep-alives off. It is ignored if
+	// KeepAliveConfig.Enable is true.
 	KeepAlive time.Duration
+	// KeepAliveConfig, if Enable is true, is the keep-alive configuration
+	// of the connection, as (*TCPConn).SetKeepAliveConfig takes it.
+	KeepAliveConfig net.KeepAliveConfig
 	// Control, if set, is called after the socket is created and before it
 	// is bound or connected, with "tcp4", "tcp6", "udp4", "udp6", "unix"
 	// or "unixgram" and the address being dialed.
@@ -46,8 +50,6 @@ func DialContext(ctx context.Context, network, address string) (net.Conn, error)
 func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
-
-const defaultKeepAlive = 15 * time.Second
 
 // DialContext connects to address on network. Each resolved address is
 // tried in order until one connects; the context bounds the whole dial.
@@ -153,24 +155,16 @@ func (d *Dialer) dialOne(ctx context.Context, e *engine.Engine, k netKind, netwo
 	}
 	if t.family != unix.AF_UNIX {
 		s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		setKeepAlive(s, d.KeepAlive)
+		setConnKeepAlive(s, d.KeepAlive, d.KeepAliveConfig)
 	}
 	return newConn(s, network, t.family, t.addr), nil
 }
 
-// setKeepAlive applies net's keep-alive default: on, every 15 seconds,
-// unless period is negative.
-func setKeepAlive(s *engine.Socket, period time.Duration) {
-	if period < 0 {
-		return
+// setConnKeepAlive gives a new TCP socket net's keep-alive settings.
+func setConnKeepAlive(s *engine.Socket, period time.Duration, cfg net.KeepAliveConfig) {
+	if cfg, ok := connKeepAlive(period, cfg); ok {
+		setKeepAliveConfig(s.SetsockoptInt, cfg)
 	}
-	if period == 0 {
-		period = defaultKeepAlive
-	}
-	secs := max(int((period+time.Second-1)/time.Second), 1)
-	s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-	s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs)
-	s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs)
 }
 
 // familyNetwork is the network name Control sees: "tcp4", "udp6", ...

@@ -25,9 +25,11 @@
 // returns a *TCPListener or *UnixListener (AcceptTCP, AcceptUnix,
 // SetUnlinkOnClose), and net's typed constructors are here with gonet's
 // types: DialTCP, DialUDP, DialUnix, ListenTCP, ListenUDP, ListenUnix and
-// DialTimeout. Not yet: ListenUnixgram and unixpacket, a *UnixConn for
+// DialTimeout. Keep-alives follow net's, defaults and all: Dialer and
+// ListenConfig take KeepAlive and KeepAliveConfig, and TCPConn has
+// SetKeepAliveConfig. Not yet: ListenUnixgram and unixpacket, a *UnixConn for
 // unixgram (it is a *UDPConn), ListenMulticastUDP, ReadMsgUnix/WriteMsgUnix,
-// KeepAliveConfig, MPTCP, Happy Eyeballs, and splice/sendfile in
+// MPTCP, Happy Eyeballs, and splice/sendfile in
 // ReadFrom/WriteTo (issue 12).
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,

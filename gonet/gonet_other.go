@@ -15,15 +15,16 @@ import (
 
 // Dialer mirrors net.Dialer.
 type Dialer struct {
-	Timeout   time.Duration
-	Deadline  time.Time
-	LocalAddr net.Addr
-	KeepAlive time.Duration
-	Control   func(network, address string, c syscall.RawConn) error
+	Timeout         time.Duration
+	Deadline        time.Time
+	LocalAddr       net.Addr
+	KeepAlive       time.Duration
+	KeepAliveConfig net.KeepAliveConfig
+	Control         func(network, address string, c syscall.RawConn) error
 }
 
 func (d *Dialer) std() *net.Dialer {
-	return &net.Dialer{Timeout: d.Timeout, Deadline: d.Deadline, LocalAddr: d.LocalAddr, KeepAlive: d.KeepAlive, Control: d.Control}
+	return &net.Dialer{Timeout: d.Timeout, Deadline: d.Deadline, LocalAddr: d.LocalAddr, KeepAlive: d.KeepAlive, KeepAliveConfig: d.KeepAliveConfig, Control: d.Control}
 }
 
 // Dial is net.Dial.
@@ -47,12 +48,13 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 
 // ListenConfig mirrors net.ListenConfig.
 type ListenConfig struct {
-	Control   func(network, address string, c syscall.RawConn) error
-	KeepAlive time.Duration
+	Control         func(network, address string, c syscall.RawConn) error
+	KeepAlive       time.Duration
+	KeepAliveConfig net.KeepAliveConfig
 }
 
 func (lc *ListenConfig) std() *net.ListenConfig {
-	return &net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive}
+	return &net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive, KeepAliveConfig: lc.KeepAliveConfig}
 }
 
 // Listen is net.Listen.

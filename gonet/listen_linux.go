@@ -21,9 +21,13 @@ type ListenConfig struct {
 	// Control, if set, is called after the socket is created and before it
 	// is bound.
 	Control func(network, address string, c syscall.RawConn) error
-	// KeepAlive is the keep-alive period of accepted TCP connections: zero
-	// means 15 seconds, a negative value turns keep-alives off.
+	// KeepAlive is the keep-alive idle time of accepted TCP connections:
+	// zero means 15 seconds, a negative value turns keep-alives off. It is
+	// ignored if KeepAliveConfig.Enable is true.
 	KeepAlive time.Duration
+	// KeepAliveConfig, if Enable is true, is the keep-alive configuration
+	// of accepted connections.
+	KeepAliveConfig net.KeepAliveConfig
 }
 
 // Listen announces on the local address, as net.Listen. The networks are
@@ -57,7 +61,7 @@ func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (ne
 		// Linux copies these from the listener into every socket it
 		// accepts (sk_clone_lock), so Accept makes no call for them.
 		s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		setKeepAlive(s, lc.KeepAlive)
+		setConnKeepAlive(s, lc.KeepAlive, lc.KeepAliveConfig)
 	}
 	if err := s.Listen(listenBacklog()); err != nil {
 		s.Close()
