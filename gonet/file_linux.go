@@ -20,14 +20,11 @@ import (
 // listening socket f, as net.FileListener does. f must be a TCP or unix
 // stream socket.
 func FileListener(f *os.File) (net.Listener, error) {
-	s, network, domain, err := adopt(f)
+	s, network, _, err := adopt(f, unix.SOCK_STREAM)
 	if err != nil {
 		return nil, err
 	}
-	if s.Type() != unix.SOCK_STREAM {
-		s.Close()
-		return nil, fileError(f, unix.EINVAL)
-	}
+	domain := s.Domain()
 	// A socket not listening yet keeps its category (connection): Accept
 	// then fails as accept(2) would on it, with EINVAL, as in net.
 	s.QueueAccepts()
@@ -42,40 +39,34 @@ func FileListener(f *os.File) (net.Listener, error) {
 // f, as net.FileConn does: a *TCPConn or *UnixConn for a stream socket,
 // a *UDPConn for a datagram one.
 func FileConn(f *os.File) (net.Conn, error) {
-	s, network, domain, err := adopt(f)
+	s, network, raddr, err := adopt(f, 0)
 	if err != nil {
 		return nil, err
 	}
-	var rsa unix.Sockaddr
-	s.Control(func(fd int) (err error) { rsa, _ = unix.Getpeername(fd); return nil })
 	if s.Type() == unix.SOCK_DGRAM {
-		return newUDPConn(s, network, domain, sockaddrToAddr(network, rsa)), nil
+		return newUDPConn(s, network, s.Domain(), raddr), nil
 	}
-	return newConn(s, network, domain, sockaddrToAddr(network, rsa)), nil
+	return newConn(s, network, s.Domain(), raddr), nil
 }
 
 // FilePacketConn returns a packet connection on the engine for a copy of
 // the datagram socket f (UDP or unixgram), as net.FilePacketConn does.
 func FilePacketConn(f *os.File) (net.PacketConn, error) {
-	s, network, domain, err := adopt(f)
+	s, network, raddr, err := adopt(f, unix.SOCK_DGRAM)
 	if err != nil {
 		return nil, err
 	}
-	if s.Type() != unix.SOCK_DGRAM {
-		s.Close()
-		return nil, fileError(f, unix.EINVAL)
-	}
-	var rsa unix.Sockaddr
-	s.Control(func(fd int) (err error) { rsa, _ = unix.Getpeername(fd); return nil })
-	return newUDPConn(s, network, domain, sockaddrToAddr(network, rsa)), nil
+	return newUDPConn(s, network, s.Domain(), raddr), nil
 }
 
-// adopt puts a duplicate of f's socket on the engine and names its
-// network as net does: "tcp", "udp", "unix" or "unixgram".
-func adopt(f *os.File) (_ *engine.Socket, network string, domain int, _ error) {
+// adopt puts a duplicate of f's socket on the engine, refusing with
+// EINVAL a socket that is not of type want (0 takes any), and names its
+// network as net does ("tcp", "udp", "unix" or "unixgram"). raddr is the
+// peer, if connected.
+func adopt(f *os.File, want int) (_ *engine.Socket, network string, raddr net.Addr, _ error) {
 	e, err := engine.Default()
 	if err != nil {
-		return nil, "", 0, fileError(f, err)
+		return nil, "", nil, fileError(f, err)
 	}
 	var s *engine.Socket
 	var aerr error
@@ -86,38 +77,42 @@ func adopt(f *os.File) (_ *engine.Socket, network string, domain int, _ error) {
 	if err != nil {
 		// f is closed: net, which duplicates f.Fd(), gets EBADF from
 		// fcntl(-1).
-		return nil, "", 0, fileError(f, os.NewSyscallError("fcntl", unix.EBADF))
+		return nil, "", nil, fileError(f, os.NewSyscallError("fcntl", unix.EBADF))
 	}
 	if aerr != nil {
-		return nil, "", 0, fileError(f, aerr)
+		return nil, "", nil, fileError(f, aerr)
 	}
-	s.Control(func(fd int) (err error) {
-		domain, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-		return err
-	})
-	switch {
-	case domain == unix.AF_INET || domain == unix.AF_INET6:
-		switch s.Type() {
-		case unix.SOCK_STREAM:
-			network = "tcp"
-		case unix.SOCK_DGRAM:
-			network = "udp"
-		}
-	case domain == unix.AF_UNIX:
-		switch s.Type() {
-		case unix.SOCK_STREAM:
-			network = "unix"
-		case unix.SOCK_DGRAM:
-			network = "unixgram"
-		}
-	}
+	network = networkOf(s.Domain(), s.Type())
 	if network == "" {
 		// Raw IP, packet, netlink and seqpacket sockets: net has types
 		// for some of them, gonet not yet.
 		s.Close()
-		return nil, "", 0, fileError(f, unix.EPROTONOSUPPORT)
+		return nil, "", nil, fileError(f, unix.EPROTONOSUPPORT)
 	}
-	return s, network, domain, nil
+	if want != 0 && s.Type() != want {
+		s.Close()
+		return nil, "", nil, fileError(f, unix.EINVAL)
+	}
+	var rsa unix.Sockaddr
+	s.Control(func(fd int) (err error) { rsa, _ = unix.Getpeername(fd); return nil })
+	return s, network, sockaddrToAddr(network, rsa), nil
+}
+
+// networkOf names a socket's network as net does, or "" for one gonet
+// has no type for.
+func networkOf(domain, sotype int) string {
+	inet := domain == unix.AF_INET || domain == unix.AF_INET6
+	switch {
+	case inet && sotype == unix.SOCK_STREAM:
+		return "tcp"
+	case inet && sotype == unix.SOCK_DGRAM:
+		return "udp"
+	case domain == unix.AF_UNIX && sotype == unix.SOCK_STREAM:
+		return "unix"
+	case domain == unix.AF_UNIX && sotype == unix.SOCK_DGRAM:
+		return "unixgram"
+	}
+	return ""
 }
 
 // fileError is net's error for a File* function: op "file", network

@@ -53,6 +53,9 @@ func (s *Socket) Fd() int { return s.fd }
 // Type returns the socket type without SOCK_NONBLOCK and SOCK_CLOEXEC.
 func (s *Socket) Type() int { return s.sotype }
 
+// Domain returns the socket's address family.
+func (s *Socket) Domain() int { return s.domain }
+
 // Nonblock reports whether the socket was created with SOCK_NONBLOCK.
 func (s *Socket) Nonblock() bool { return s.nonblock }
 
