@@ -18,7 +18,7 @@ import (
 // netKind describes a network name.
 type netKind struct {
 	family int // AF_INET, AF_INET6, AF_UNSPEC (either) or AF_UNIX
-	sotype int // SOCK_STREAM or SOCK_DGRAM
+	sotype int // SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
 }
 
 // checkLocal refuses a local address of the wrong type for k, as net's
@@ -61,6 +61,8 @@ func parseNetwork(network string) (netKind, error) {
 		return netKind{unix.AF_UNIX, unix.SOCK_STREAM}, nil
 	case "unixgram":
 		return netKind{unix.AF_UNIX, unix.SOCK_DGRAM}, nil
+	case "unixpacket":
+		return netKind{unix.AF_UNIX, unix.SOCK_SEQPACKET}, nil
 	}
 	return netKind{}, net.UnknownNetworkError(network)
 }

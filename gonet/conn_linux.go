@@ -60,6 +60,38 @@ func (c *conn) Write(b []byte) (int, error) {
 	return n, nil
 }
 
+// readMsg is one recvmsg(2) for ReadMsgUDP and ReadMsgUnix. Where b is
+// empty and oob is not, on any socket but a datagram one, it reads into a
+// byte of its own, as net does through syscall.Recvmsg: there control data
+// travels with data.
+func (c *conn) readMsg(b, oob []byte, flags int) (n, oobn, mflags int, sa unix.Sockaddr, err error) {
+	if len(b) == 0 && len(oob) > 0 && c.s.Type() != unix.SOCK_DGRAM {
+		b = make([]byte, 1)
+	}
+	n, oobn, mflags, sa, err = c.s.RecvMsg(bg, b, oob, flags, 0)
+	return n, oobn, mflags, sa, opError("read", "recvmsg", c.net, c.laddr, c.raddr, err)
+}
+
+// writeMsg is one sendmsg(2) for WriteMsgUDP and WriteMsgUnix; sa nil
+// sends to the peer. Where b is empty and oob is not, on any socket but a
+// datagram one, it sends one zero byte and reports none, as net does
+// through syscall.SendmsgN. The error is the engine's, for the caller to
+// wrap.
+func (c *conn) writeMsg(b, oob []byte, sa unix.Sockaddr) (n, oobn int, err error) {
+	p := b
+	if len(b) == 0 && len(oob) > 0 && c.s.Type() != unix.SOCK_DGRAM {
+		p = []byte{0}
+	}
+	n, err = c.s.SendMsg(bg, p, oob, 0, sa, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(b) == 0 {
+		n = 0
+	}
+	return n, len(oob), nil
+}
+
 // Close closes the connection; pending Reads and Writes return
 // net.ErrClosed.
 func (c *conn) Close() error {
@@ -174,19 +206,6 @@ func (c *TCPConn) SetLinger(sec int) error {
 	return opError("set", "setsockopt", c.net, c.laddr, c.raddr, err)
 }
 
-// UnixConn is a unix stream connection on the engine.
-type UnixConn struct{ conn }
-
-// CloseRead shuts down the reading side.
-func (c *UnixConn) CloseRead() error {
-	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
-}
-
-// CloseWrite shuts down the writing side.
-func (c *UnixConn) CloseWrite() error {
-	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
-}
-
 func boolInt(b bool) int {
 	if b {
 		return 1
@@ -217,14 +236,8 @@ func (r rawConn) Write(f func(fd uintptr) (done bool)) error {
 
 // newConn wraps a connected engine socket.
 func newConn(s *engine.Socket, network string, family int, raddr net.Addr) net.Conn {
-	var lsa unix.Sockaddr
-	s.Control(func(fd int) (err error) { lsa, err = unix.Getsockname(fd); return })
-	c := conn{s: s, net: network, laddr: sockaddrToAddr(network, lsa), raddr: raddr, stream: true}
 	if family == unix.AF_UNIX {
-		if c.laddr == nil || c.laddr.(*net.UnixAddr).Name == "" {
-			c.laddr = nil
-		}
-		return &UnixConn{c}
+		return newUnixConn(s, network, raddr)
 	}
-	return &TCPConn{c}
+	return &TCPConn{conn{s: s, net: network, laddr: localAddr(s, network), raddr: raddr, stream: true}}
 }

@@ -30,7 +30,7 @@ type Dialer struct {
 	KeepAliveConfig net.KeepAliveConfig
 	// Control, if set, is called after the socket is created and before it
 	// is bound or connected, with "tcp4", "tcp6", "udp4", "udp6", "unix"
-	// or "unixgram" and the address being dialed.
+	// "unixgram" or "unixpacket" and the address being dialed.
 	Control func(network, address string, c syscall.RawConn) error
 }
 
@@ -151,7 +151,7 @@ func (d *Dialer) dialOne(ctx context.Context, e *engine.Engine, k netKind, netwo
 	}
 	ok = true
 	if k.sotype == unix.SOCK_DGRAM {
-		return newUDPConn(s, network, t.family, t.addr), nil
+		return newPacketConn(s, network, t.family, t.addr), nil
 	}
 	if t.family != unix.AF_UNIX {
 		s.SetsockoptInt(unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
@@ -170,7 +170,7 @@ func setConnKeepAlive(s *engine.Socket, period time.Duration, cfg net.KeepAliveC
 // familyNetwork is the network name Control sees: "tcp4", "udp6", ...
 func familyNetwork(network string, family int) string {
 	switch network {
-	case "unix", "unixgram":
+	case "unix", "unixgram", "unixpacket":
 		return network
 	}
 	base := network[:3]

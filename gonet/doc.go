@@ -11,7 +11,8 @@
 // makes a client that dials through it. net/http and crypto/tls work
 // unchanged.
 //
-// Networks: tcp, tcp4, tcp6, udp, udp4, udp6, unix and unixgram. Host names
+// Networks: tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram and
+// unixpacket. Host names
 // are resolved with ksocket's getaddrinfo (numeric hosts, the hosts file,
 // and DNS over ksocket's own sockets). Listening on "tcp" or "udp" with an
 // empty host opens one dual-stack IPv6 socket, as net does.
@@ -24,13 +25,16 @@
 // pending calls, and a dial can be cancelled through its context. Listen
 // returns a *TCPListener or *UnixListener (AcceptTCP, AcceptUnix,
 // SetUnlinkOnClose), and net's typed constructors are here with gonet's
-// types: DialTCP, DialUDP, DialUnix, ListenTCP, ListenUDP, ListenUnix and
-// DialTimeout. Keep-alives follow net's, defaults and all: Dialer and
-// ListenConfig take KeepAlive and KeepAliveConfig, and TCPConn has
-// SetKeepAliveConfig. Not yet: ListenUnixgram and unixpacket, a *UnixConn for
-// unixgram (it is a *UDPConn), ListenMulticastUDP, ReadMsgUnix/WriteMsgUnix,
-// MPTCP, Happy Eyeballs, and splice/sendfile in
-// ReadFrom/WriteTo (issue 12).
+// types: DialTCP, DialUDP, DialUnix, ListenTCP, ListenUDP, ListenUnix,
+// ListenUnixgram and DialTimeout. Unix sockets of every type are a
+// *UnixConn, as in net. Keep-alives follow net's, defaults and all:
+// Dialer and ListenConfig take KeepAlive and KeepAliveConfig, and TCPConn has
+// SetKeepAliveConfig. Control messages go through ReadMsgUDP/WriteMsgUDP
+// (IP_PKTINFO, IP_TOS, and the rest that x/net/ipv4 builds) and
+// ReadMsgUnix/WriteMsgUnix (SCM_RIGHTS, SCM_CREDENTIALS), as IORING_OP_RECVMSG
+// and IORING_OP_SENDMSG requests; descriptors received are close-on-exec.
+// Not yet (issue 12): ListenMulticastUDP, MPTCP, Happy Eyeballs, and
+// splice/sendfile in ReadFrom/WriteTo.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

@@ -18,7 +18,7 @@ import (
 
 // FileListener returns a listener on the engine for a copy of the
 // listening socket f, as net.FileListener does. f must be a TCP or unix
-// stream socket.
+// socket.
 func FileListener(f *os.File) (net.Listener, error) {
 	s, network, _, err := adopt(f, unix.SOCK_STREAM)
 	if err != nil {
@@ -36,33 +36,37 @@ func FileListener(f *os.File) (net.Listener, error) {
 }
 
 // FileConn returns a connection on the engine for a copy of the socket
-// f, as net.FileConn does: a *TCPConn or *UnixConn for a stream socket,
-// a *UDPConn for a datagram one.
+// f, as net.FileConn does: a *TCPConn, *UDPConn or *UnixConn.
 func FileConn(f *os.File) (net.Conn, error) {
 	s, network, raddr, err := adopt(f, 0)
 	if err != nil {
 		return nil, err
 	}
 	if s.Type() == unix.SOCK_DGRAM {
-		return newUDPConn(s, network, s.Domain(), raddr), nil
+		return newPacketConn(s, network, s.Domain(), raddr), nil
 	}
 	return newConn(s, network, s.Domain(), raddr), nil
 }
 
 // FilePacketConn returns a packet connection on the engine for a copy of
-// the datagram socket f (UDP or unixgram), as net.FilePacketConn does.
+// the socket f, a UDP or unix one, as net.FilePacketConn does: a
+// *UDPConn or a *UnixConn.
 func FilePacketConn(f *os.File) (net.PacketConn, error) {
 	s, network, raddr, err := adopt(f, unix.SOCK_DGRAM)
 	if err != nil {
 		return nil, err
 	}
+	if s.Domain() == unix.AF_UNIX {
+		return newUnixConn(s, network, raddr), nil
+	}
 	return newUDPConn(s, network, s.Domain(), raddr), nil
 }
 
 // adopt puts a duplicate of f's socket on the engine, refusing with
-// EINVAL a socket that is not of type want (0 takes any), and names its
-// network as net does ("tcp", "udp", "unix" or "unixgram"). raddr is the
-// peer, if connected.
+// EINVAL an IP socket that is not of type want (0 takes any), and names
+// its network as net does ("tcp", "udp", "unix", "unixgram" or
+// "unixpacket"). A unix socket of any type passes, as in net, which goes
+// by the address type. raddr is the peer, if connected.
 func adopt(f *os.File, want int) (_ *engine.Socket, network string, raddr net.Addr, _ error) {
 	e, err := engine.Default()
 	if err != nil {
@@ -84,12 +88,12 @@ func adopt(f *os.File, want int) (_ *engine.Socket, network string, raddr net.Ad
 	}
 	network = networkOf(s.Domain(), s.Type())
 	if network == "" {
-		// Raw IP, packet, netlink and seqpacket sockets: net has types
-		// for some of them, gonet not yet.
+		// Raw IP, packet and netlink sockets: net has a type for raw
+		// IP, gonet not yet.
 		s.Close()
 		return nil, "", nil, fileError(f, unix.EPROTONOSUPPORT)
 	}
-	if want != 0 && s.Type() != want {
+	if want != 0 && s.Type() != want && s.Domain() != unix.AF_UNIX {
 		s.Close()
 		return nil, "", nil, fileError(f, unix.EINVAL)
 	}
@@ -111,6 +115,8 @@ func networkOf(domain, sotype int) string {
 		return "unix"
 	case domain == unix.AF_UNIX && sotype == unix.SOCK_DGRAM:
 		return "unixgram"
+	case domain == unix.AF_UNIX && sotype == unix.SOCK_SEQPACKET:
+		return "unixpacket"
 	}
 	return ""
 }

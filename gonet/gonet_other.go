@@ -127,3 +127,8 @@ func ListenUDP(network string, laddr *net.UDPAddr) (*UDPConn, error) {
 func ListenUnix(network string, laddr *net.UnixAddr) (*UnixListener, error) {
 	return net.ListenUnix(network, laddr)
 }
+
+// ListenUnixgram is net.ListenUnixgram.
+func ListenUnixgram(network string, laddr *net.UnixAddr) (*UnixConn, error) {
+	return net.ListenUnixgram(network, laddr)
+}

@@ -47,7 +47,7 @@ func ListenPacket(network, address string) (net.PacketConn, error) {
 // Listen announces on the local address.
 func (lc *ListenConfig) Listen(ctx context.Context, network, address string) (net.Listener, error) {
 	k, err := parseNetwork(network)
-	if err != nil || k.sotype != unix.SOCK_STREAM {
+	if err != nil || k.sotype == unix.SOCK_DGRAM {
 		if err == nil {
 			err = net.UnknownNetworkError(network)
 		}
@@ -90,7 +90,7 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, network, address strin
 	if err != nil {
 		return nil, err
 	}
-	return newUDPConn(s, network, t.family, nil), nil
+	return newPacketConn(s, network, t.family, nil).(net.PacketConn), nil
 }
 
 // bind creates a socket for the first address address resolves to and
@@ -170,7 +170,7 @@ func newListener(s *engine.Socket, network string, family int) *listener {
 // methods.
 type TCPListener struct{ *listener }
 
-// UnixListener is a unix stream listener on the engine, with
+// UnixListener is a unix stream or seqpacket listener on the engine, with
 // *net.UnixListener's methods.
 type UnixListener struct{ *listener }
 

@@ -8,15 +8,24 @@ import (
 	"syscall"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
-// UDPConn is a UDP (or unixgram) socket on the engine, with
-// *net.UDPConn's methods. It is a net.PacketConn, and a net.Conn when
-// dialed.
+// UDPConn is a UDP socket on the engine, with *net.UDPConn's methods. It
+// is a net.PacketConn, and a net.Conn when dialed.
 type UDPConn struct {
 	conn
 	family int
+}
+
+// newPacketConn wraps a datagram socket: a *UDPConn, or a *UnixConn for
+// unixgram.
+func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr) net.Conn {
+	if family == unix.AF_UNIX {
+		return newUnixConn(s, network, raddr)
+	}
+	return newUDPConn(s, network, family, raddr)
 }
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
@@ -96,4 +105,112 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 	return c.WriteTo(b, net.UDPAddrFromAddrPort(addr))
 }
 
+// ReadMsgUDP reads one datagram into b and its control messages into oob
+// (x/net/ipv4 and ipv6 build and parse them), and returns the message's
+// MSG_* flags and its sender.
+func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
+	n, oobn, flags, sa, err := c.readMsg(b, oob, 0)
+	if a, ok := sockaddrToAddr(c.net, sa).(*net.UDPAddr); ok {
+		addr = a
+	}
+	return n, oobn, flags, addr, err
+}
+
+// ReadMsgUDPAddrPort is ReadMsgUDP returning a netip.AddrPort.
+func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
+	n, oobn, flags, ua, err := c.ReadMsgUDP(b, oob)
+	if ua != nil {
+		addr = ua.AddrPort()
+	}
+	return n, oobn, flags, addr, err
+}
+
+// WriteMsgUDP sends b with the control messages in oob, to addr, or to the
+// peer of a dialed socket, when addr must be nil.
+func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
+	if addr == nil {
+		return c.writeMsgUDP(b, oob, netip.AddrPort{}, nil)
+	}
+	return c.writeMsgUDP(b, oob, addr.AddrPort(), addr)
+}
+
+// WriteMsgUDPAddrPort is WriteMsgUDP for a netip.AddrPort; the zero value
+// is no address.
+func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
+	var a net.Addr
+	if addr.IsValid() {
+		a = net.UDPAddrFromAddrPort(addr)
+	}
+	return c.writeMsgUDP(b, oob, addr, a)
+}
+
+// writeMsgUDP checks the destination as net does, then sends. errAddr is
+// the address its errors name.
+func (c *UDPConn) writeMsgUDP(b, oob []byte, to netip.AddrPort, errAddr net.Addr) (int, int, error) {
+	fail := func(err error) (int, int, error) {
+		return 0, 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: errAddr, Err: err}
+	}
+	var sa unix.Sockaddr
+	switch {
+	case c.raddr != nil && errAddr != nil:
+		return fail(net.ErrWriteToConnected)
+	case c.raddr == nil && errAddr == nil:
+		return fail(errMissingAddress)
+	case errAddr != nil:
+		var err error
+		if sa, err = addrPortToSockaddr(c.family, to); err != nil {
+			return fail(err)
+		}
+	}
+	n, oobn, err := c.writeMsg(b, oob, sa)
+	return n, oobn, opError("write", "sendmsg", c.net, c.laddr, errAddr, err)
+}
+
 var _ net.PacketConn = (*UDPConn)(nil)
+
+// ReadBatch reads up to len(ms) datagrams in one recvmmsg(2), waiting
+// until at least one is there, as x/net's ipv4.PacketConn.ReadBatch does
+// (ipv4.Message and ipv6.Message are one type). For each it sets N, NN,
+// Flags and Addr. quic-go finds it, with ReadMsgUDP and WriteMsgUDP, and
+// reads in batches.
+func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	mm := make([]engine.Mmsg, len(ms))
+	for i := range ms {
+		mm[i] = engine.Mmsg{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
+	}
+	n, err := c.s.RecvMmsg(bg, mm, flags, 0)
+	if err != nil {
+		return 0, opError("read", "recvmmsg", c.net, c.laddr, c.raddr, err)
+	}
+	for i := range n {
+		m := &ms[i]
+		m.N, m.NN, m.Flags = mm[i].N, mm[i].OOBN, mm[i].Flags
+		m.Addr = sockaddrToAddr(c.net, mm[i].Addr)
+	}
+	return n, nil
+}
+
+// WriteBatch sends ms in one sendmmsg(2), each to its Addr (nil on a
+// dialed socket), and returns how many went: fewer than len(ms) when the
+// send buffer filled. It sets each sent message's N.
+func (c *UDPConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+	mm := make([]engine.Mmsg, len(ms))
+	for i := range ms {
+		mm[i] = engine.Mmsg{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
+		if ms[i].Addr != nil {
+			sa, err := addrToSockaddr(c.family, ms[i].Addr)
+			if err != nil {
+				return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: ms[i].Addr, Err: err}
+			}
+			mm[i].Addr = sa
+		}
+	}
+	n, err := c.s.SendMmsg(bg, mm, flags, 0)
+	if err != nil {
+		return 0, opError("write", "sendmmsg", c.net, c.laddr, c.raddr, err)
+	}
+	for i := range n {
+		ms[i].N = mm[i].N
+	}
+	return n, nil
+}

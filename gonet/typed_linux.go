@@ -53,10 +53,10 @@ func DialUDP(network string, laddr, raddr *net.UDPAddr) (*UDPConn, error) {
 	return c.(*UDPConn), nil
 }
 
-// DialUnix connects to the unix stream socket raddr, as net.DialUnix.
-// network is "unix".
+// DialUnix connects to the unix socket raddr, as net.DialUnix. network
+// is "unix", "unixgram" or "unixpacket".
 func DialUnix(network string, laddr, raddr *net.UnixAddr) (*UnixConn, error) {
-	if err := typedNetwork(network, "dial", addrOrNil(laddr), addrOrNil(raddr), "unix"); err != nil {
+	if err := typedNetwork(network, "dial", addrOrNil(laddr), addrOrNil(raddr), "unix", "unixgram", "unixpacket"); err != nil {
 		return nil, err
 	}
 	if raddr == nil {
@@ -102,10 +102,10 @@ func ListenUDP(network string, laddr *net.UDPAddr) (*UDPConn, error) {
 	return c.(*UDPConn), nil
 }
 
-// ListenUnix listens on the unix stream socket laddr, as net.ListenUnix.
-// network is "unix".
+// ListenUnix listens on the unix socket laddr, as net.ListenUnix.
+// network is "unix" or "unixpacket".
 func ListenUnix(network string, laddr *net.UnixAddr) (*UnixListener, error) {
-	if err := typedNetwork(network, "listen", nil, nil, "unix"); err != nil {
+	if err := typedNetwork(network, "listen", nil, nil, "unix", "unixpacket"); err != nil {
 		return nil, err
 	}
 	if laddr == nil {

@@ -151,11 +151,12 @@ type backend interface {
 	// connect failed, as a blocking connect(2) does on its way out.
 	disconnect(s *Socket) error
 	accept(s *Socket, w waitSpec) (int, unix.Sockaddr, error)
-	// send makes one send; to may be nil.
-	send(s *Socket, b []byte, flags int, to unix.Sockaddr, w waitSpec) (int, error)
-	// recv makes one receive; with from it also returns the peer and uses
-	// recvmsg. It returns the MSG_* flags the kernel reported.
-	recv(s *Socket, b []byte, flags int, from bool, w waitSpec) (int, unix.Sockaddr, int, error)
+	// send makes one send; to and oob may be nil. With either it uses
+	// sendmsg.
+	send(s *Socket, b, oob []byte, flags int, to unix.Sockaddr, w waitSpec) (int, error)
+	// recv makes one receive. With from or oob it uses recvmsg, and
+	// reports the peer, the control data's length and the MSG_* flags.
+	recv(s *Socket, b, oob []byte, flags int, from bool, w waitSpec) (received, error)
 	shutdown(s *Socket, how int) error
 	setsockopt(s *Socket, level, opt int, val []byte) error
 	getsockoptInt(s *Socket, level, opt int) (int, error)
@@ -170,6 +171,14 @@ type backend interface {
 	// destroy closes the kernel fd once no op is left.
 	destroy(s *Socket) error
 	info() *Info
+}
+
+// received is what one receive returned.
+type received struct {
+	n     int           // bytes of data
+	oobn  int           // bytes of control data
+	flags int           // msg_flags: MSG_TRUNC, MSG_CTRUNC, ...
+	from  unix.Sockaddr // the sender, when asked for and known
 }
 
 // waitSpec says when a pending op must stop waiting.

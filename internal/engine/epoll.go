@@ -115,13 +115,14 @@ type epollOp struct {
 	send  bool
 	from  bool // recvmsg, with the peer's address
 	p     []byte
+	oob   []byte // control data; with it, sendmsg or recvmsg
 	flags int
 	raw   unix.RawSockaddrAny // send: the destination when salen > 0
 	salen uint32
 
-	n, mflags int
-	sa        unix.Sockaddr
-	err       error
+	n   int // send
+	got received
+	err error
 }
 
 // try makes one attempt; it reports whether the op is done (not EAGAIN on
@@ -129,20 +130,20 @@ type epollOp struct {
 func (op *epollOp) try(ufd uintptr) bool {
 	fd, s := int(ufd), op.s
 	switch {
-	case op.send && op.salen == 0:
+	case op.send && op.salen == 0 && len(op.oob) == 0:
 		op.n, op.err = sendRaw(fd, op.p, op.flags)
 	case op.send:
-		op.n, op.err = sendmsgRaw(fd, op.p, &op.raw, op.salen, op.flags)
-	case op.from:
-		op.n, _, op.mflags, op.sa, op.err = unix.Recvmsg(fd, op.p, nil, op.flags)
+		op.n, op.err = sendmsgRaw(fd, op.p, op.oob, &op.raw, op.salen, op.flags)
+	case op.from || len(op.oob) > 0:
+		op.got, op.err = recvmsgRaw(fd, op.p, op.oob, op.flags)
 	default:
-		op.n, op.err = recvRaw(fd, op.p, op.flags) // no address: recvfrom(2) without one
+		op.got.n, op.err = recvRaw(fd, op.p, op.flags) // no address: recvfrom(2) without one
 	}
 	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
 	if !op.send && op.err == unix.EAGAIN && waits && s.sotype != unix.SOCK_STREAM && readShutdown(fd) {
 		// A blocking datagram recv returns 0 once the read side is
 		// shut down; a non-blocking one keeps saying EAGAIN.
-		op.n, op.sa, op.mflags, op.err = 0, nil, 0, nil
+		op.got, op.err = received{}, nil
 	}
 	return op.err != unix.EAGAIN || !waits
 }
@@ -384,15 +385,15 @@ func (b *epollBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 	return nfd, sa, aerr
 }
 
-func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
+func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
 	w := &wv
 	if err := b.take(s, w, 1); err != nil {
 		return 0, err
 	}
 	defer b.give(s, 1)
 	op := &s.ep.ops[1]
-	op.send, op.p, op.flags, op.salen = true, p, flags|unix.MSG_NOSIGNAL, 0
-	defer func() { op.p = nil }() // the caller's buffer is not ours to keep
+	op.send, op.p, op.oob, op.flags, op.salen = true, p, oob, flags|unix.MSG_NOSIGNAL, 0
+	defer func() { op.p, op.oob = nil, nil }() // the caller's buffers are not ours to keep
 	if to != nil {
 		// Encode the destination into memory of ours: x/sys/unix would
 		// encode into the caller's Sockaddr, which races when callers
@@ -408,22 +409,22 @@ func (b *epollBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv
 	return op.n, op.err
 }
 
-func (b *epollBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSpec) (int, unix.Sockaddr, int, error) {
+func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
 	w := &wv
 	if err := b.take(s, w, 0); err != nil {
-		return 0, nil, 0, err
+		return received{}, err
 	}
 	defer b.give(s, 0)
 	op := &s.ep.ops[0]
-	op.send, op.from, op.p, op.flags = false, from, p, flags
-	defer func() { op.p, op.sa = nil, nil }()
+	op.send, op.from, op.p, op.oob, op.flags = false, from, p, oob, flags
+	defer func() { op.p, op.oob, op.got = nil, nil, received{} }()
 	if err := b.run(s, w, 0, s.ep.tries[0]); err != nil {
-		return 0, nil, 0, err
+		return received{}, err
 	}
 	if op.err != nil {
-		return 0, nil, 0, op.err
+		return received{}, op.err
 	}
-	return op.n, op.sa, op.mflags, nil
+	return op.got, nil
 }
 
 // readShutdown reports whether fd's read side is shut down (POLLRDHUP).

@@ -237,7 +237,7 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 	stream := s.sotype == unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
 	total := 0
 	for {
-		n, err := s.e.b.send(s, b[total:], flags, to, w)
+		n, err := s.e.b.send(s, b[total:], nil, flags, to, w)
 		total += max(n, 0)
 		if err != nil {
 			return total, err
@@ -248,15 +248,50 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 	}
 }
 
+// SendMsg makes one sendmsg(2) of b with the control messages in oob, to
+// the destination to (nil: the connected peer). Unlike Send it never loops
+// over a stream: a partial count is the kernel's answer. oob goes with the
+// first byte, as the kernel sends it; an empty b sends none on a stream.
+func (s *Socket) SendMsg(ctx context.Context, b, oob []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.Closed() {
+		return 0, net.ErrClosed
+	}
+	if err := s.wdl.errIfExpired(); err != nil {
+		return 0, err
+	}
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	return s.e.b.send(s, b, oob, flags, to, w)
+}
+
 // Recv makes one receive into b. With from it uses recvmsg and returns the
 // peer's address. It returns the MSG_* flags of the message (MSG_TRUNC).
 func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
+	r, err := s.recv(ctx, b, nil, flags, from, timeout)
+	return r.n, r.from, r.flags, err
+}
+
+// RecvMsg makes one recvmsg(2) into b, with room for control messages in
+// oob. It returns the data's length, the control data's length, the
+// message's MSG_* flags (MSG_TRUNC, MSG_CTRUNC) and the sender, nil when
+// the kernel gave none (a connected stream, an unnamed unix peer).
+func (s *Socket) RecvMsg(ctx context.Context, b, oob []byte, flags int, timeout time.Duration) (n, oobn, mflags int, from unix.Sockaddr, err error) {
+	r, err := s.recv(ctx, b, oob, flags, true, timeout)
+	return r.n, r.oobn, r.flags, r.from, err
+}
+
+func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, from bool, timeout time.Duration) (received, error) {
 	if !s.acquire() {
-		return 0, nil, 0, net.ErrClosed
+		return received{}, net.ErrClosed
 	}
 	defer s.release()
 	if err := s.rdl.errIfExpired(); err != nil {
-		return 0, nil, 0, err
+		return received{}, err
 	}
 	if flags&unix.MSG_ERRQUEUE != 0 {
 		// recv(2) never waits for the error queue: it returns EAGAIN at
@@ -265,7 +300,7 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeo
 		flags |= unix.MSG_DONTWAIT
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
-	return s.e.b.recv(s, b, flags, from, w)
+	return s.e.b.recv(s, b, oob, flags, from, w)
 }
 
 // Shutdown shuts down part of a full-duplex connection.

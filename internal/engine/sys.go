@@ -29,16 +29,11 @@ var (
 	}
 )
 
-// sendmsgRaw is sendmsg(2) with one buffer and, when salen > 0, the
-// destination in raw.
-func sendmsgRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags int) (int, error) {
+// sendmsgRaw is sendmsg(2) with one buffer, the control data oob, and,
+// when salen > 0, the destination in raw.
+func sendmsgRaw(fd int, p, oob []byte, raw *unix.RawSockaddrAny, salen uint32, flags int) (int, error) {
 	var iov unix.Iovec
-	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
-	}
-	msg := unix.Msghdr{Iov: &iov}
-	msg.SetIovlen(1)
+	msg := rawMsg(&iov, p, oob)
 	if salen > 0 {
 		msg.Name = (*byte)(unsafe.Pointer(raw))
 		msg.Namelen = salen
@@ -48,6 +43,37 @@ func sendmsgRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags 
 		return 0, e
 	}
 	return int(n), nil
+}
+
+// recvmsgRaw is recvmsg(2) into one buffer, with room for control data in
+// oob. Unlike x/sys/unix's Recvmsg it reads no byte of its own when p is
+// empty: what the kernel does with an empty buffer is the answer.
+func recvmsgRaw(fd int, p, oob []byte, flags int) (received, error) {
+	var iov unix.Iovec
+	var raw unix.RawSockaddrAny
+	msg := rawMsg(&iov, p, oob)
+	msg.Name = (*byte)(unsafe.Pointer(&raw))
+	msg.Namelen = unix.SizeofSockaddrAny
+	n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)), uintptr(flags))
+	if e != 0 {
+		return received{}, e
+	}
+	return received{n: int(n), oobn: int(msg.Controllen), flags: int(msg.Flags), from: sockaddrFrom(&raw, msg.Namelen)}, nil
+}
+
+// rawMsg is a msghdr for p, in iov, and oob.
+func rawMsg(iov *unix.Iovec, p, oob []byte) unix.Msghdr {
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	msg := unix.Msghdr{Iov: iov}
+	msg.SetIovlen(1)
+	if len(oob) > 0 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	return msg
 }
 
 // sendRaw is send(2) (sendto without an address).

@@ -212,7 +212,7 @@ func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
 	return unsafe.Pointer(&p[0]), uint32(len(p))
 }
 
-func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
+func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
 	w := &wv
 	flags |= unix.MSG_NOSIGNAL
 	if s.nonblock {
@@ -231,7 +231,7 @@ func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv
 		// from spinning, and lets the deadline end it.
 		pause := time.Duration(0)
 		for {
-			n, err := b.sendOnce(s, p, flags|unix.MSG_DONTWAIT, to, w)
+			n, err := b.sendOnce(s, p, oob, flags|unix.MSG_DONTWAIT, to, w)
 			if err != unix.EAGAIN {
 				return n, err
 			}
@@ -247,7 +247,7 @@ func (b *uringBackend) send(s *Socket, p []byte, flags int, to unix.Sockaddr, wv
 		}
 	}
 	for {
-		n, err := b.sendOnce(s, p, flags, to, w)
+		n, err := b.sendOnce(s, p, oob, flags, to, w)
 		if !wouldBlock(s, flags, err) {
 			return n, err
 		}
@@ -268,8 +268,9 @@ func (b *uringBackend) sleep(s *Socket, w *waitSpec, d time.Duration) error {
 	return wt.wait(up, s.closing)
 }
 
-// sendOnce is one SEND (or SENDMSG with a destination) request.
-func (b *uringBackend) sendOnce(s *Socket, p []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
+// sendOnce is one SEND request, or SENDMSG with a destination or control
+// data.
+func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
 	var raw unix.RawSockaddrAny
 	var n uint32
 	if to != nil {
@@ -280,14 +281,17 @@ func (b *uringBackend) sendOnce(s *Socket, p []byte, flags int, to unix.Sockaddr
 	}
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		addr, l := pinBuf(st, p)
-		if to == nil {
+		if to == nil && len(oob) == 0 {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			return
 		}
 		k := st.k
 		k.sa = raw
-		k.iov = rawIovec{base: uintptr(addr), len: uintptr(l)}
-		k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: n, iov: uintptr(unsafe.Pointer(&k.iov)), iovlen: 1}
+		k.msg = rawMsghdr{namelen: n}
+		if n > 0 {
+			k.msg.name = uintptr(unsafe.Pointer(&k.sa))
+		}
+		setMsgBufs(st, addr, l, oob)
 		sqe.PrepSendmsg(s.fd, unsafe.Pointer(&k.msg), flags)
 	})
 	if err != nil {
@@ -297,56 +301,71 @@ func (b *uringBackend) sendOnce(s *Socket, p []byte, flags int, to unix.Sockaddr
 	return int(r.res), nil
 }
 
-func (b *uringBackend) recv(s *Socket, p []byte, flags int, from bool, wv waitSpec) (int, unix.Sockaddr, int, error) {
+// setMsgBufs points the slot's msghdr at the data (already pinned by
+// pinBuf) and at oob, which it pins.
+func setMsgBufs(st *opState, addr unsafe.Pointer, l uint32, oob []byte) {
+	k := st.k
+	k.iov = rawIovec{base: uintptr(addr), len: uintptr(l)}
+	k.msg.iov, k.msg.iovlen = uintptr(unsafe.Pointer(&k.iov)), 1
+	if len(oob) > 0 {
+		st.pin.Pin(&oob[0])
+		st.oob = oob
+		k.msg.control, k.msg.controllen = uintptr(unsafe.Pointer(&oob[0])), uintptr(len(oob))
+	}
+}
+
+func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
 	w := &wv
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
 	}
 	shut := false
 	for {
-		n, sa, mflags, err := b.recvOnce(s, p, flags, from, w)
+		r, err := b.recvOnce(s, p, oob, flags, from, w)
 		if !wouldBlock(s, flags, err) || flags&unix.MSG_ERRQUEUE != 0 {
-			return n, sa, mflags, err
+			return r, err
 		}
 		if shut {
 			// Readable for its shut-down receive side, yet empty: a
 			// blocking receive returns 0 there, where a non-blocking
 			// one says EAGAIN (__skb_recv_datagram: a datagram socket
 			// after shutdown(SHUT_RD)).
-			return 0, nil, 0, nil
+			return received{}, nil
 		}
 		ev, err := b.pollWait(s, w, unix.POLLIN|unix.POLLRDHUP)
 		if err != nil {
-			return 0, nil, 0, err
+			return received{}, err
 		}
 		shut = ev&(unix.POLLRDHUP|unix.POLLHUP) != 0
 	}
 }
 
-// recvOnce is one RECV (or RECVMSG, with from) request.
-func (b *uringBackend) recvOnce(s *Socket, p []byte, flags int, from bool, w *waitSpec) (int, unix.Sockaddr, int, error) {
+// recvOnce is one RECV request, or RECVMSG for the sender or control data.
+func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
+	msg := from || len(oob) > 0
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		addr, l := pinBuf(st, p)
-		if !from {
+		if !msg {
 			sqe.PrepRecv(s.fd, addr, l, flags)
 			return
 		}
 		k := st.k
-		k.iov = rawIovec{base: uintptr(addr), len: uintptr(l)}
-		k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: unix.SizeofSockaddrAny, iov: uintptr(unsafe.Pointer(&k.iov)), iovlen: 1}
+		k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: unix.SizeofSockaddrAny}
+		setMsgBufs(st, addr, l, oob)
 		sqe.PrepRecvmsg(s.fd, unsafe.Pointer(&k.msg), flags)
 	})
 	if err != nil {
-		return 0, nil, 0, err
+		return received{}, err
 	}
-	var sa unix.Sockaddr
-	var mflags int
-	if from {
-		sa = sockaddrFrom(&r.st.k.sa, r.st.k.msg.namelen)
-		mflags = int(r.st.k.msg.flags)
+	got := received{n: int(r.res)}
+	if msg {
+		k := r.st.k
+		got.from = sockaddrFrom(&k.sa, k.msg.namelen)
+		got.flags = int(k.msg.flags)
+		got.oobn = int(k.msg.controllen)
 	}
 	b.put(r)
-	return int(r.res), sa, mflags, nil
+	return got, nil
 }
 
 func (b *uringBackend) shutdown(s *Socket, how int) error {

@@ -80,8 +80,9 @@ type opState struct {
 	acc      *acceptQueue   // a listener's multishot accept: CQEs go to its queue; guarded by mu
 	res      int32          // CQE res; valid once done
 	cflags   uint32         // CQE flags; valid once done
-	pin      runtime.Pinner // pins buf until the final CQE
+	pin      runtime.Pinner // pins buf and oob until the final CQE
 	buf      []byte         // the caller's slice, kept reachable until the final CQE
+	oob      []byte         // the caller's control data, likewise
 }
 
 type slotChunk [slotsPerChunk]opState
@@ -139,7 +140,7 @@ func (t *slotTable) alloc() (uint32, *opState, error) {
 // Preconditions: the shard's mu is held; st.done.
 func (t *slotTable) release(idx uint32, st *opState) {
 	st.pin.Unpin()
-	st.buf = nil
+	st.buf, st.oob = nil, nil
 	st.done, st.tokened, st.detached, st.idle = false, false, false, false
 	st.gen++
 	t.free = append(t.free, idx)

@@ -1,0 +1,388 @@
+//go:build linux
+
+package gonet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Control messages and batches, compared with net: each scenario runs on
+// a pair of net's connections and on a pair of gonet's, and what the
+// receiver sees must match.
+
+// unixMsgConn is what *net.UnixConn and *UnixConn share.
+type unixMsgConn interface {
+	net.Conn
+	ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error)
+	WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int, err error)
+	ReadFromUnix(b []byte) (int, *net.UnixAddr, error)
+	WriteToUnix(b []byte, addr *net.UnixAddr) (int, error)
+}
+
+// unixImpl opens a connected pair of network in dir, with one library.
+type unixImpl struct {
+	name string
+	pair func(t *testing.T, network, dir string) (a, b unixMsgConn)
+}
+
+var unixImpls = []unixImpl{
+	{"net", func(t *testing.T, network, dir string) (unixMsgConn, unixMsgConn) {
+		return unixPair(t, network, dir,
+			func(n string, a *net.UnixAddr) (unixMsgConn, error) { return net.ListenUnixgram(n, a) },
+			func(n string, a *net.UnixAddr) (net.Listener, error) { return net.ListenUnix(n, a) },
+			func(n string, l, r *net.UnixAddr) (unixMsgConn, error) { return net.DialUnix(n, l, r) })
+	}},
+	{"gonet", func(t *testing.T, network, dir string) (unixMsgConn, unixMsgConn) {
+		return unixPair(t, network, dir,
+			func(n string, a *net.UnixAddr) (unixMsgConn, error) { return ListenUnixgram(n, a) },
+			func(n string, a *net.UnixAddr) (net.Listener, error) { return ListenUnix(n, a) },
+			func(n string, l, r *net.UnixAddr) (unixMsgConn, error) { return DialUnix(n, l, r) })
+	}},
+}
+
+// unixPair returns two connected ends: for unixgram two bound sockets,
+// the first dialed to the second; otherwise a dialed and an accepted one.
+func unixPair(t *testing.T, network, dir string,
+	listenGram func(string, *net.UnixAddr) (unixMsgConn, error),
+	listen func(string, *net.UnixAddr) (net.Listener, error),
+	dial func(string, *net.UnixAddr, *net.UnixAddr) (unixMsgConn, error)) (unixMsgConn, unixMsgConn) {
+	t.Helper()
+	at := func(name string) *net.UnixAddr { return &net.UnixAddr{Name: filepath.Join(dir, name), Net: network} }
+	if network == "unixgram" {
+		b, err := listenGram(network, at("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		a, err := dial(network, at("a"), at("b"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a, b
+	}
+	l, err := listen(network, at("l"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err := dial(network, nil, at("l"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b.(unixMsgConn)
+}
+
+// rights returns SCM_RIGHTS for n open files.
+func rights(t *testing.T, n int) []byte {
+	fds := make([]int, n)
+	for i := range fds {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		fds[i] = int(f.Fd())
+	}
+	return unix.UnixRights(fds...)
+}
+
+// cmsgSummary describes oob, closing the descriptors it carries and
+// noting whether each was close-on-exec.
+func cmsgSummary(t *testing.T, oob []byte) string {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return "parse: " + err.Error()
+	}
+	s := ""
+	for _, m := range msgs {
+		s += fmt.Sprintf("[%d/%d/%d", m.Header.Level, m.Header.Type, len(m.Data))
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_RIGHTS {
+			fds, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, fd := range fds {
+				fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+				if err != nil {
+					t.Fatalf("received fd %d: %v", fd, err)
+				}
+				s += fmt.Sprintf(" cloexec=%d", fl&unix.FD_CLOEXEC)
+				unix.Close(fd)
+			}
+		}
+		s += "]"
+	}
+	return s
+}
+
+// errShape is an error as a comparison sees it: the innermost error's
+// text, or "ok".
+func errShape(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+func TestUnixMsgWithNet(t *testing.T) {
+	type scenario struct {
+		name    string
+		network string
+		run     func(t *testing.T, a, b unixMsgConn, peer *net.UnixAddr) string
+	}
+	// sendRecv sends data with oob from a, and reads at b with room for
+	// n bytes and m of control data.
+	sendRecv := func(data []byte, oob func(*testing.T) []byte, n, m int) func(*testing.T, unixMsgConn, unixMsgConn, *net.UnixAddr) string {
+		return func(t *testing.T, a, b unixMsgConn, _ *net.UnixAddr) string {
+			var o []byte
+			if oob != nil {
+				o = oob(t)
+			}
+			wn, woobn, werr := a.WriteMsgUnix(data, o, nil)
+			if werr != nil {
+				return fmt.Sprintf("write: %d %d %s", wn, woobn, errShape(werr))
+			}
+			b.SetReadDeadline(time.Now().Add(5 * time.Second))
+			buf, ob := make([]byte, n), make([]byte, m)
+			rn, roobn, flags, addr, rerr := b.ReadMsgUnix(buf, ob)
+			return fmt.Sprintf("write %d %d; read %d %q %d %s flags %#x addr %v %s", wn, woobn,
+				rn, buf[:min(rn, len(buf))], roobn, cmsgSummary(t, ob[:roobn]), flags, addr != nil, errShape(rerr))
+		}
+	}
+	one := func(t *testing.T) []byte { return rights(t, 1) }
+	scenarios := []scenario{
+		{"stream/rights", "unix", sendRecv([]byte("fd"), one, 16, 64)},
+		{"stream/rights-empty-data", "unix", sendRecv(nil, one, 0, 64)},
+		{"stream/rights-ctrunc", "unix", sendRecv([]byte("fds"), func(t *testing.T) []byte { return rights(t, 4) }, 16, unix.CmsgSpace(4))},
+		{"stream/no-oob", "unix", sendRecv([]byte("plain"), nil, 16, 64)},
+		{"gram/rights", "unixgram", sendRecv([]byte("fd"), func(t *testing.T) []byte { return rights(t, 2) }, 16, 64)},
+		{"gram/trunc", "unixgram", sendRecv([]byte("longer than four"), nil, 4, 64)},
+		{"packet/rights", "unixpacket", sendRecv([]byte("pkt"), one, 16, 64)},
+		{"packet/trunc", "unixpacket", sendRecv([]byte("a packet"), one, 2, 64)},
+		{"gram/write-msg-connected", "unixgram", func(t *testing.T, a, b unixMsgConn, peer *net.UnixAddr) string {
+			// net refuses WriteMsgUnix on a connected unixgram socket,
+			// with or without an address.
+			_, _, err1 := a.WriteMsgUnix([]byte("x"), nil, nil)
+			_, _, err2 := a.WriteMsgUnix([]byte("x"), nil, peer)
+			_, err3 := a.WriteToUnix([]byte("x"), peer)
+			return errShape(err1) + "; " + errShape(err2) + "; " + errShape(err3)
+		}},
+		{"gram/write-to-unconnected", "unixgram", func(t *testing.T, a, b unixMsgConn, peer *net.UnixAddr) string {
+			// b is bound, not connected: it answers a.
+			back := a.LocalAddr().(*net.UnixAddr)
+			_, err1 := b.WriteToUnix([]byte("x"), &net.UnixAddr{Name: back.Name, Net: "unix"})
+			_, err2 := b.WriteToUnix([]byte("x"), nil)
+			n, oobn, err3 := b.WriteMsgUnix([]byte("back"), rights(t, 1), back)
+			buf, ob := make([]byte, 8), make([]byte, 64)
+			a.SetReadDeadline(time.Now().Add(5 * time.Second))
+			rn, roobn, _, from, err4 := a.ReadMsgUnix(buf, ob)
+			return fmt.Sprintf("%s; %s; %d %d %s; %q %s from %v %s", errShape(err1), errShape(err2), n, oobn, errShape(err3),
+				buf[:rn], cmsgSummary(t, ob[:roobn]), from, errShape(err4))
+		}},
+		{"stream/read-from", "unix", func(t *testing.T, a, b unixMsgConn, _ *net.UnixAddr) string {
+			a.Write([]byte("hi"))
+			buf := make([]byte, 8)
+			b.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := b.ReadFromUnix(buf)
+			return fmt.Sprintf("%q %v %s", buf[:n], from, errShape(err))
+		}},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			var got [2]string
+			for i, impl := range unixImpls {
+				dir := t.TempDir()
+				a, b := impl.pair(t, sc.network, dir)
+				peer := &net.UnixAddr{Name: filepath.Join(dir, "b"), Net: sc.network}
+				got[i] = sc.run(t, a, b, peer)
+				// The answer names this run's directory; the two differ.
+				got[i] = strings.ReplaceAll(got[i], dir, "DIR")
+			}
+			t.Logf("net:   %s", got[0])
+			if got[0] != got[1] {
+				t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
+			}
+		})
+	}
+}
+
+// udpMsgConn is what *net.UDPConn and *UDPConn share for control
+// messages.
+type udpMsgConn interface {
+	net.PacketConn
+	ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error)
+	WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error)
+	SyscallConn() (syscall.RawConn, error)
+}
+
+func TestUDPMsgWithNet(t *testing.T) {
+	impls := []struct {
+		name   string
+		listen func(*net.UDPAddr) (udpMsgConn, error)
+		dial   func(*net.UDPAddr) (udpMsgConn, error)
+	}{
+		{"net", func(a *net.UDPAddr) (udpMsgConn, error) { return net.ListenUDP("udp4", a) },
+			func(a *net.UDPAddr) (udpMsgConn, error) { return net.DialUDP("udp4", nil, a) }},
+		{"gonet", func(a *net.UDPAddr) (udpMsgConn, error) { return ListenUDP("udp4", a) },
+			func(a *net.UDPAddr) (udpMsgConn, error) { return DialUDP("udp4", nil, a) }},
+	}
+	var got [2]string
+	for i, impl := range impls {
+		srv, err := impl.listen(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		cli, err := impl.dial(srv.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		// Ask for the destination address and the TOS byte, as quic-go
+		// does, and send with a TOS of our own.
+		rc, _ := srv.SyscallConn()
+		rc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
+		})
+		tos := make([]byte, unix.CmsgSpace(4))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&tos[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_TOS
+		h.SetLen(unix.CmsgLen(4))
+		tos[unix.CmsgLen(0)] = 0x02 // ECT(0)
+		var out string
+		n, oobn, err := cli.WriteMsgUDP([]byte("datagram"), tos, nil)
+		out += fmt.Sprintf("write %d %d %s; ", n, oobn, errShape(err))
+		_, _, err = cli.WriteMsgUDP([]byte("x"), nil, srv.LocalAddr().(*net.UDPAddr))
+		out += "connected+addr " + errShape(err) + "; "
+		_, _, err = srv.WriteMsgUDP([]byte("x"), nil, nil)
+		out += "unconnected-no-addr " + errShape(err) + "; "
+
+		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf, oob := make([]byte, 64), make([]byte, 128)
+		n, oobn, flags, from, err := srv.ReadMsgUDP(buf, oob)
+		var cm ipv4.ControlMessage
+		perr := cm.Parse(oob[:oobn])
+		out += fmt.Sprintf("read %q %d flags %#x from-cli %v %s; parse %s dst %v ifindex>0 %v",
+			buf[:n], oobn, flags, from.String() == cli.LocalAddr().String(), errShape(err), errShape(perr), cm.Dst, cm.IfIndex > 0)
+		// The TOS byte: x/net does not parse it; find it by hand.
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TOS {
+				out += fmt.Sprintf(" tos %#x", m.Data[0])
+			}
+		}
+		got[i] = out
+	}
+	t.Logf("net:   %s", got[0])
+	if got[0] != got[1] {
+		t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
+	}
+}
+
+// TestBatchWithNet sends a batch with WriteBatch and reads it with
+// ReadBatch, on gonet, and on net through x/net's ipv4.PacketConn.
+func TestBatchWithNet(t *testing.T) {
+	type batcher interface {
+		ReadBatch([]ipv4.Message, int) (int, error)
+		WriteBatch([]ipv4.Message, int) (int, error)
+		SetReadDeadline(time.Time) error
+	}
+	impls := []struct {
+		name string
+		open func(t *testing.T) (a, b batcher, baddr net.Addr)
+	}{
+		{"net", func(t *testing.T) (batcher, batcher, net.Addr) {
+			a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return ipv4.NewPacketConn(a), ipv4.NewPacketConn(b), b.LocalAddr()
+		}},
+		{"gonet", func(t *testing.T) (batcher, batcher, net.Addr) {
+			a, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { a.Close(); b.Close() })
+			return a, b, b.LocalAddr()
+		}},
+	}
+	var got [2]string
+	for i, impl := range impls {
+		a, b, baddr := impl.open(t)
+		out := make([]ipv4.Message, 8)
+		for j := range out {
+			// Two buffers per message: the kernel gathers them.
+			out[j] = ipv4.Message{Buffers: [][]byte{[]byte(fmt.Sprintf("m%d-", j)), []byte("tail")}, Addr: baddr}
+		}
+		out[7].Buffers = [][]byte{make([]byte, 100)} // truncated at the receiver
+		n, err := a.WriteBatch(out, 0)
+		s := fmt.Sprintf("wrote %d %s:", n, errShape(err))
+		for j := range n {
+			s += fmt.Sprintf(" %d", out[j].N)
+		}
+		b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		in := make([]ipv4.Message, 16)
+		for j := range in {
+			in[j].Buffers = [][]byte{make([]byte, 4), make([]byte, 6)}
+		}
+		total := 0
+		for total < n {
+			r, err := b.ReadBatch(in[total:], 0)
+			if err != nil {
+				s += "; read " + errShape(err)
+				break
+			}
+			total += r
+		}
+		s += fmt.Sprintf("; read %d:", total)
+		for _, m := range in[:total] {
+			data := append(append([]byte{}, m.Buffers[0]...), m.Buffers[1]...)
+			s += fmt.Sprintf(" %q/%d/%#x/%T", data[:m.N], m.N, m.Flags, m.Addr)
+		}
+		// Nothing left: a deadline ends the wait.
+		b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err = b.ReadBatch(in, 0)
+		s += fmt.Sprintf("; empty: timeout %v", errors.Is(err, os.ErrDeadlineExceeded))
+		got[i] = s
+	}
+	t.Logf("net:   %s", got[0])
+	if got[0] != got[1] {
+		t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
+	}
+}

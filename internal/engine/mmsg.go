@@ -1,0 +1,152 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"net"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Batches of datagrams: recvmmsg(2) and sendmmsg(2).
+//
+// A batch is one syscall made on the caller's thread, without waiting,
+// and a wait for readiness only when the first message cannot move: on
+// the uring backend an IORING_OP_POLL_ADD on the socket's ring, on epoll
+// the netpoller, with deadlines, timeouts, contexts and Close honoured as
+// for every op. The kernel holds none of the caller's memory once the
+// syscall returns. (Multishot receive into a buffer ring, where datagrams
+// land without a syscall per batch, is issue 13's next step.)
+
+// Mmsg is one message of a batch.
+type Mmsg struct {
+	Buffers [][]byte      // the data, scattered or gathered over these
+	OOB     []byte        // control messages: to send, or room to receive them
+	Addr    unix.Sockaddr // SendMmsg: the destination (nil: the peer); RecvMmsg: the sender
+	N       int           // bytes of data moved
+	OOBN    int           // RecvMmsg: bytes of control data received
+	Flags   int           // RecvMmsg: the message's MSG_* flags
+}
+
+// RecvMmsg receives up to len(msgs) datagrams with recvmmsg(2), waiting
+// until at least one is there, and returns how many it filled in.
+func (s *Socket) RecvMmsg(ctx context.Context, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
+	return s.batch(ctx, 'r', msgs, flags, timeout)
+}
+
+// SendMmsg sends msgs with sendmmsg(2), waiting until the first can go,
+// and returns how many went: fewer than len(msgs) when the socket's
+// buffer filled, or an error stopped it after the first.
+func (s *Socket) SendMmsg(ctx context.Context, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
+	return s.batch(ctx, 'w', msgs, flags, timeout)
+}
+
+func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	if err := s.deadline(mode).errIfExpired(); err != nil {
+		return 0, err
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	if mode == 'w' {
+		s.sendMu.Lock()
+		defer s.sendMu.Unlock()
+	}
+	b, err := newMmsgBatch(msgs, mode == 'w')
+	if err != nil {
+		return 0, err
+	}
+	trap, call := uintptr(unix.SYS_RECVMMSG), flags|unix.MSG_DONTWAIT
+	if mode == 'w' {
+		trap, call = unix.SYS_SENDMMSG, call|unix.MSG_NOSIGNAL
+	}
+	waits := !s.nonblock && flags&unix.MSG_DONTWAIT == 0
+	var n int
+	var serr error
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
+	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(call), 0, 0)
+		n, serr = int(r), errnoErr(e)
+		return e != unix.EAGAIN || !waits
+	})
+	if err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	b.results(msgs[:n], mode == 'r')
+	return n, nil
+}
+
+// mmsgBatch is the kernel's view of a batch. Its typed pointers keep the
+// caller's buffers reachable for the length of the syscall.
+type mmsgBatch struct {
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrAny
+}
+
+func newMmsgBatch(msgs []Mmsg, send bool) (*mmsgBatch, error) {
+	niov := 0
+	for i := range msgs {
+		niov += len(msgs[i].Buffers)
+	}
+	b := &mmsgBatch{
+		hdrs:  make([]unix.Mmsghdr, len(msgs)),
+		iovs:  make([]unix.Iovec, niov),
+		names: make([]unix.RawSockaddrAny, len(msgs)),
+	}
+	iov := b.iovs
+	for i := range msgs {
+		m, h := &msgs[i], &b.hdrs[i].Hdr
+		if k := len(m.Buffers); k > 0 {
+			for j, p := range m.Buffers {
+				if len(p) > 0 {
+					iov[j].Base = &p[0]
+					iov[j].SetLen(len(p))
+				}
+			}
+			h.Iov = &iov[0]
+			h.SetIovlen(k)
+			iov = iov[k:]
+		}
+		if len(m.OOB) > 0 {
+			h.Control = &m.OOB[0]
+			h.SetControllen(len(m.OOB))
+		}
+		switch {
+		case !send:
+			h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+			h.Namelen = unix.SizeofSockaddrAny
+		case m.Addr != nil:
+			n, err := putSockaddr(m.Addr, &b.names[i])
+			if err != nil {
+				return nil, err
+			}
+			h.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+			h.Namelen = n
+		}
+	}
+	return b, nil
+}
+
+// results copies what the kernel reported into msgs.
+func (b *mmsgBatch) results(msgs []Mmsg, recv bool) {
+	for i := range msgs {
+		m, h := &msgs[i], &b.hdrs[i]
+		m.N = int(h.Len)
+		if recv {
+			m.OOBN = int(h.Hdr.Controllen)
+			m.Flags = int(h.Hdr.Flags)
+			m.Addr = sockaddrFrom(&b.names[i], h.Hdr.Namelen)
+		}
+	}
+}
