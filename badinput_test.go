@@ -68,6 +68,9 @@ var badInputTests = []struct {
 	}, unix.EBADF, 0},
 	{"ConnectContext/closed", func(b *bad) (int, error) { return 0, ConnectContext(context.Background(), b.closed, b.to4) }, unix.EBADF, 0},
 
+	{"Recvmmsg/closed", func(b *bad) (int, error) { return Recvmmsg(b.closed, make([]Msg, 2), 0) }, unix.EBADF, 0},
+	{"Sendmsg/negative", func(b *bad) (int, error) { return Sendmsg(-1, []byte("x"), nil, 0, nil) }, unix.EBADF, 0},
+
 	// Calls the socket's category forbids.
 	{"Listen/connection", func(b *bad) (int, error) { return 0, Listen(b.conn, 1) }, unix.EOPNOTSUPP, 0},
 	{"Accept/datagram", func(b *bad) (int, error) { _, _, err := Accept(b.udp4); return 0, err }, unix.EOPNOTSUPP, 0},
@@ -79,6 +82,25 @@ var badInputTests = []struct {
 		_, _, err := AcceptContext(context.Background(), b.conn)
 		return 0, err
 	}, unix.EOPNOTSUPP, 0},
+
+	{"Recvmmsg/listen", func(b *bad) (int, error) { return Recvmmsg(b.listener, make([]Msg, 2), 0) }, unix.EOPNOTSUPP, 0},
+	{"Sendmmsg/listen", func(b *bad) (int, error) { return Sendmmsg(b.listener, make([]Msg, 2), 0) }, unix.EOPNOTSUPP, 0},
+	{"Recvmsg/listen", func(b *bad) (int, error) { n, _, _, _, err := Recvmsg(b.listener, make([]byte, 8), nil, 0); return n, err }, unix.EOPNOTSUPP, 0},
+
+	// Message calls: batches with holes, bad addresses, bad control data.
+	{"Sendmmsg/port 70000 in the first", func(b *bad) (int, error) {
+		return Sendmmsg(b.udp4, []Msg{{Buffers: [][]byte{[]byte("x")}, Addr: &unix.SockaddrInet4{Port: 70000, Addr: lo4}}}, 0)
+	}, unix.EINVAL, 0},
+	{"Sendmmsg/unix address in the first", func(b *bad) (int, error) {
+		return Sendmmsg(b.udp4, []Msg{{Addr: &unix.SockaddrUnix{Name: long300}}}, 0)
+	}, unix.EINVAL, 0},
+	{"Recvmmsg/nothing queued, no buffers", func(b *bad) (int, error) {
+		return Recvmmsg(b.udp4, []Msg{{}, {Buffers: [][]byte{nil, nil}}}, unix.MSG_DONTWAIT)
+	}, unix.EAGAIN, 0},
+	{"Recvmsg/nil buffers, nothing queued", func(b *bad) (int, error) {
+		n, _, _, _, err := Recvmsg(b.udp4, nil, nil, unix.MSG_DONTWAIT)
+		return n, err
+	}, unix.EAGAIN, 0},
 
 	// Constructors: types, families, protocols, flags.
 	{"SocketDatagram/stream", func(b *bad) (int, error) { return openClose(SocketDatagram(unix.AF_INET, unix.SOCK_STREAM, 0)) }, unix.ESOCKTNOSUPPORT, 0},

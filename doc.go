@@ -8,6 +8,10 @@
 // request and parks the calling goroutine until the kernel completes it,
 // with no OS thread blocked per call.
 //
+// Beyond the seed's calls it has Linux's message calls: Sendmsg and
+// Recvmsg with control messages, and Sendmmsg and Recvmmsg for batches of
+// datagrams.
+//
 // Descriptors are ksocket's own ints, the lowest free number from 3, and
 // errors are bare unix.Errno values, as in golang.org/x/sys/unix.
 // Getaddrinfo returns *AddrinfoError with glibc's EAI_* codes.

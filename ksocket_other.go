@@ -132,6 +132,42 @@ func RecvfromContext(ctx context.Context, s int, buf []byte, flags int) (int, un
 	return 0, nil, unix.ENOSYS
 }
 
+// Sendmsg needs Linux: it returns ENOSYS.
+func Sendmsg(s int, buf, oob []byte, flags int, to unix.Sockaddr) (int, error) {
+	return 0, unix.ENOSYS
+}
+
+// SendmsgContext needs Linux: it returns ENOSYS.
+func SendmsgContext(ctx context.Context, s int, buf, oob []byte, flags int, to unix.Sockaddr) (int, error) {
+	return 0, unix.ENOSYS
+}
+
+// Recvmsg needs Linux: it returns ENOSYS.
+func Recvmsg(s int, buf, oob []byte, flags int) (n, oobn, recvflags int, from unix.Sockaddr, err error) {
+	return 0, 0, 0, nil, unix.ENOSYS
+}
+
+// RecvmsgContext needs Linux: it returns ENOSYS.
+func RecvmsgContext(ctx context.Context, s int, buf, oob []byte, flags int) (n, oobn, recvflags int, from unix.Sockaddr, err error) {
+	return 0, 0, 0, nil, unix.ENOSYS
+}
+
+// Sendmmsg needs Linux: it returns ENOSYS.
+func Sendmmsg(s int, msgs []Msg, flags int) (int, error) { return 0, unix.ENOSYS }
+
+// SendmmsgContext needs Linux: it returns ENOSYS.
+func SendmmsgContext(ctx context.Context, s int, msgs []Msg, flags int) (int, error) {
+	return 0, unix.ENOSYS
+}
+
+// Recvmmsg needs Linux: it returns ENOSYS.
+func Recvmmsg(s int, msgs []Msg, flags int) (int, error) { return 0, unix.ENOSYS }
+
+// RecvmmsgContext needs Linux: it returns ENOSYS.
+func RecvmmsgContext(ctx context.Context, s int, msgs []Msg, flags int) (int, error) {
+	return 0, unix.ENOSYS
+}
+
 // Closesocket needs Linux: it returns ENOSYS.
 func Closesocket(s int) error { return unix.ENOSYS }
 

@@ -43,3 +43,14 @@ type Info struct {
 	Restricted string     // uring: "yes" when the ring is limited to AllowedOps, else "no (why)"
 	AllowedOps []string   // uring: the io_uring opcodes the restricted ring allows
 }
+
+// Msg is one message of Recvmmsg and Sendmmsg: struct mmsghdr, with the
+// msghdr's fields as Go values.
+type Msg struct {
+	Buffers [][]byte      // the data, scattered over (or gathered from) these
+	OOB     []byte        // control messages to send, or room for those received
+	Addr    unix.Sockaddr // Sendmmsg: the destination, nil for the connected peer; Recvmmsg: the sender
+	N       int           // bytes of data moved (msg_len)
+	OOBN    int           // Recvmmsg: bytes of control data received (msg_controllen)
+	Flags   int           // Recvmmsg: the message's MSG_* flags (msg_flags)
+}
