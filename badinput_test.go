@@ -85,7 +85,10 @@ var badInputTests = []struct {
 
 	{"Recvmmsg/listen", func(b *bad) (int, error) { return Recvmmsg(b.listener, make([]Msg, 2), 0) }, unix.EOPNOTSUPP, 0},
 	{"Sendmmsg/listen", func(b *bad) (int, error) { return Sendmmsg(b.listener, make([]Msg, 2), 0) }, unix.EOPNOTSUPP, 0},
-	{"Recvmsg/listen", func(b *bad) (int, error) { n, _, _, _, err := Recvmsg(b.listener, make([]byte, 8), nil, 0); return n, err }, unix.EOPNOTSUPP, 0},
+	{"Recvmsg/listen", func(b *bad) (int, error) {
+		n, _, _, _, err := Recvmsg(b.listener, make([]byte, 8), nil, 0)
+		return n, err
+	}, unix.EOPNOTSUPP, 0},
 
 	// Message calls: batches with holes, bad addresses, bad control data.
 	{"Sendmmsg/port 70000 in the first", func(b *bad) (int, error) {
