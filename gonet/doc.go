@@ -33,8 +33,10 @@
 // (IP_PKTINFO, IP_TOS, and the rest that x/net/ipv4 builds) and
 // ReadMsgUnix/WriteMsgUnix (SCM_RIGHTS, SCM_CREDENTIALS), as IORING_OP_RECVMSG
 // and IORING_OP_SENDMSG requests; descriptors received are close-on-exec.
-// Not yet (issue 12): ListenMulticastUDP, MPTCP, Happy Eyeballs, and
-// splice/sendfile in ReadFrom/WriteTo.
+// ListenMulticastUDP joins a group as net's does, and listening on a group
+// address shares the port (SO_REUSEADDR on the wildcard address), as in
+// net. Not yet (issue 12): MPTCP, Happy Eyeballs, and splice/sendfile in
+// ReadFrom/WriteTo.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

@@ -128,6 +128,11 @@ func ListenUnix(network string, laddr *net.UnixAddr) (*UnixListener, error) {
 	return net.ListenUnix(network, laddr)
 }
 
+// ListenMulticastUDP is net.ListenMulticastUDP.
+func ListenMulticastUDP(network string, ifi *net.Interface, gaddr *net.UDPAddr) (*UDPConn, error) {
+	return net.ListenMulticastUDP(network, ifi, gaddr)
+}
+
 // ListenUnixgram is net.ListenUnixgram.
 func ListenUnixgram(network string, laddr *net.UnixAddr) (*UnixConn, error) {
 	return net.ListenUnixgram(network, laddr)

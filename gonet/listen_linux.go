@@ -125,7 +125,15 @@ func (lc *ListenConfig) bind(ctx context.Context, k netKind, network, address st
 			return nil, t, fail("control", t.addr, err)
 		}
 	}
-	if err := s.Bind(t.sa); err != nil {
+	sa := t.sa
+	if k.sotype == unix.SOCK_DGRAM {
+		var err error
+		if sa, err = multicastListen(s, sa); err != nil {
+			s.Close()
+			return nil, t, fail("setsockopt", t.addr, err)
+		}
+	}
+	if err := s.Bind(sa); err != nil {
 		s.Close()
 		return nil, t, fail("bind", t.addr, err)
 	}
