@@ -259,3 +259,50 @@ func trimNL(b []byte) []byte {
 	}
 	return b
 }
+
+// resolveWith resolves a dial's address with a *net.Resolver, for a
+// Dialer whose Resolver is set: the host's addresses of k's family, in
+// the resolver's order, on the numeric or named port.
+func resolveWith(ctx context.Context, r *net.Resolver, k netKind, network, address string) ([]target, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	proto := "tcp"
+	if k.sotype == unix.SOCK_DGRAM {
+		proto = "udp"
+	}
+	p, err := r.LookupPort(ctx, proto, port)
+	if err != nil {
+		return nil, err
+	}
+	ipNet := map[int]string{unix.AF_INET: "ip4", unix.AF_INET6: "ip6"}[k.family]
+	if ipNet == "" {
+		ipNet = "ip"
+	}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip}
+	} else if ips, err = r.LookupNetIP(ctx, ipNet, host); err != nil {
+		return nil, err
+	}
+	var out []target
+	for _, ip := range ips {
+		family := unix.AF_INET6
+		if ip.Is4() || ip.Is4In6() && k.family != unix.AF_INET6 {
+			family, ip = unix.AF_INET, ip.Unmap()
+		}
+		if k.family != unix.AF_UNSPEC && family != k.family {
+			continue
+		}
+		sa, err := addrPortToSockaddr(family, netip.AddrPortFrom(ip, uint16(p)))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, target{family, sa, sockaddrToAddr(network, sa)})
+	}
+	if len(out) == 0 {
+		return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
+	}
+	return out, nil
+}

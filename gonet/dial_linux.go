@@ -32,6 +32,25 @@ type Dialer struct {
 	// is bound or connected, with "tcp4", "tcp6", "udp4", "udp6", "unix"
 	// "unixgram" or "unixpacket" and the address being dialed.
 	Control func(network, address string, c syscall.RawConn) error
+	// ControlContext is Control with the dial's context; if set, Control
+	// is not called.
+	ControlContext func(ctx context.Context, network, address string, c syscall.RawConn) error
+	// FallbackDelay is how long a "tcp" dial waits for the first address
+	// family before racing the other (Happy Eyeballs, RFC 6555): zero
+	// means 300 ms, a negative value dials the addresses one by one.
+	FallbackDelay time.Duration
+	// DualStack is ignored, as in net: fast fallback is on unless
+	// FallbackDelay is negative.
+	//
+	// Deprecated: as net.Dialer.DualStack.
+	DualStack bool
+	// Resolver, if set, resolves host names and service names in place of
+	// ksocket's own getaddrinfo (its lookups then run on package net).
+	Resolver *net.Resolver
+	// Cancel, if set, cancels the dial when closed, as the context does.
+	//
+	// Deprecated: as net.Dialer.Cancel; use DialContext.
+	Cancel <-chan struct{}
 }
 
 // Dial connects to address on network, as net.Dial.
@@ -51,8 +70,11 @@ func (d *Dialer) Dial(network, address string) (net.Conn, error) {
 	return d.DialContext(context.Background(), network, address)
 }
 
-// DialContext connects to address on network. Each resolved address is
-// tried in order until one connects; the context bounds the whole dial.
+// DialContext connects to address on network, as net's does: the resolved
+// addresses are tried in order, each with a share of the time left; for
+// "tcp" with addresses of both families, the second family races the
+// first after FallbackDelay (Happy Eyeballs). The context bounds the whole
+// dial.
 func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	if ctx == nil {
 		panic("gonet: nil context")
@@ -85,27 +107,173 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	if err != nil {
 		return nil, fail(nil, err)
 	}
-	targets, err := resolve(ctx, k, network, address, false)
+	if d.Cancel != nil {
+		sub, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-d.Cancel:
+				cancel()
+			case <-sub.Done():
+			}
+		}()
+		ctx = sub
+	}
+	var targets []target
+	if d.Resolver != nil && k.family != unix.AF_UNIX {
+		targets, err = resolveWith(ctx, d.Resolver, k, network, address)
+	} else {
+		targets, err = resolve(ctx, k, network, address, false)
+	}
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			err = cerr
 		}
 		return nil, fail(nil, err)
 	}
-	var first error
+	primaries, fallbacks := targets, []target(nil)
+	if d.FallbackDelay >= 0 && network == "tcp" {
+		primaries, fallbacks = partition(targets)
+	}
+	// A copy, as net's sysDialer: a losing racer may still read it after
+	// DialContext has returned, while the caller changes d.
+	dc := *d
+	if len(fallbacks) == 0 {
+		return dc.dialSerial(ctx, e, k, network, primaries)
+	}
+	return dc.dialParallel(ctx, e, k, network, primaries, fallbacks)
+}
+
+// partition splits targets into those of the first one's family and the
+// rest, keeping their order.
+func partition(targets []target) (primaries, fallbacks []target) {
 	for _, t := range targets {
-		c, err := d.dialOne(ctx, e, k, network, t)
+		if t.family == targets[0].family {
+			primaries = append(primaries, t)
+		} else {
+			fallbacks = append(fallbacks, t)
+		}
+	}
+	return primaries, fallbacks
+}
+
+// dialParallel races primaries against fallbacks, as net does: the
+// fallbacks start FallbackDelay after the primaries, or at once when the
+// primaries have all failed. The first connection wins; the other racer's
+// context is cancelled, which cancels its connect on the ring, and a
+// connection it makes anyway is closed. If both fail, the primaries' error
+// is returned.
+func (d *Dialer) dialParallel(ctx context.Context, e *engine.Engine, k netKind, network string, primaries, fallbacks []target) (net.Conn, error) {
+	type result struct {
+		c       net.Conn
+		err     error
+		primary bool
+	}
+	returned := make(chan struct{})
+	defer close(returned)
+	results := make(chan result)
+	race := func(ctx context.Context, primary bool) {
+		ts := primaries
+		if !primary {
+			ts = fallbacks
+		}
+		c, err := d.dialSerial(ctx, e, k, network, ts)
+		select {
+		case results <- result{c, err, primary}:
+		case <-returned:
+			if c != nil {
+				c.Close()
+			}
+		}
+	}
+	primaryCtx, primaryCancel := context.WithCancel(ctx)
+	defer primaryCancel()
+	go race(primaryCtx, true)
+
+	delay := d.FallbackDelay
+	if delay == 0 {
+		delay = 300 * time.Millisecond
+	}
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	var primaryErr error
+	var primaryDone, fallbackDone bool
+	for {
+		select {
+		case <-timer.C:
+			fallbackCtx, fallbackCancel := context.WithCancel(ctx)
+			defer fallbackCancel()
+			go race(fallbackCtx, false)
+		case r := <-results:
+			if r.err == nil {
+				return r.c, nil
+			}
+			if r.primary {
+				primaryErr, primaryDone = r.err, true
+			} else {
+				fallbackDone = true
+			}
+			if primaryDone && fallbackDone {
+				return nil, primaryErr
+			}
+			if r.primary && timer.Stop() {
+				timer.Reset(0) // the primaries failed early: race the fallbacks now
+			}
+		}
+	}
+}
+
+// dialSerial tries targets in order. With a deadline, each attempt but
+// the last gets an equal share of the time left, at least 2 s where there
+// is that much, as net gives it; the first error is returned.
+func (d *Dialer) dialSerial(ctx context.Context, e *engine.Engine, k netKind, network string, targets []target) (net.Conn, error) {
+	var first error
+	for i, t := range targets {
+		if err := ctx.Err(); err != nil {
+			return nil, opError("dial", "connect", network, d.LocalAddr, t.addr, err)
+		}
+		dialCtx := ctx
+		if deadline, ok := ctx.Deadline(); ok {
+			partial, err := partialDeadline(time.Now(), deadline, len(targets)-i)
+			if err != nil {
+				if first == nil {
+					first = opError("dial", "connect", network, d.LocalAddr, t.addr, err)
+				}
+				break
+			}
+			if partial.Before(deadline) {
+				var cancel context.CancelFunc
+				dialCtx, cancel = context.WithDeadline(ctx, partial)
+				defer cancel()
+			}
+		}
+		c, err := d.dialOne(dialCtx, e, k, network, t)
 		if err == nil {
 			return c, nil
 		}
 		if first == nil {
 			first = err
 		}
-		if ctx.Err() != nil {
-			break
-		}
+	}
+	if first == nil {
+		first = opError("dial", "connect", network, d.LocalAddr, nil, errMissingAddress)
 	}
 	return nil, first
+}
+
+// partialDeadline is the deadline of one of addrsRemaining attempts that
+// share the time until deadline, as net computes it.
+func partialDeadline(now, deadline time.Time, addrsRemaining int) (time.Time, error) {
+	left := deadline.Sub(now)
+	if left <= 0 {
+		return time.Time{}, context.DeadlineExceeded
+	}
+	timeout := left / time.Duration(addrsRemaining)
+	const saneMinimum = 2 * time.Second
+	if timeout < saneMinimum {
+		timeout = min(left, saneMinimum)
+	}
+	return now.Add(timeout), nil
 }
 
 func (d *Dialer) dialOne(ctx context.Context, e *engine.Engine, k netKind, network string, t target) (net.Conn, error) {
@@ -129,7 +297,11 @@ func (d *Dialer) dialOne(ctx context.Context, e *engine.Engine, k netKind, netwo
 	if t.family == unix.AF_INET6 && k.family == unix.AF_INET6 {
 		s.SetsockoptInt(unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
 	}
-	if d.Control != nil {
+	if d.ControlContext != nil {
+		if err := d.ControlContext(ctx, familyNetwork(network, t.family), t.addr.String(), rawConn{s: s, net: network}); err != nil {
+			return nil, fail("control", err)
+		}
+	} else if d.Control != nil {
 		if err := d.Control(familyNetwork(network, t.family), t.addr.String(), rawConn{s: s, net: network}); err != nil {
 			return nil, fail("control", err)
 		}

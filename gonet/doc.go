@@ -35,7 +35,11 @@
 // and IORING_OP_SENDMSG requests; descriptors received are close-on-exec.
 // ListenMulticastUDP joins a group as net's does, and listening on a group
 // address shares the port (SO_REUSEADDR on the wildcard address), as in
-// net. Not yet (issue 12): MPTCP, Happy Eyeballs, and splice/sendfile in
+// net. Dialer races the two address families as net does (Happy
+// Eyeballs, FallbackDelay), splits a deadline over the addresses it tries,
+// and cancels the losing connects on the ring; ControlContext, Cancel and
+// Resolver (a *net.Resolver, whose lookups then run on package net) work
+// as net's. Not yet (issue 12): MPTCP, and splice/sendfile in
 // ReadFrom/WriteTo.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,

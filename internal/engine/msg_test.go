@@ -289,7 +289,9 @@ func TestRecvMsgTimeout(t *testing.T) {
 	if d := time.Since(start); d < 20*time.Millisecond {
 		t.Fatalf("RecvMsg timed out after %v, before its 20ms", d)
 	}
-	if now, _ := e.Slots(); now != inUse {
+	// Ops of earlier tests (a detached cancel, a close) may still end
+	// in between: only a rise is a leak.
+	if now, _ := e.Slots(); now > inUse {
 		t.Fatalf("slots in use: %d before, %d after a timed-out RecvMsg", inUse, now)
 	}
 	// The buffers are free for reuse: a datagram sent now arrives whole.
