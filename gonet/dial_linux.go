@@ -51,6 +51,8 @@ type Dialer struct {
 	//
 	// Deprecated: as net.Dialer.Cancel; use DialContext.
 	Cancel <-chan struct{}
+
+	mptcp mptcpStatus // SetMultipathTCP
 }
 
 // Dial connects to address on network, as net.Dial.
@@ -284,7 +286,13 @@ func (d *Dialer) dialOne(ctx context.Context, e *engine.Engine, k netKind, netwo
 	if k.sotype == unix.SOCK_DGRAM {
 		cat = engine.CatDatagram
 	}
-	s, err := e.Socket(t.family, k.sotype, 0, cat)
+	var s *engine.Socket
+	var err error
+	if k.sotype == unix.SOCK_STREAM && t.family != unix.AF_UNIX {
+		s, err = streamSocket(e, t.family, d.MultipathTCP(), cat)
+	} else {
+		s, err = e.Socket(t.family, k.sotype, 0, cat)
+	}
 	if err != nil {
 		return nil, fail("socket", err)
 	}

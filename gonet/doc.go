@@ -39,8 +39,10 @@
 // Eyeballs, FallbackDelay), splits a deadline over the addresses it tries,
 // and cancels the losing connects on the ring; ControlContext, Cancel and
 // Resolver (a *net.Resolver, whose lookups then run on package net) work
-// as net's. Not yet (issue 12): MPTCP, and splice/sendfile in
-// ReadFrom/WriteTo.
+// as net's. Multipath TCP follows net's defaults: listeners use it where
+// the kernel has it, dialers when SetMultipathTCP(true) (or GODEBUG) asks,
+// and TCPConn.MultipathTCP tells whether a connection kept it. Not yet
+// (issue 12): splice/sendfile in ReadFrom/WriteTo.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

@@ -21,11 +21,31 @@ type Dialer struct {
 	KeepAlive       time.Duration
 	KeepAliveConfig net.KeepAliveConfig
 	Control         func(network, address string, c syscall.RawConn) error
+	ControlContext  func(ctx context.Context, network, address string, c syscall.RawConn) error
+	FallbackDelay   time.Duration
+	// Deprecated: as net.Dialer.DualStack.
+	DualStack bool
+	Resolver  *net.Resolver
+	// Deprecated: as net.Dialer.Cancel.
+	Cancel <-chan struct{}
+
+	mptcp *bool
 }
 
 func (d *Dialer) std() *net.Dialer {
-	return &net.Dialer{Timeout: d.Timeout, Deadline: d.Deadline, LocalAddr: d.LocalAddr, KeepAlive: d.KeepAlive, KeepAliveConfig: d.KeepAliveConfig, Control: d.Control}
+	nd := &net.Dialer{Timeout: d.Timeout, Deadline: d.Deadline, LocalAddr: d.LocalAddr, KeepAlive: d.KeepAlive, KeepAliveConfig: d.KeepAliveConfig,
+		Control: d.Control, ControlContext: d.ControlContext, FallbackDelay: d.FallbackDelay, Resolver: d.Resolver, Cancel: d.Cancel}
+	if d.mptcp != nil {
+		nd.SetMultipathTCP(*d.mptcp)
+	}
+	return nd
 }
+
+// MultipathTCP is net.Dialer.MultipathTCP.
+func (d *Dialer) MultipathTCP() bool { return d.std().MultipathTCP() }
+
+// SetMultipathTCP is net.Dialer.SetMultipathTCP.
+func (d *Dialer) SetMultipathTCP(use bool) { d.mptcp = &use }
 
 // Dial is net.Dial.
 func Dial(network, address string) (net.Conn, error) { return net.Dial(network, address) }
@@ -51,11 +71,23 @@ type ListenConfig struct {
 	Control         func(network, address string, c syscall.RawConn) error
 	KeepAlive       time.Duration
 	KeepAliveConfig net.KeepAliveConfig
+
+	mptcp *bool
 }
 
 func (lc *ListenConfig) std() *net.ListenConfig {
-	return &net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive, KeepAliveConfig: lc.KeepAliveConfig}
+	nl := &net.ListenConfig{Control: lc.Control, KeepAlive: lc.KeepAlive, KeepAliveConfig: lc.KeepAliveConfig}
+	if lc.mptcp != nil {
+		nl.SetMultipathTCP(*lc.mptcp)
+	}
+	return nl
 }
+
+// MultipathTCP is net.ListenConfig.MultipathTCP.
+func (lc *ListenConfig) MultipathTCP() bool { return lc.std().MultipathTCP() }
+
+// SetMultipathTCP is net.ListenConfig.SetMultipathTCP.
+func (lc *ListenConfig) SetMultipathTCP(use bool) { lc.mptcp = &use }
 
 // Listen is net.Listen.
 func Listen(network, address string) (net.Listener, error) { return net.Listen(network, address) }

@@ -28,6 +28,8 @@ type ListenConfig struct {
 	// KeepAliveConfig, if Enable is true, is the keep-alive configuration
 	// of accepted connections.
 	KeepAliveConfig net.KeepAliveConfig
+
+	mptcp mptcpStatus // SetMultipathTCP
 }
 
 // Listen announces on the local address, as net.Listen. The networks are
@@ -108,7 +110,12 @@ func (lc *ListenConfig) bind(ctx context.Context, k netKind, network, address st
 		return nil, target{}, fail("listen", nil, err)
 	}
 	t := targets[0]
-	s, err := e.Socket(t.family, k.sotype, 0, cat)
+	var s *engine.Socket
+	if k.sotype == unix.SOCK_STREAM && t.family != unix.AF_UNIX {
+		s, err = streamSocket(e, t.family, lc.MultipathTCP(), cat)
+	} else {
+		s, err = e.Socket(t.family, k.sotype, 0, cat)
+	}
 	if err != nil {
 		return nil, t, fail("socket", t.addr, err)
 	}
