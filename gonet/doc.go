@@ -41,8 +41,12 @@
 // Resolver (a *net.Resolver, whose lookups then run on package net) work
 // as net's. Multipath TCP follows net's defaults: listeners use it where
 // the kernel has it, dialers when SetMultipathTCP(true) (or GODEBUG) asks,
-// and TCPConn.MultipathTCP tells whether a connection kept it. Not yet
-// (issue 12): splice/sendfile in ReadFrom/WriteTo.
+// and TCPConn.MultipathTCP tells whether a connection kept it.
+// TCPConn.ReadFrom moves a regular file's bytes to the socket inside the
+// kernel (IORING_OP_SPLICE through a pipe; splice(2) where the op is
+// masked and on epoll), so http.ServeFile and io.Copy from an *os.File
+// never copy through user memory. Not yet (issue 12): splicing between
+// two connections, and in WriteTo.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

@@ -434,6 +434,24 @@ func readShutdown(fd int) bool {
 	return err == nil && n == 1 && pfd[0].Revents&unix.POLLRDHUP != 0
 }
 
+// splice is splice(2); into s it waits in the netpoller while the send
+// buffer is full.
+func (b *epollBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec) (int, error) {
+	if out != s.fd {
+		return spliceRaw(in, offIn, out, n)
+	}
+	var k int
+	var serr error
+	err := b.rawIO(s, wv, func(fd uintptr) bool {
+		k, serr = spliceRaw(in, offIn, int(fd), n)
+		return serr != unix.EAGAIN
+	})
+	if err != nil {
+		return 0, err
+	}
+	return k, serr
+}
+
 func (b *epollBackend) shutdown(s *Socket, how int) error {
 	return b.ctl(s, func(fd int) error { return unix.Shutdown(fd, how) })
 }

@@ -21,6 +21,7 @@ type feature struct {
 // features lists what the engine probes for, oldest first.
 var features = []feature{
 	{"CLOSE", 5, 6},
+	{"SPLICE", 5, 7},
 	{"RESTRICTIONS", 5, 10}, // IORING_SETUP_R_DISABLED and IORING_REGISTER_RESTRICTIONS
 	{"SHUTDOWN", 5, 11},
 	{"SUBMIT_ALL", 5, 18},

@@ -50,8 +50,8 @@ type uringBackend struct {
 	inf Info
 
 	// Which calls go through the ring; immutable after setup.
-	useSocket, useBind, useListen, useShutdown, useClose bool
-	useSetsockopt, useGetsockopt, useAcceptDontwait      bool
+	useSocket, useBind, useListen, useShutdown, useClose, useSplice bool
+	useSetsockopt, useGetsockopt, useAcceptDontwait                 bool
 
 	inlineWait time.Duration // longest inline wait; 0 turns it off
 

@@ -32,6 +32,7 @@ func init() {
 		RingOp{uring.IORING_OP_URING_CMD, "SOCKOPT"},
 		RingOp{uring.IORING_OP_ASYNC_CANCEL, ""}, // evict
 		RingOp{uring.IORING_OP_CLOSE, "CLOSE"},
+		RingOp{uring.IORING_OP_SPLICE, "SPLICE"},
 	)
 }
 
@@ -366,6 +367,35 @@ func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, 
 	}
 	b.put(r)
 	return got, nil
+}
+
+// splice is one IORING_OP_SPLICE, or splice(2) where the op is masked;
+// into s it waits for room on the ring between tries. The kernel always
+// runs a splice request on an io-wq worker.
+func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec) (int, error) {
+	w := &wv
+	for {
+		var k int
+		var err error
+		if b.useSplice {
+			var r opResult
+			r, err = b.do(s, w, func(sqe *uring.SQE, _ *opState) {
+				sqe.PrepSplice(in, offIn, out, -1, uint32(n), spliceFlags)
+			})
+			if err == nil {
+				k = int(r.res)
+				b.put(r)
+			}
+		} else {
+			k, err = spliceRaw(in, offIn, out, n)
+		}
+		if err != unix.EAGAIN || out != s.fd {
+			return k, err
+		}
+		if _, err := b.pollWait(s, w, unix.POLLOUT); err != nil {
+			return 0, err
+		}
+	}
 }
 
 func (b *uringBackend) shutdown(s *Socket, how int) error {

@@ -106,6 +106,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	b.useListen = has(uring.IORING_OP_LISTEN, "LISTEN")
 	b.useShutdown = has(uring.IORING_OP_SHUTDOWN, "SHUTDOWN")
 	b.useClose = has(uring.IORING_OP_CLOSE, "CLOSE")
+	b.useSplice = has(uring.IORING_OP_SPLICE, "SPLICE")
 
 	for _, sh := range b.shards {
 		go sh.reap()
@@ -148,6 +149,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	ring2(true, "recvmsg")
 	ring2(b.useShutdown, "shutdown")
 	ring2(b.useClose, "close")
+	ring2(b.useSplice, "splice")
 	ring2(b.useSetsockopt, "setsockopt")
 	ring2(b.useGetsockopt, "getsockopt(SOL_SOCKET)")
 	inf.SysCalls = append(inf.SysCalls, "getsockopt(other levels)", "getsockname", "getpeername")

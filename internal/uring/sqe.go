@@ -81,6 +81,17 @@ func (sqe *SQE) PrepClose(fd int) {
 	sqe.prepRW(IORING_OP_CLOSE, fd, nil, 0, 0)
 }
 
+// PrepSplice prepares IORING_OP_SPLICE (Linux 5.7+): splice(2) of n bytes
+// from fdIn at offIn to fdOut at offOut, where an offset of -1 means the
+// file's own position (and is the only one a pipe or socket takes). The
+// offsets are values, not pointers: the kernel reads nothing of ours.
+func (sqe *SQE) PrepSplice(fdIn int, offIn int64, fdOut int, offOut int64, n uint32, flags uint32) {
+	sqe.prepRW(IORING_OP_SPLICE, fdOut, nil, n, uint64(offOut))
+	sqe.Addr = uint64(offIn)
+	sqe.SpliceFdIn = int32(fdIn)
+	sqe.OpFlags = flags
+}
+
 // PrepCancel prepares IORING_OP_ASYNC_CANCEL for the request carrying
 // userData (Linux 5.5+).
 func (sqe *SQE) PrepCancel(userData uint64, flags uint32) {

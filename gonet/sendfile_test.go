@@ -1,0 +1,182 @@
+//go:build linux
+
+package gonet
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// tempFile writes size random bytes to a file in t's temporary directory.
+func tempFile(t *testing.T, size int) (*os.File, []byte) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, data
+}
+
+// tcpPair is a connected pair: a from dial (gonet's or net's), b accepted.
+func tcpPair(t *testing.T, gonetSide bool) (a, b net.Conn) {
+	t.Helper()
+	listen, dial := net.Listen, net.Dial
+	if gonetSide {
+		listen, dial = Listen, Dial
+	}
+	ln, err := listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	a, err = dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// TestReadFromFileWithNet copies a file, whole and in a limited range from
+// an offset, through io.Copy into a connection, on gonet and on net: the
+// bytes that arrive, the counts, and the file position after must match.
+func TestReadFromFileWithNet(t *testing.T) {
+	const size = 5<<20 + 123
+	for _, tc := range []struct {
+		name  string
+		start int64
+		limit int64 // -1: to the end
+	}{
+		{"whole", 0, -1},
+		{"range", 1000, 1<<20 + 7},
+		{"past-end", size - 10, 100},
+		{"at-end", size, -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [2]string
+			for i, gonetSide := range []bool{false, true} {
+				f, data := tempFile(t, size)
+				a, b := tcpPair(t, gonetSide)
+				if _, err := f.Seek(tc.start, io.SeekStart); err != nil {
+					t.Fatal(err)
+				}
+				var r io.Reader = f
+				lr := &io.LimitedReader{R: f, N: tc.limit}
+				if tc.limit >= 0 {
+					r = lr
+				}
+				recv := make(chan []byte, 1)
+				go func() {
+					b, _ := io.ReadAll(b)
+					recv <- b
+				}()
+				n, err := io.Copy(a, r)
+				a.Close()
+				body := <-recv
+				pos, _ := f.Seek(0, io.SeekCurrent)
+				end := int64(size)
+				if tc.limit >= 0 {
+					end = min(end, tc.start+tc.limit)
+				}
+				want := data[min(tc.start, size):end]
+				got[i] = fmt.Sprintf("copied %d, %v; received %d bytes, right ones %v; position %d; left in limit %d",
+					n, err, len(body), bytes.Equal(body, want), pos, lr.N)
+			}
+			t.Logf("net: %s", got[0])
+			if got[0] != got[1] {
+				t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
+			}
+		})
+	}
+}
+
+// TestReadFromFileEnds checks that a copy into a peer that does not read
+// ends at the write deadline, and at Close, with the count of bytes sent,
+// and the file position just past them.
+func TestReadFromFileEnds(t *testing.T) {
+	f, _ := tempFile(t, 64<<20)
+	a, _ := tcpPair(t, true)
+	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := io.Copy(a, f)
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("copy into a peer that does not read, past the deadline: %d, %v", n, err)
+	}
+	if pos, _ := f.Seek(0, io.SeekCurrent); pos != n || n <= 0 || n >= 64<<20 {
+		t.Errorf("sent %d of 64 MiB; the file position is %d", n, pos)
+	}
+
+	c, _ := tcpPair(t, true)
+	f.Seek(0, io.SeekStart)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(c, f)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("copy into a connection closed under it: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("copy still running 5 s after Close")
+	}
+}
+
+// TestServeFile serves a file with net/http from a gonet listener, which
+// reaches ReadFrom's kernel path, and fetches it with net's client.
+func TestServeFile(t *testing.T) {
+	f, data := tempFile(t, 3<<20+5)
+	ln, err := Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, f.Name())
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	for _, rng := range []string{"", "bytes=100-200099"} {
+		req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/data", nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		tr := &http.Transport{}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tr.CloseIdleConnections()
+		want := data
+		if rng != "" {
+			want = data[100:200100]
+		}
+		if err != nil || sha256.Sum256(body) != sha256.Sum256(want) {
+			t.Errorf("range %q: %d bytes (%v), want %d", rng, len(body), err, len(want))
+		}
+	}
+}

@@ -1,0 +1,127 @@
+//go:build linux
+
+package engine
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Copies that stay in the kernel: file pages go to a socket through a
+// pipe, as splice(2) moves them, and never through user memory. On the
+// uring backend each splice is an IORING_OP_SPLICE request; where the op
+// is masked, and on epoll, it is splice(2) on the caller's thread. Either
+// way the waits for room in the socket are the engine's, so deadlines,
+// contexts and Close end a copy midway.
+
+const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
+
+// spliceRaw is splice(2) without waiting; offIn -1 means no offset.
+func spliceRaw(in int, offIn int64, out int, n int) (int, error) {
+	var off *int64
+	if offIn >= 0 {
+		off = &offIn
+	}
+	k, err := unix.Splice(in, off, out, nil, n, spliceFlags)
+	return int(k), err
+}
+
+// spliceMax is the pipe size SendFile asks for; the kernel's limit
+// (fs.pipe-max-size) may give less.
+const spliceMax = 1 << 20
+
+// pipe is a non-blocking pipe for splicing. A pipe left holding data (a
+// copy that ended midway) is closed, never reused.
+type pipe struct {
+	r, w int
+	size int
+	data int // bytes in the pipe
+}
+
+var pipes sync.Pool
+
+func getPipe() (*pipe, error) {
+	if p, ok := pipes.Get().(*pipe); ok {
+		return p, nil
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, err
+	}
+	p := &pipe{r: fds[0], w: fds[1]}
+	unix.FcntlInt(uintptr(p.w), unix.F_SETPIPE_SZ, spliceMax)
+	size, err := unix.FcntlInt(uintptr(p.w), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		size = 1 << 16
+	}
+	p.size = size
+	runtime.AddCleanup(p, func(fds [2]int) { unix.Close(fds[0]); unix.Close(fds[1]) }, fds)
+	return p, nil
+}
+
+func putPipe(p *pipe) {
+	if p.data == 0 {
+		pipes.Put(p)
+	}
+	// Otherwise the cleanup closes it once it is unreachable.
+}
+
+// SendFile sends up to n bytes (n < 0: to the end) of the file fd from
+// offset off into s, inside the kernel, and returns how many reached s.
+// fd must be a regular file; it stays the caller's, and its position is
+// not used or moved. Concurrent Sends never interleave with it. A
+// deadline, timeout, context or Close ends it midway with the count so
+// far.
+func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout time.Duration) (int64, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.Closed() {
+		return 0, net.ErrClosed
+	}
+	if err := s.wdl.errIfExpired(); err != nil {
+		return 0, err
+	}
+	p, err := getPipe()
+	if err != nil {
+		return 0, err
+	}
+	defer putPipe(p)
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	var sent int64
+	for n < 0 || sent < n {
+		chunk := int64(p.size)
+		if n >= 0 {
+			chunk = min(chunk, n-sent)
+		}
+		// File pages into the pipe: no waiting, the pipe is empty.
+		k, err := s.e.b.splice(s, fd, off+sent, p.w, int(chunk), w)
+		if err != nil {
+			return sent, err
+		}
+		if k == 0 {
+			break // end of file
+		}
+		p.data = k
+		for p.data > 0 {
+			k, err := s.e.b.splice(s, p.r, -1, s.fd, p.data, w)
+			if err == nil && k == 0 {
+				err = unix.EIO // a pipe we hold both ends of cannot be at its end
+			}
+			if err != nil {
+				return sent, err
+			}
+			p.data -= k
+			sent += int64(k)
+		}
+	}
+	return sent, nil
+}
