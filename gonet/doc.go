@@ -45,8 +45,9 @@
 // TCPConn.ReadFrom moves a regular file's bytes to the socket inside the
 // kernel (IORING_OP_SPLICE through a pipe; splice(2) where the op is
 // masked and on epoll), so http.ServeFile and io.Copy from an *os.File
-// never copy through user memory. Not yet (issue 12): splicing between
-// two connections, and in WriteTo.
+// never copy through user memory; between two gonet stream connections
+// (a proxy's io.Copy, either way round) the bytes are spliced from socket
+// to socket.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

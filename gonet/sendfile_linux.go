@@ -16,7 +16,15 @@ import (
 // as net's sendfile path; net/http's file serving takes it. The file's
 // position moves by what was sent. Anything else is copied through a
 // buffer.
+//
+// From another gonet TCP or unix stream connection the bytes are spliced
+// too, from socket to socket. Bytes already taken from the source when a
+// deadline or Close of the destination stops the copy are lost, as with
+// net's splice.
 func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
+	if n, err, handled := c.spliceFrom(r); handled {
+		return n, err
+	}
 	if n, err, handled := c.sendFile(r); handled {
 		return n, err
 	}
@@ -24,9 +32,49 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // WriteTo copies the connection into w until EOF, as io.Copy does, and is
-// what io.Copy calls.
+// what io.Copy calls. Into a gonet TCP or unix stream connection the bytes
+// are spliced inside the kernel.
 func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
+	if dst := streamConn(w); dst != nil {
+		n, err := dst.s.SpliceFrom(bg, c.s, -1)
+		return n, opError("writeto", "splice", c.net, c.laddr, c.raddr, err)
+	}
 	return io.Copy(w, readerOnly{c})
+}
+
+// streamConn returns the connection of a gonet TCP or unix stream
+// connection, or nil.
+func streamConn(x any) *conn {
+	switch v := x.(type) {
+	case *TCPConn:
+		return &v.conn
+	case *UnixConn:
+		if v.net == "unix" {
+			return &v.conn
+		}
+	}
+	return nil
+}
+
+// spliceFrom is ReadFrom's path from another gonet stream connection.
+func (c *TCPConn) spliceFrom(r io.Reader) (written int64, err error, handled bool) {
+	remain := int64(-1)
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
+		remain, r = lr.N, lr.R
+		if remain <= 0 {
+			return 0, nil, true
+		}
+	}
+	src := streamConn(r)
+	if src == nil {
+		return 0, nil, false
+	}
+	written, err = c.s.SpliceFrom(bg, src.s, remain)
+	if limited {
+		lr.N = remain - written
+	}
+	return written, opError("readfrom", "splice", c.net, c.laddr, c.raddr, err), true
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo from io.Copy, which

@@ -180,3 +180,108 @@ func TestServeFile(t *testing.T) {
 		}
 	}
 }
+
+// TestSpliceBetweenConnsWithNet copies one connection into another with
+// io.Copy, whole and through an io.LimitedReader, on gonet (splice from
+// socket to socket) and on net: what arrives and the counts must match.
+func TestSpliceBetweenConnsWithNet(t *testing.T) {
+	const size = 3<<20 + 11
+	data := make([]byte, size)
+	rand.Read(data)
+	for _, limit := range []int64{-1, 1<<20 + 3} {
+		t.Run(fmt.Sprintf("limit=%d", limit), func(t *testing.T) {
+			var got [2]string
+			for i, gonetSide := range []bool{false, true} {
+				// in: a feeder writes data into inA; the copy reads inB.
+				inA, inB := tcpPair(t, gonetSide)
+				outA, outB := tcpPair(t, gonetSide)
+				go func() {
+					inA.Write(data)
+					inA.Close()
+				}()
+				recv := make(chan []byte, 1)
+				go func() {
+					b, _ := io.ReadAll(outB)
+					recv <- b
+				}()
+				var src io.Reader = inB
+				if limit >= 0 {
+					src = &io.LimitedReader{R: inB, N: limit}
+				}
+				n, err := io.Copy(outA, src)
+				outA.Close()
+				body := <-recv
+				want := data
+				if limit >= 0 {
+					want = data[:limit]
+				}
+				got[i] = fmt.Sprintf("copied %d, %v; received %d, right ones %v", n, err, len(body), bytes.Equal(body, want))
+			}
+			t.Logf("net: %s", got[0])
+			if got[0] != got[1] {
+				t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
+			}
+		})
+	}
+	// WriteTo: io.Copy takes the source's WriteTo, which splices into a
+	// gonet unix stream connection.
+	inA, inB := tcpPair(t, true)
+	dir := t.TempDir()
+	ul, err := Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	ua, err := Dial("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := ul.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ub.Close()
+	go func() {
+		inA.Write(data[:1<<20])
+		inA.Close()
+	}()
+	recv := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(ub)
+		recv <- b
+	}()
+	n, err := io.Copy(ua, inB)
+	ua.Close()
+	if body := <-recv; n != 1<<20 || err != nil || !bytes.Equal(body, data[:1<<20]) {
+		t.Errorf("TCP into unix through WriteTo: %d, %v; %d bytes arrived", n, err, len(body))
+	}
+}
+
+// TestSpliceEnds checks that a splice waiting for a source that sends
+// nothing ends when the source's read deadline passes, and when the
+// source is closed.
+func TestSpliceEnds(t *testing.T) {
+	_, inB := tcpPair(t, true)
+	outA, _ := tcpPair(t, true)
+	inB.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	n, err := io.Copy(outA, inB)
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() || n != 0 {
+		t.Errorf("splice from a silent source past its read deadline: %d, %v", n, err)
+	}
+	inB.SetReadDeadline(time.Time{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(outA, inB)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	inB.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("splice from a source closed under it: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("splice still running 5 s after its source was closed")
+	}
+}

@@ -158,8 +158,8 @@ type backend interface {
 	// reports the peer, the control data's length and the MSG_* flags.
 	recv(s *Socket, b, oob []byte, flags int, from bool, w waitSpec) (received, error)
 	// splice moves up to n bytes from in (at offIn; -1: no offset) to
-	// out, without waiting: in is a file or a pipe, out a pipe or s's own
-	// fd. Into s it waits while s's send buffer is full.
+	// out: a file or s's fd into a pipe, or a pipe into s's fd. It waits
+	// while s has nothing to read or no room to send; never otherwise.
 	splice(s *Socket, in int, offIn int64, out int, n int, w waitSpec) (int, error)
 	shutdown(s *Socket, how int) error
 	setsockopt(s *Socket, level, opt int, val []byte) error

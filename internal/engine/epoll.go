@@ -435,15 +435,15 @@ func readShutdown(fd int) bool {
 }
 
 // splice is splice(2); into s it waits in the netpoller while the send
-// buffer is full.
+// buffer is full, out of s while there is nothing to read.
 func (b *epollBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec) (int, error) {
-	if out != s.fd {
+	if out != s.fd && in != s.fd {
 		return spliceRaw(in, offIn, out, n)
 	}
 	var k int
 	var serr error
 	err := b.rawIO(s, wv, func(fd uintptr) bool {
-		k, serr = spliceRaw(in, offIn, int(fd), n)
+		k, serr = spliceRaw(in, offIn, out, n)
 		return serr != unix.EAGAIN
 	})
 	if err != nil {

@@ -78,6 +78,36 @@ func putPipe(p *pipe) {
 // deadline, timeout, context or Close ends it midway with the count so
 // far.
 func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout time.Duration) (int64, error) {
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	return s.spliceIn(w, n, func(p *pipe, sent int64, chunk int) (int, error) {
+		// File pages into the empty pipe: nothing to wait for.
+		return s.e.b.splice(s, fd, off+sent, p.w, chunk, w)
+	})
+}
+
+// SpliceFrom moves up to n bytes (n < 0: until src's end of stream) from
+// the stream socket src into s, inside the kernel, and returns how many
+// reached s. src's read deadline and s's write deadline apply, and Close
+// of either ends it.
+func (s *Socket) SpliceFrom(ctx context.Context, src *Socket, n int64) (int64, error) {
+	if !src.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer src.release()
+	rw := waitSpec{ctx: ctx, mode: 'r'}
+	w := waitSpec{ctx: ctx, mode: 'w'}
+	return s.spliceIn(w, n, func(p *pipe, _ int64, chunk int) (int, error) {
+		if err := src.rdl.errIfExpired(); err != nil {
+			return 0, err
+		}
+		return src.e.b.splice(src, src.fd, -1, p.w, chunk, rw)
+	})
+}
+
+// spliceIn copies into s through a pipe: fill puts up to chunk bytes in
+// the pipe (0 at the end of the source), and what it put is drained into
+// s before the next fill.
+func (s *Socket) spliceIn(w waitSpec, n int64, fill func(p *pipe, sent int64, chunk int) (int, error)) (int64, error) {
 	if !s.acquire() {
 		return 0, net.ErrClosed
 	}
@@ -95,20 +125,18 @@ func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout tim
 		return 0, err
 	}
 	defer putPipe(p)
-	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	var sent int64
 	for n < 0 || sent < n {
 		chunk := int64(p.size)
 		if n >= 0 {
 			chunk = min(chunk, n-sent)
 		}
-		// File pages into the pipe: no waiting, the pipe is empty.
-		k, err := s.e.b.splice(s, fd, off+sent, p.w, int(chunk), w)
+		k, err := fill(p, sent, int(chunk))
 		if err != nil {
 			return sent, err
 		}
 		if k == 0 {
-			break // end of file
+			break // the source's end
 		}
 		p.data = k
 		for p.data > 0 {

@@ -370,7 +370,7 @@ func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, 
 }
 
 // splice is one IORING_OP_SPLICE, or splice(2) where the op is masked;
-// into s it waits for room on the ring between tries. The kernel always
+// into s it waits for room, out of s for data, on the ring between tries. The kernel always
 // runs a splice request on an io-wq worker.
 func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec) (int, error) {
 	w := &wv
@@ -389,10 +389,14 @@ func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv
 		} else {
 			k, err = spliceRaw(in, offIn, out, n)
 		}
-		if err != unix.EAGAIN || out != s.fd {
+		if err != unix.EAGAIN || (out != s.fd && in != s.fd) {
 			return k, err
 		}
-		if _, err := b.pollWait(s, w, unix.POLLOUT); err != nil {
+		events := uint32(unix.POLLOUT)
+		if in == s.fd {
+			events = unix.POLLIN | unix.POLLRDHUP
+		}
+		if _, err := b.pollWait(s, w, events); err != nil {
 			return 0, err
 		}
 	}
