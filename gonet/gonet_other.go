@@ -5,6 +5,7 @@ package gonet
 import (
 	"context"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -39,6 +40,21 @@ func (d *Dialer) std() *net.Dialer {
 		nd.SetMultipathTCP(*d.mptcp)
 	}
 	return nd
+}
+
+// DialTCP is net.Dialer.DialTCP.
+func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*TCPConn, error) {
+	return d.std().DialTCP(ctx, network, laddr, raddr)
+}
+
+// DialUDP is net.Dialer.DialUDP.
+func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*UDPConn, error) {
+	return d.std().DialUDP(ctx, network, laddr, raddr)
+}
+
+// DialUnix is net.Dialer.DialUnix.
+func (d *Dialer) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*UnixConn, error) {
+	return d.std().DialUnix(ctx, network, laddr, raddr)
 }
 
 // MultipathTCP is net.Dialer.MultipathTCP.

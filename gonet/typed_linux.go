@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -67,6 +68,58 @@ func DialUnix(network string, laddr, raddr *net.UnixAddr) (*UnixConn, error) {
 		return nil, err
 	}
 	return c.(*UnixConn), nil
+}
+
+// DialTCP is DialContext for TCP with typed addresses, as
+// (*net.Dialer).DialTCP: laddr, even the zero AddrPort (the wildcard
+// address and a port the kernel picks), is bound before connecting.
+func (d *Dialer) DialTCP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*TCPConn, error) {
+	la, ra := net.TCPAddrFromAddrPort(laddr), net.TCPAddrFromAddrPort(raddr)
+	if err := typedNetwork(network, "dial", la, ra, "tcp", "tcp4", "tcp6"); err != nil {
+		return nil, err
+	}
+	c, err := d.withLocal(la).DialContext(ctx, network, ra.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*TCPConn), nil
+}
+
+// DialUDP is DialContext for UDP with typed addresses, as
+// (*net.Dialer).DialUDP.
+func (d *Dialer) DialUDP(ctx context.Context, network string, laddr, raddr netip.AddrPort) (*UDPConn, error) {
+	la, ra := net.UDPAddrFromAddrPort(laddr), net.UDPAddrFromAddrPort(raddr)
+	if err := typedNetwork(network, "dial", la, ra, "udp", "udp4", "udp6"); err != nil {
+		return nil, err
+	}
+	c, err := d.withLocal(la).DialContext(ctx, network, ra.String())
+	if err != nil {
+		return nil, err
+	}
+	return c.(*UDPConn), nil
+}
+
+// DialUnix is DialContext for unix sockets with typed addresses, as
+// (*net.Dialer).DialUnix.
+func (d *Dialer) DialUnix(ctx context.Context, network string, laddr, raddr *net.UnixAddr) (*UnixConn, error) {
+	if err := typedNetwork(network, "dial", addrOrNil(laddr), addrOrNil(raddr), "unix", "unixgram", "unixpacket"); err != nil {
+		return nil, err
+	}
+	if raddr == nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: addrOrNil(laddr), Err: errMissingAddress}
+	}
+	c, err := d.withLocal(addrOrNil(laddr)).DialContext(ctx, network, raddr.Name)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*UnixConn), nil
+}
+
+// withLocal is a copy of d with LocalAddr set to laddr.
+func (d *Dialer) withLocal(laddr net.Addr) *Dialer {
+	dc := *d
+	dc.LocalAddr = laddr
+	return &dc
 }
 
 // ListenTCP listens on laddr, as net.ListenTCP: a nil laddr, or one

@@ -1,0 +1,127 @@
+//go:build linux
+
+package gonet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// TestSurfaceMatchesNet checks that every exported method of net's
+// connection, listener, Dialer and ListenConfig types, and every exported
+// field of Dialer and ListenConfig, has a counterpart here. The one
+// exception is named: raw IP sockets (DialIP) are not part of gonet.
+func TestSurfaceMatchesNet(t *testing.T) {
+	missingOK := map[string]bool{"Dialer.DialIP": true}
+	pairs := []struct {
+		name     string
+		net, our any
+	}{
+		{"TCPConn", (*net.TCPConn)(nil), (*TCPConn)(nil)},
+		{"UDPConn", (*net.UDPConn)(nil), (*UDPConn)(nil)},
+		{"UnixConn", (*net.UnixConn)(nil), (*UnixConn)(nil)},
+		{"TCPListener", (*net.TCPListener)(nil), (*TCPListener)(nil)},
+		{"UnixListener", (*net.UnixListener)(nil), (*UnixListener)(nil)},
+		{"Dialer", (*net.Dialer)(nil), (*Dialer)(nil)},
+		{"ListenConfig", (*net.ListenConfig)(nil), (*ListenConfig)(nil)},
+	}
+	for _, p := range pairs {
+		nt, ot := reflect.TypeOf(p.net), reflect.TypeOf(p.our)
+		for i := range nt.NumMethod() {
+			m := nt.Method(i)
+			if _, ok := ot.MethodByName(m.Name); !ok && !missingOK[p.name+"."+m.Name] {
+				t.Errorf("%s has no method %s", p.name, m.Name)
+			}
+		}
+		if nt.Elem().Kind() != reflect.Struct || p.name == "TCPConn" || p.name == "UDPConn" || p.name == "UnixConn" || p.name == "TCPListener" || p.name == "UnixListener" {
+			continue
+		}
+		for i := range nt.Elem().NumField() {
+			f := nt.Elem().Field(i)
+			if _, ok := ot.Elem().FieldByName(f.Name); f.IsExported() && !ok {
+				t.Errorf("%s has no field %s", p.name, f.Name)
+			}
+		}
+	}
+}
+
+// TestDialerTypedWithNet runs Dialer.DialTCP, DialUDP and DialUnix against
+// net's, with the zero local address, and with a network each refuses.
+func TestDialerTypedWithNet(t *testing.T) {
+	ctx := context.Background()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	path := filepath.Join(t.TempDir(), "s")
+	ul, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	go func() {
+		for {
+			c, err := ul.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	tcpTo := ln.Addr().(*net.TCPAddr).AddrPort()
+	udpTo := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	describe := func(c net.Conn, err error) string {
+		if err != nil {
+			return "error " + err.Error()
+		}
+		defer c.Close()
+		return fmt.Sprintf("%T-ish to %v", c.RemoteAddr(), c.RemoteAddr())
+	}
+	var got [2][]string
+	for i := range 2 {
+		var out []string
+		if i == 0 {
+			d := &net.Dialer{}
+			c1, e1 := d.DialTCP(ctx, "tcp4", netip.AddrPort{}, tcpTo)
+			c2, e2 := d.DialUDP(ctx, "udp4", netip.AddrPort{}, udpTo)
+			c3, e3 := d.DialUnix(ctx, "unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+			_, e4 := d.DialTCP(ctx, "udp", netip.AddrPort{}, tcpTo)
+			_, e5 := d.DialUnix(ctx, "unix", nil, nil)
+			out = append(out, describe(c1, e1), describe(c2, e2), describe(c3, e3), fmt.Sprint(e4), fmt.Sprint(e5))
+		} else {
+			d := &Dialer{}
+			c1, e1 := d.DialTCP(ctx, "tcp4", netip.AddrPort{}, tcpTo)
+			c2, e2 := d.DialUDP(ctx, "udp4", netip.AddrPort{}, udpTo)
+			c3, e3 := d.DialUnix(ctx, "unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+			_, e4 := d.DialTCP(ctx, "udp", netip.AddrPort{}, tcpTo)
+			_, e5 := d.DialUnix(ctx, "unix", nil, nil)
+			out = append(out, describe(c1, e1), describe(c2, e2), describe(c3, e3), fmt.Sprint(e4), fmt.Sprint(e5))
+		}
+		got[i] = out
+	}
+	for j := range got[0] {
+		if got[0][j] != got[1][j] {
+			t.Errorf("call %d: net %s; gonet %s", j, got[0][j], got[1][j])
+		}
+	}
+}
