@@ -47,7 +47,7 @@
 // masked and on epoll), so http.ServeFile and io.Copy from an *os.File
 // never copy through user memory; between two gonet stream connections
 // (a proxy's io.Copy, either way round) the bytes are spliced from socket
-// to socket.
+// to socket, and io.Copy from a TCPConn into a regular file splices too.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

@@ -4,6 +4,7 @@ package gonet
 
 import (
 	"io"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -32,14 +33,48 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // WriteTo copies the connection into w until EOF, as io.Copy does, and is
-// what io.Copy calls. Into a gonet TCP or unix stream connection the bytes
-// are spliced inside the kernel.
+// what io.Copy calls. Into a gonet TCP or unix stream connection, or an
+// *os.File of a regular file, the bytes are spliced inside the kernel (a
+// file is written at its position, which moves past them).
 func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
 	if dst := streamConn(w); dst != nil {
 		n, err := dst.s.SpliceFrom(bg, c.s, -1)
 		return n, opError("writeto", "splice", c.net, c.laddr, c.raddr, err)
 	}
+	if n, err, handled := c.spliceToFile(w); handled {
+		return n, err
+	}
 	return io.Copy(w, readerOnly{c})
+}
+
+// spliceToFile is WriteTo's path into a regular file opened without
+// O_APPEND (splice(2) refuses those): handled is false, with nothing
+// done, for any other writer.
+func (c *TCPConn) spliceToFile(w io.Writer) (written int64, err error, handled bool) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0, nil, false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, nil, false
+	}
+	var werr error
+	cerr := rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+			return
+		}
+		if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err != nil || fl&unix.O_APPEND != 0 {
+			return
+		}
+		handled = true
+		written, werr = c.s.SpliceTo(bg, int(fd), -1)
+	})
+	if cerr != nil || !handled {
+		return 0, nil, false
+	}
+	return written, opError("writeto", "splice", c.net, c.laddr, c.raddr, werr), true
 }
 
 // streamConn returns the connection of a gonet TCP or unix stream

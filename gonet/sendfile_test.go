@@ -285,3 +285,44 @@ func TestSpliceEnds(t *testing.T) {
 		t.Fatal("splice still running 5 s after its source was closed")
 	}
 }
+
+// TestWriteToFileWithNet copies a connection into a file with io.Copy, on
+// gonet (spliced) and on net: the file's content and position, and the
+// count, must match; an O_APPEND file takes the ordinary copy.
+func TestWriteToFileWithNet(t *testing.T) {
+	const size = 2<<20 + 9
+	data := make([]byte, size)
+	rand.Read(data)
+	for _, appendMode := range []bool{false, true} {
+		t.Run(fmt.Sprintf("append=%v", appendMode), func(t *testing.T) {
+			var got [2]string
+			for i, gonetSide := range []bool{false, true} {
+				a, b := tcpPair(t, gonetSide)
+				path := filepath.Join(t.TempDir(), "out")
+				flags := os.O_CREATE | os.O_RDWR
+				if appendMode {
+					flags |= os.O_APPEND
+				}
+				f, err := os.OpenFile(path, flags, 0o600)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				f.Write([]byte("head:"))
+				go func() {
+					a.Write(data)
+					a.Close()
+				}()
+				n, err := io.Copy(f, b)
+				pos, _ := f.Seek(0, io.SeekCurrent)
+				content, _ := os.ReadFile(path)
+				got[i] = fmt.Sprintf("copied %d, %v; position %d; content right %v", n, err, pos,
+					bytes.Equal(content, append([]byte("head:"), data...)))
+			}
+			t.Logf("net: %s", got[0])
+			if got[0] != got[1] {
+				t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
+			}
+		})
+	}
+}

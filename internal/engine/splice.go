@@ -153,3 +153,51 @@ func (s *Socket) spliceIn(w waitSpec, n int64, fill func(p *pipe, sent int64, ch
 	}
 	return sent, nil
 }
+
+// SpliceTo moves up to n bytes (n < 0: until s's end of stream) from s
+// into fd, a regular file, at its position, inside the kernel, and
+// returns how many reached fd. s's read deadline applies, and Close of s
+// ends it; bytes taken from s when fd refuses them (disk full, say) are
+// lost, and the count says how many arrived.
+func (s *Socket) SpliceTo(ctx context.Context, fd int, n int64) (int64, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	p, err := getPipe()
+	if err != nil {
+		return 0, err
+	}
+	defer putPipe(p)
+	w := waitSpec{ctx: ctx, mode: 'r'}
+	var moved int64
+	for n < 0 || moved < n {
+		if err := s.rdl.errIfExpired(); err != nil {
+			return moved, err
+		}
+		chunk := int64(p.size)
+		if n >= 0 {
+			chunk = min(chunk, n-moved)
+		}
+		k, err := s.e.b.splice(s, s.fd, -1, p.w, int(chunk), w)
+		if err != nil {
+			return moved, err
+		}
+		if k == 0 {
+			break // end of stream
+		}
+		p.data = k
+		for p.data > 0 {
+			k, err := s.e.b.splice(s, p.r, -1, fd, p.data, w)
+			if err == nil && k == 0 {
+				err = unix.EIO
+			}
+			if err != nil {
+				return moved, err
+			}
+			p.data -= k
+			moved += int64(k)
+		}
+	}
+	return moved, nil
+}
