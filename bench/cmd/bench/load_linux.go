@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,22 +29,30 @@ func loadMain(args []string) {
 	addr := fs.String("addr", "", "server address, host:port (required)")
 	mode := fs.String("mode", "echo", "echo: write -pipeline messages in one write, then read them back;\n"+
 		"stream: one writer and one reader per connection, -pipeline messages in flight;\n"+
-		"idle: open the connections, echo once on each, then hold them")
+		"idle: open the connections, echo once on each, then hold them;\n"+
+		"http: GET -path on each keep-alive connection, one at a time, reading each whole response")
 	conns := fs.Int("conns", 64, "connections")
 	depth := fs.Int("pipeline", 1, "messages in flight per connection")
 	size := fs.Int("size", 64, "message size in bytes")
+	path := fs.String("path", "", "http: the URL path to GET")
 	parseFlags(fs, args, "bench load -addr host:port [flags]\n\nA Go net load generator; the run mode drives it through standard input.")
 	switch {
 	case *addr == "":
 		fatalf("load: -addr is required")
-	case *mode != "echo" && *mode != "stream" && *mode != "idle":
-		fatalf("load: unknown -mode %q: want echo, stream or idle", *mode)
+	case *mode != "echo" && *mode != "stream" && *mode != "idle" && *mode != "http":
+		fatalf("load: unknown -mode %q: want echo, stream, idle or http", *mode)
+	case *mode == "http" && !strings.HasPrefix(*path, "/"):
+		fatalf("load: -mode http needs a -path starting with /")
 	case *conns < 1 || *depth < 1 || *size < 1:
 		fatalf("load: -conns, -pipeline and -size must be at least 1")
 	}
 	check(raiseNofile(*conns + 64))
 
-	cs, err := dialAll(*addr, *conns, *size)
+	prove := echoOnce(*size)
+	if *mode == "http" {
+		prove = getOnce(*path)
+	}
+	cs, err := dialAll(*addr, *conns, prove)
 	check(err)
 	l := &loadGen{depth: *depth, size: *size, lat: make([]latencies, len(cs))}
 	for i, c := range cs {
@@ -51,6 +61,8 @@ func loadMain(args []string) {
 			go l.echo(i, c)
 		case "stream":
 			go l.stream(c)
+		case "http":
+			go l.http(i, c, *path)
 		}
 	}
 	fmt.Println("ready")
@@ -71,9 +83,50 @@ func loadMain(args []string) {
 	os.Exit(0)
 }
 
-// dialAll opens n connections to addr, 32 at a time, and echoes one
-// size-byte message on each, so that the server has accepted them all.
-func dialAll(addr string, n, size int) ([]net.Conn, error) {
+// echoOnce proves a connection with one echo of a size-byte message.
+func echoOnce(size int) func(net.Conn) error {
+	return func(c net.Conn) error {
+		msg, back := make([]byte, size), make([]byte, size)
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		defer c.SetReadDeadline(time.Time{})
+		_, err := io.ReadFull(c, back)
+		return err
+	}
+}
+
+// getOnce proves a connection with one GET of path.
+func getOnce(path string) func(net.Conn) error {
+	return func(c net.Conn) error {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		defer c.SetDeadline(time.Time{})
+		_, err := get(c, bufio.NewReader(c), path)
+		return err
+	}
+}
+
+// get makes one GET of path on c and reads the whole response.
+func get(c net.Conn, br *bufio.Reader, path string) (int64, error) {
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: bench\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return n, err
+}
+
+// dialAll opens n connections to addr, 32 at a time, and proves each, so
+// that the server has accepted them all.
+func dialAll(addr string, n int, prove func(net.Conn) error) ([]net.Conn, error) {
 	cs := make([]net.Conn, n)
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -83,7 +136,6 @@ func dialAll(addr string, n, size int) ([]net.Conn, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msg, back := make([]byte, size), make([]byte, size)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -91,12 +143,7 @@ func dialAll(addr string, n, size int) ([]net.Conn, error) {
 				}
 				c, err := net.Dial("tcp", addr)
 				if err == nil {
-					if _, err = c.Write(msg); err == nil {
-						c.SetReadDeadline(time.Now().Add(10 * time.Second))
-						_, err = io.ReadFull(c, back)
-						c.SetReadDeadline(time.Time{})
-					}
-					if err != nil {
+					if err = prove(c); err != nil {
 						c.Close()
 					}
 				}
@@ -203,6 +250,28 @@ func (l *loadGen) echo(i int, c net.Conn) {
 		}
 		t = now // the next write follows at once
 		l.ops.Add(int64(l.depth))
+	}
+}
+
+// http runs one connection: a GET of path, its whole response, and the
+// next GET at once.
+func (l *loadGen) http(i int, c net.Conn, path string) {
+	br := bufio.NewReaderSize(c, 64<<10)
+	t := time.Now()
+	for {
+		if _, err := get(c, br, path); err != nil {
+			l.fail(err)
+			return
+		}
+		now := time.Now()
+		if l.measuring.Load() {
+			s := &l.lat[i]
+			s.mu.Lock()
+			s.d = append(s.d, now.Sub(t))
+			s.mu.Unlock()
+		}
+		t = now
+		l.ops.Add(1)
 	}
 }
 

@@ -64,6 +64,11 @@ Points (-points):
   idle                            RSS per idle connection: the server's
                                   VmRSS before and after -idle-conns
                                   connections, each proved with one echo
+  http-13b, http-64k, http-file   net/http served by net and by gonet (the
+                                  other servers sit these out): a 13 B and
+                                  a 64 KiB response, and a 1 MiB file with
+                                  http.ServeFile, at 64 keep-alive
+                                  connections, one GET at a time on each
 
 Measured per server and point: ops/s; p50, p99 and p99.9 round-trip latency
 (write of a batch to the last byte of its echo, at the load); server CPU
@@ -270,6 +275,9 @@ func (b *bencher) run(r *results) {
 	var jobs []job
 	for _, p := range r.points {
 		servers := slices.Clone(r.impls)
+		if p.kind == httpPoint {
+			servers = slices.DeleteFunc(servers, func(s string) bool { return !slices.Contains(httpServers, s) })
+		}
 		if p.kind == streamPoint && b.iperf3 != "" {
 			servers = append(servers, "iperf3")
 		}

@@ -120,7 +120,7 @@ var selectPointsTests = []struct {
 	want  []string
 	fails bool
 }{
-	{"all", []string{"echo-c1", "echo-c64", "echo-c1000", "pipe-c1", "pipe-c64", "pipe-c1000", "echo4k-c64", "stream", "idle"}, false},
+	{"all", []string{"echo-c1", "echo-c64", "echo-c1000", "pipe-c1", "pipe-c64", "pipe-c1000", "echo4k-c64", "stream", "idle", "http-13b", "http-64k", "http-file"}, false},
 	{"echo-c64, idle,echo-c64", []string{"echo-c64", "idle"}, false},
 	{"echo-c2", nil, true},
 	{",", nil, true},

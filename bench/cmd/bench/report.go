@@ -15,17 +15,22 @@ const (
 	echoPoint   pointKind = iota // request and response, -pipeline messages per write
 	streamPoint                  // one writer and one reader per connection
 	idlePoint                    // connections opened, proved with one echo, then held
+	httpPoint                    // net/http GETs, one at a time per connection
 )
+
+// httpServers are the servers of the HTTP points: net/http on each.
+var httpServers = []string{"net", "gonet"}
 
 // point is one workload of the matrix.
 type point struct {
 	name       string // its -points name
 	kind       pointKind
 	conns      int
-	depth      int // messages per write (echo), or in flight (stream)
-	size       int // message size
-	serverSize int // the goroutine servers' -size, when it is not size
-	procs      int // the server's GOMAXPROCS; 0 means 1
+	depth      int    // messages per write (echo), or in flight (stream)
+	size       int    // message size
+	serverSize int    // the goroutine servers' -size, when it is not size
+	procs      int    // the server's GOMAXPROCS; 0 means 1
+	path       string // httpPoint: the URL path, whose response is size bytes
 }
 
 func (p point) gomaxprocs() int { return max(p.procs, 1) }
@@ -51,6 +56,9 @@ var defaultPoints = []point{
 	// The goroutine servers read into 16×serverSize bytes: 64 KiB, as gnet.
 	{name: "stream", kind: streamPoint, conns: 1, depth: 16, size: 64 << 10, serverSize: 4096},
 	{name: "idle", kind: idlePoint, conns: 10000, depth: 1, size: 64},
+	{name: "http-13b", kind: httpPoint, conns: 64, depth: 1, size: 13, path: "/13b"},
+	{name: "http-64k", kind: httpPoint, conns: 64, depth: 1, size: 64 << 10, path: "/64k"},
+	{name: "http-file", kind: httpPoint, conns: 64, depth: 1, size: 1 << 20, path: "/file"},
 }
 
 // quickPoints are the points of --quick.
@@ -70,12 +78,22 @@ func (p point) title() string {
 		return fmt.Sprintf("%s, %s writes, echoed%s", plural(p.conns, "conn"), byteSize(p.size), p.procsNote())
 	case idlePoint:
 		return fmt.Sprintf("%d idle conns", p.conns)
+	case httpPoint:
+		return fmt.Sprintf("net/http, %s, %s%s", p.httpWhat(), plural(p.conns, "conn"), p.procsNote())
 	}
 	s := fmt.Sprintf("%s echo, %s", byteSize(p.size), plural(p.conns, "conn"))
 	if p.depth > 1 {
 		s += fmt.Sprintf(", %d-deep pipeline", p.depth)
 	}
 	return s + p.procsNote()
+}
+
+// httpWhat says what an HTTP point's response is.
+func (p point) httpWhat() string {
+	if p.path == "/file" {
+		return byteSize(p.size) + " file (http.ServeFile)"
+	}
+	return byteSize(p.size) + " response"
 }
 
 // procsNote marks a point whose server runs at GOMAXPROCS above 1.
@@ -93,6 +111,8 @@ func (p point) label() string {
 		return fmt.Sprintf("stream %s writes%s (msgs/s)", byteSize(p.size), p.procsNote())
 	case idlePoint:
 		return fmt.Sprintf("idle: RSS per conn at %d (lower is better)", p.conns)
+	case httpPoint:
+		return fmt.Sprintf("HTTP %s%s (req/s)", p.httpWhat(), p.procsNote())
 	}
 	s := fmt.Sprintf("%s echo, %s", byteSize(p.size), plural(p.conns, "conn"))
 	if p.depth > 1 {
@@ -255,9 +275,11 @@ func (r *results) writeMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n%s\n", r.setup)
 
-	var echo, stream, idle []point
+	var echo, stream, idle, web []point
 	for _, p := range r.points {
 		switch p.kind {
+		case httpPoint:
+			web = append(web, p)
 		case echoPoint:
 			echo = append(echo, p)
 		case streamPoint:
@@ -280,6 +302,24 @@ func (r *results) writeMarkdown(w io.Writer) {
 				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
 					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), micros(s.p999),
 					fixed(s.cpu), perOp(s.sys), busy(s))
+			}
+		}
+	}
+	if len(web) > 0 {
+		fmt.Fprintf(w, "\n## HTTP\n\n")
+		fmt.Fprintf(w, "The same net/http handler served by net and by gonet; the load makes one GET at a time on each keep-alive connection and reads the whole response. "+
+			"The file is served with http.ServeFile, where gonet splices it and net uses sendfile.\n\n")
+		fmt.Fprintf(w, "| workload | server | req/s | vs net | p50 µs | p99 µs | server CPU µs/req | syscalls/req | CPU busy, server/load |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, p := range web {
+			for _, impl := range r.servers(p) {
+				s, ok := r.summary(p, impl)
+				if !ok {
+					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
+					continue
+				}
+				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
+					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), busy(s))
 			}
 		}
 	}

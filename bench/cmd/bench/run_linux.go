@@ -30,6 +30,9 @@ func (b *bencher) startServer(impl string, p point) (*child, string, error) {
 	if p.kind == idlePoint {
 		args = append(args, "-nofile", strconv.Itoa(p.conns+256))
 	}
+	if p.kind == httpPoint {
+		args = append(args, "-http")
+	}
 	srv, err := startChild("server "+impl, 0, p.gomaxprocs(), args...)
 	if err != nil {
 		return nil, "", err
@@ -50,11 +53,14 @@ func (b *bencher) loadRound(p point, impl string) sample {
 	}
 	defer srv.kill()
 	mode := "echo"
-	if p.kind == streamPoint {
+	switch p.kind {
+	case streamPoint:
 		mode = "stream"
+	case httpPoint:
+		mode = "http"
 	}
 	ld, err := startChild("load", 1, 1, b.self, "load", "-addr", addr, "-mode", mode,
-		"-conns", strconv.Itoa(p.conns), "-pipeline", strconv.Itoa(p.depth), "-size", strconv.Itoa(p.size))
+		"-conns", strconv.Itoa(p.conns), "-pipeline", strconv.Itoa(p.depth), "-size", strconv.Itoa(p.size), "-path", p.path)
 	if err != nil {
 		return sample{err: err}
 	}

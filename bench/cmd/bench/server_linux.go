@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 
@@ -29,8 +31,13 @@ func serverMain(args []string) {
 	impl := fs.String("impl", "net", "the server: net, gnet, berkeley, gonet or loop")
 	size := fs.Int("size", 64, "message size; the goroutine servers read into 16×size buffers")
 	nofile := fs.Int("nofile", 0, "raise RLIMIT_NOFILE to at least this (0: to the hard limit)")
+	web := fs.Bool("http", false, "serve net/http instead of echo (net and gonet): /13b, /64k, and /file, 1 MiB with http.ServeFile")
 	parseFlags(fs, args, "bench server [flags]\n\nRuns one echo server and prints its address.")
 	check(raiseNofile(*nofile))
+	if *web {
+		httpServer(*impl)
+		return
+	}
 	switch *impl {
 	case "net", "gonet":
 		listen := net.Listen
@@ -198,4 +205,38 @@ func check(err error) {
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// httpServer serves the HTTP points' handler on net or gonet: a 13 B and a
+// 64 KiB response, and a 1 MiB file through http.ServeFile. The file is
+// made, opened and unlinked at start, and served as /proc/self/fd/N, so
+// that each request opens its own description of it and a killed server
+// leaves nothing behind.
+func httpServer(impl string) {
+	listen := net.Listen
+	switch impl {
+	case "net":
+	case "gonet":
+		listen = gonet.Listen
+	default:
+		fatalf("server: -http serves net/http on net or gonet, not %s", impl)
+	}
+	f, err := os.CreateTemp("", "ksocket-bench-file-")
+	check(err)
+	_, err = f.Write(bytes.Repeat([]byte("ksocket "), 1<<20/8))
+	check(err)
+	check(os.Remove(f.Name()))
+	file := fmt.Sprintf("/proc/self/fd/%d", f.Fd())
+	small, big := []byte("Hello, world!"), bytes.Repeat([]byte("x"), 64<<10)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/13b", func(w http.ResponseWriter, _ *http.Request) { w.Write(small) })
+	mux.HandleFunc("/64k", func(w http.ResponseWriter, _ *http.Request) { w.Write(big) })
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, file) })
+	ln, err := listen("tcp", "127.0.0.1:0")
+	check(err)
+	fmt.Println(ln.Addr().String())
+	check(http.Serve(ln, mux))
+	// f must stay reachable while served: its finalizer would close the
+	// descriptor that /proc/self/fd names.
+	runtime.KeepAlive(f)
 }
