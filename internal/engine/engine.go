@@ -13,10 +13,11 @@
 //     made. Callers fill SQEs under the ring's mutex; the ring's reaper
 //     goroutine, parked in Go's netpoller on the eventfd, wakes waiters in
 //     batches and submits what they queued in one io_uring_enter, and
-//     before it parks serves the next ring's completions too. An op alone
-//     in flight in the engine waits in the kernel on its caller's thread
-//     instead, which saves the hand-off (engine-experiment.md has the
-//     one-core measurements). Files: uring.go the set of rings,
+//     before it parks serves the next ring's completions too. With
+//     KSOCKET_INLINE_WAIT set (off by default: see defaultInlineWait), an
+//     op alone in flight in the engine waits in the kernel on its caller's
+//     thread instead, which saves the hand-off (engine-experiment.md has
+//     the one-core measurements). Files: uring.go the set of rings,
 //     uring_slots.go op slots, uring_submit.go submission, uring_reap.go
 //     delivery, uring_ops.go the socket calls, uring_setup.go setup,
 //     restrict.go the rings' restrictions.
@@ -160,7 +161,9 @@ type backend interface {
 	// splice moves up to n bytes from in (at offIn; -1: no offset) to
 	// out: a file or s's fd into a pipe, or a pipe into s's fd. It waits
 	// while s has nothing to read or no room to send; never otherwise.
-	splice(s *Socket, in int, offIn int64, out int, n int, w waitSpec) (int, error)
+	// ring asks for the ring's splice request where there is one; without
+	// it the splice is splice(2) on the caller's thread.
+	splice(s *Socket, in int, offIn int64, out int, n int, w waitSpec, ring bool) (int, error)
 	shutdown(s *Socket, how int) error
 	setsockopt(s *Socket, level, opt int, val []byte) error
 	getsockoptInt(s *Socket, level, opt int) (int, error)
