@@ -436,7 +436,7 @@ func readShutdown(fd int) bool {
 
 // splice is splice(2); into s it waits in the netpoller while the send
 // buffer is full, out of s while there is nothing to read.
-func (b *epollBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec) (int, error) {
+func (b *epollBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec, _ bool) (int, error) {
 	if out != s.fd && in != s.fd {
 		return spliceRaw(in, offIn, out, n)
 	}

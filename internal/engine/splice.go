@@ -12,12 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Copies that stay in the kernel: file pages go to a socket through a
-// pipe, as splice(2) moves them, and never through user memory. On the
-// uring backend each splice is an IORING_OP_SPLICE request; where the op
-// is masked, and on epoll, it is splice(2) on the caller's thread. Either
-// way the waits for room in the socket are the engine's, so deadlines,
-// contexts and Close end a copy midway.
+// Copies that stay in the kernel: file pages go to a socket, and bytes
+// from socket to socket or file, through a pipe, as splice(2) moves them,
+// and never through user memory. On the uring backend a file's splices
+// into a socket are IORING_OP_SPLICE requests; the rest, and all of them
+// where the op is masked or on epoll, are splice(2) on the caller's
+// thread. The kernel runs splice requests on io-wq workers: measured
+// here, a 64 B echo through io.Copy(c, c) took 80-85 us a round trip that
+// way against 23 us with splice(2), while a 1 MiB file over HTTP cost the
+// same server CPU either way. Either way the waits for room or data are
+// the engine's, so deadlines, contexts and Close end a copy midway.
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 
@@ -81,8 +85,8 @@ func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout tim
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	return s.spliceIn(w, n, func(p *pipe, sent int64, chunk int) (int, error) {
 		// File pages into the empty pipe: nothing to wait for.
-		return s.e.b.splice(s, fd, off+sent, p.w, chunk, w)
-	})
+		return s.e.b.splice(s, fd, off+sent, p.w, chunk, w, true)
+	}, true)
 }
 
 // SpliceFrom moves up to n bytes (n < 0: until src's end of stream) from
@@ -100,14 +104,14 @@ func (s *Socket) SpliceFrom(ctx context.Context, src *Socket, n int64) (int64, e
 		if err := src.rdl.errIfExpired(); err != nil {
 			return 0, err
 		}
-		return src.e.b.splice(src, src.fd, -1, p.w, chunk, rw)
-	})
+		return src.e.b.splice(src, src.fd, -1, p.w, chunk, rw, false)
+	}, false)
 }
 
 // spliceIn copies into s through a pipe: fill puts up to chunk bytes in
 // the pipe (0 at the end of the source), and what it put is drained into
 // s before the next fill.
-func (s *Socket) spliceIn(w waitSpec, n int64, fill func(p *pipe, sent int64, chunk int) (int, error)) (int64, error) {
+func (s *Socket) spliceIn(w waitSpec, n int64, fill func(p *pipe, sent int64, chunk int) (int, error), ring bool) (int64, error) {
 	if !s.acquire() {
 		return 0, net.ErrClosed
 	}
@@ -140,7 +144,7 @@ func (s *Socket) spliceIn(w waitSpec, n int64, fill func(p *pipe, sent int64, ch
 		}
 		p.data = k
 		for p.data > 0 {
-			k, err := s.e.b.splice(s, p.r, -1, s.fd, p.data, w)
+			k, err := s.e.b.splice(s, p.r, -1, s.fd, p.data, w, ring)
 			if err == nil && k == 0 {
 				err = unix.EIO // a pipe we hold both ends of cannot be at its end
 			}
@@ -179,7 +183,7 @@ func (s *Socket) SpliceTo(ctx context.Context, fd int, n int64) (int64, error) {
 		if n >= 0 {
 			chunk = min(chunk, n-moved)
 		}
-		k, err := s.e.b.splice(s, s.fd, -1, p.w, int(chunk), w)
+		k, err := s.e.b.splice(s, s.fd, -1, p.w, int(chunk), w, false)
 		if err != nil {
 			return moved, err
 		}
@@ -188,7 +192,7 @@ func (s *Socket) SpliceTo(ctx context.Context, fd int, n int64) (int64, error) {
 		}
 		p.data = k
 		for p.data > 0 {
-			k, err := s.e.b.splice(s, p.r, -1, fd, p.data, w)
+			k, err := s.e.b.splice(s, p.r, -1, fd, p.data, w, false)
 			if err == nil && k == 0 {
 				err = unix.EIO
 			}

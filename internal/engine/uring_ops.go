@@ -369,15 +369,17 @@ func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, 
 	return got, nil
 }
 
-// splice is one IORING_OP_SPLICE, or splice(2) where the op is masked;
-// into s it waits for room, out of s for data, on the ring between tries. The kernel always
-// runs a splice request on an io-wq worker.
-func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec) (int, error) {
+// splice is one IORING_OP_SPLICE, or splice(2) where the op is masked or
+// the caller did not ask for the ring; into s it waits for room, out of s
+// for data, on the ring between tries. The kernel runs every splice
+// request on an io-wq worker: a hop that pays for itself on a file's
+// megabytes, not on a socket's few bytes.
+func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec, ring bool) (int, error) {
 	w := &wv
 	for {
 		var k int
 		var err error
-		if b.useSplice {
+		if ring && b.useSplice {
 			var r opResult
 			r, err = b.do(s, w, func(sqe *uring.SQE, _ *opState) {
 				sqe.PrepSplice(in, offIn, out, -1, uint32(n), spliceFlags)
