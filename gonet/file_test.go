@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -272,4 +274,65 @@ func TestFileRefusals(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSocketActivation starts this test binary as a child the way systemd
+// starts a socket-activated service: the listening socket as fd 3 and
+// LISTEN_FDS=1. The child adopts it with FileListener and answers one
+// client.
+func TestSocketActivation(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestActivatedChild$")
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "GONET_ACTIVATED_CHILD=1")
+	cmd.ExtraFiles = []*os.File{f} // fd 3
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("dial the activated listener %s: %v\n%s", addr, err, out)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(c)
+	c.Close()
+	if werr := cmd.Wait(); werr != nil || err != nil || string(got) != "hello from fd 3\n" {
+		t.Fatalf("activated child: %q, %v; exit %v\n%s", got, err, werr, out)
+	}
+}
+
+// TestActivatedChild is the child of TestSocketActivation.
+func TestActivatedChild(t *testing.T) {
+	if os.Getenv("GONET_ACTIVATED_CHILD") != "1" {
+		t.Skip("run by TestSocketActivation")
+	}
+	if os.Getenv("LISTEN_FDS") != "1" {
+		t.Fatalf("LISTEN_FDS = %q", os.Getenv("LISTEN_FDS"))
+	}
+	f := os.NewFile(3, "activated")
+	l, err := FileListener(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "hello from fd 3\n")
+	c.Close()
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // TestSurfaceMatchesNet checks that every exported method of net's
-// connection, listener, Dialer and ListenConfig types, and every exported
-// field of Dialer and ListenConfig, has a counterpart here. The one
+// connection, listener, Dialer and ListenConfig types has a counterpart
+// here with net's signature (net's types mapped to gonet's), and every
+// exported field of Dialer and ListenConfig one of net's type. A Go
+// release that adds to net fails it until gonet follows. The one
 // exception is named: raw IP sockets (DialIP) are not part of gonet.
 func TestSurfaceMatchesNet(t *testing.T) {
 	missingOK := map[string]bool{"Dialer.DialIP": true}
@@ -34,8 +36,15 @@ func TestSurfaceMatchesNet(t *testing.T) {
 		nt, ot := reflect.TypeOf(p.net), reflect.TypeOf(p.our)
 		for i := range nt.NumMethod() {
 			m := nt.Method(i)
-			if _, ok := ot.MethodByName(m.Name); !ok && !missingOK[p.name+"."+m.Name] {
-				t.Errorf("%s has no method %s", p.name, m.Name)
+			om, ok := ot.MethodByName(m.Name)
+			if !ok {
+				if !missingOK[p.name+"."+m.Name] {
+					t.Errorf("%s has no method %s", p.name, m.Name)
+				}
+				continue
+			}
+			if want, got := signature(m.Type, true), signature(om.Type, false); want != got {
+				t.Errorf("%s.%s is %s; net's, with gonet's types, is %s", p.name, m.Name, got, want)
 			}
 		}
 		if nt.Elem().Kind() != reflect.Struct || p.name == "TCPConn" || p.name == "UDPConn" || p.name == "UnixConn" || p.name == "TCPListener" || p.name == "UnixListener" {
@@ -43,11 +52,51 @@ func TestSurfaceMatchesNet(t *testing.T) {
 		}
 		for i := range nt.Elem().NumField() {
 			f := nt.Elem().Field(i)
-			if _, ok := ot.Elem().FieldByName(f.Name); f.IsExported() && !ok {
+			if !f.IsExported() {
+				continue
+			}
+			if of, ok := ot.Elem().FieldByName(f.Name); !ok {
 				t.Errorf("%s has no field %s", p.name, f.Name)
+			} else if of.Type != f.Type {
+				t.Errorf("%s.%s is %v; net's is %v", p.name, f.Name, of.Type, f.Type)
 			}
 		}
 	}
+}
+
+// gonetFor maps net's types to gonet's, for comparing signatures.
+var gonetFor = map[reflect.Type]reflect.Type{
+	reflect.TypeFor[*net.TCPConn]():      reflect.TypeFor[*TCPConn](),
+	reflect.TypeFor[*net.UDPConn]():      reflect.TypeFor[*UDPConn](),
+	reflect.TypeFor[*net.UnixConn]():     reflect.TypeFor[*UnixConn](),
+	reflect.TypeFor[*net.TCPListener]():  reflect.TypeFor[*TCPListener](),
+	reflect.TypeFor[*net.UnixListener](): reflect.TypeFor[*UnixListener](),
+}
+
+// signature renders a method type without its receiver; with mapNet,
+// net's types become gonet's.
+func signature(ft reflect.Type, mapNet bool) string {
+	name := func(t reflect.Type) string {
+		if g, ok := gonetFor[t]; ok && mapNet {
+			t = g
+		}
+		return t.String()
+	}
+	s := "func("
+	for i := 1; i < ft.NumIn(); i++ {
+		if i > 1 {
+			s += ", "
+		}
+		s += name(ft.In(i))
+	}
+	s += ") ("
+	for i := range ft.NumOut() {
+		if i > 0 {
+			s += ", "
+		}
+		s += name(ft.Out(i))
+	}
+	return s + ")"
 }
 
 // TestDialerTypedWithNet runs Dialer.DialTCP, DialUDP and DialUnix against
