@@ -44,7 +44,7 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 step "go vet, bench module"
 (cd bench && go vet ./...)
 
-step "go vet and staticcheck, interop module (quic-go)"
+step "go vet and staticcheck, interop module (quic-go, grpc-go)"
 (cd interop && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...)
 
 step "cross-builds: darwin, windows, android"
@@ -55,7 +55,7 @@ GOOS=android GOARCH=arm64 go vet ./...
 for backend in uring epoll; do
 	step "go test -race (KSOCKET_BACKEND=$backend)"
 	KSOCKET_BACKEND=$backend go test -race -count=1 ./...
-	step "interop: quic-go over gonet (KSOCKET_BACKEND=$backend)"
+	step "interop: quic-go and grpc-go over gonet (KSOCKET_BACKEND=$backend)"
 	(cd interop && KSOCKET_BACKEND=$backend go test -race -count=1 ./...)
 	step "nettest conformance, 5 times (KSOCKET_BACKEND=$backend)"
 	KSOCKET_BACKEND=$backend go test -race -count=5 -run '^TestNettest' ./gonet

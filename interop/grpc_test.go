@@ -1,0 +1,86 @@
+//go:build linux
+
+package interop
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/ksocket-go/ksocket/gonet"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+)
+
+// TestGRPCOverGonet serves grpc-go's health service on a gonet listener
+// and calls it through a client that dials with gonet: a unary RPC, a
+// server stream that follows status changes, and both sides with
+// keep-alive parameters set.
+func TestGRPCOverGonet(t *testing.T) {
+	ln, err := gonet.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Second, Timeout: time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+	)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	hs.SetServingStatus("ksocket", healthpb.HealthCheckResponse_SERVING)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		srv.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	d := &gonet.Dialer{}
+	cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		}),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := healthpb.NewHealthClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	for range 100 {
+		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{Service: "ksocket"})
+		if err != nil || resp.Status != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("Check: %v, %v", resp, err)
+		}
+	}
+
+	stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{Service: "ksocket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []healthpb.HealthCheckResponse_ServingStatus{
+		healthpb.HealthCheckResponse_SERVING,
+		healthpb.HealthCheckResponse_NOT_SERVING,
+		healthpb.HealthCheckResponse_SERVING,
+	}
+	for i, w := range want {
+		resp, err := stream.Recv()
+		if err != nil || resp.Status != w {
+			t.Fatalf("Watch update %d: %v, %v; want %v", i, resp, err, w)
+		}
+		if i+1 < len(want) {
+			hs.SetServingStatus("ksocket", want[i+1])
+		}
+	}
+	cancel()
+}
