@@ -4,7 +4,6 @@ package gonet
 
 import (
 	"io"
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -23,58 +22,68 @@ import (
 // deadline or Close of the destination stops the copy are lost, as with
 // net's splice.
 func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
-	if n, err, handled := c.spliceFrom(r); handled {
-		return n, err
+	remain := int64(-1) // all of it
+	lr, limited := r.(*io.LimitedReader)
+	if limited {
+		remain, r = lr.N, lr.R
+		if remain <= 0 {
+			return 0, nil
+		}
 	}
-	if n, err, handled := c.sendFile(r); handled {
-		return n, err
+	var n int64
+	var err error
+	handled := true
+	if src := streamConn(r); src != nil {
+		n, err = c.s.SpliceFrom(bg, src.s, remain)
+	} else {
+		handled = regularFile(r, func(fd int) bool {
+			pos, serr := unix.Seek(fd, 0, io.SeekCurrent)
+			if serr != nil {
+				return false
+			}
+			n, err = c.s.SendFile(bg, fd, pos, remain, 0)
+			if n > 0 {
+				unix.Seek(fd, pos+n, io.SeekStart) // the position moves past what was sent
+			}
+			return true
+		})
 	}
-	return io.Copy(writerOnly{c}, r)
+	if !handled {
+		if limited {
+			r = lr
+		}
+		return io.Copy(writerOnly{c}, r)
+	}
+	if limited {
+		lr.N = remain - n
+	}
+	return n, opError("readfrom", "splice", c.net, c.laddr, c.raddr, err)
 }
 
 // WriteTo copies the connection into w until EOF, as io.Copy does, and is
-// what io.Copy calls. Into a gonet TCP or unix stream connection, or an
-// *os.File of a regular file, the bytes are spliced inside the kernel (a
-// file is written at its position, which moves past them).
+// what io.Copy calls. Into a gonet TCP or unix stream connection, or a
+// regular file not opened with O_APPEND (which splice(2) refuses), the
+// bytes are spliced inside the kernel; a file is written at its position,
+// which moves past them.
 func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	var err error
+	handled := true
 	if dst := streamConn(w); dst != nil {
-		n, err := dst.s.SpliceFrom(bg, c.s, -1)
-		return n, opError("writeto", "splice", c.net, c.laddr, c.raddr, err)
+		n, err = dst.s.SpliceFrom(bg, c.s, -1)
+	} else {
+		handled = regularFile(w, func(fd int) bool {
+			if fl, ferr := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); ferr != nil || fl&unix.O_APPEND != 0 {
+				return false
+			}
+			n, err = c.s.SpliceTo(bg, fd, -1)
+			return true
+		})
 	}
-	if n, err, handled := c.spliceToFile(w); handled {
-		return n, err
+	if !handled {
+		return io.Copy(w, readerOnly{c})
 	}
-	return io.Copy(w, readerOnly{c})
-}
-
-// spliceToFile is WriteTo's path into a regular file opened without
-// O_APPEND (splice(2) refuses those): handled is false, with nothing
-// done, for any other writer.
-func (c *TCPConn) spliceToFile(w io.Writer) (written int64, err error, handled bool) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return 0, nil, false
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, nil, false
-	}
-	var werr error
-	cerr := rc.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		if unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return
-		}
-		if fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0); err != nil || fl&unix.O_APPEND != 0 {
-			return
-		}
-		handled = true
-		written, werr = c.s.SpliceTo(bg, int(fd), -1)
-	})
-	if cerr != nil || !handled {
-		return 0, nil, false
-	}
-	return written, opError("writeto", "splice", c.net, c.laddr, c.raddr, werr), true
+	return n, opError("writeto", "splice", c.net, c.laddr, c.raddr, err)
 }
 
 // streamConn returns the connection of a gonet TCP or unix stream
@@ -91,77 +100,33 @@ func streamConn(x any) *conn {
 	return nil
 }
 
-// spliceFrom is ReadFrom's path from another gonet stream connection.
-func (c *TCPConn) spliceFrom(r io.Reader) (written int64, err error, handled bool) {
-	remain := int64(-1)
-	lr, limited := r.(*io.LimitedReader)
-	if limited {
-		remain, r = lr.N, lr.R
-		if remain <= 0 {
-			return 0, nil, true
+// regularFile runs f with the descriptor of x, held open, when x is a
+// regular file: an *os.File, or the wrapper without WriteTo that
+// os.File.WriteTo hands to io.Copy (what both have is SyscallConn). It
+// reports whether f ran and said it handled the copy.
+func regularFile(x any, f func(fd int) bool) bool {
+	sc, ok := x.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	handled := false
+	cerr := rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			handled = f(int(fd))
 		}
-	}
-	src := streamConn(r)
-	if src == nil {
-		return 0, nil, false
-	}
-	written, err = c.s.SpliceFrom(bg, src.s, remain)
-	if limited {
-		lr.N = remain - written
-	}
-	return written, opError("readfrom", "splice", c.net, c.laddr, c.raddr, err), true
+	})
+	return cerr == nil && handled
 }
 
 // writerOnly and readerOnly hide ReadFrom and WriteTo from io.Copy, which
 // would otherwise call them back.
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
-
-// sendFile is ReadFrom's kernel path: handled is false, with nothing
-// done, where r is not a regular file.
-func (c *TCPConn) sendFile(r io.Reader) (written int64, err error, handled bool) {
-	remain := int64(-1)
-	lr, limited := r.(*io.LimitedReader)
-	if limited {
-		remain, r = lr.N, lr.R
-		if remain <= 0 {
-			return 0, nil, true
-		}
-	}
-	// An *os.File, or the wrapper without WriteTo that os.File.WriteTo
-	// hands to io.Copy: what both have is SyscallConn.
-	f, ok := r.(syscall.Conn)
-	if !ok {
-		return 0, nil, false
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, nil, false
-	}
-	var werr error
-	cerr := rc.Control(func(fd uintptr) {
-		var st unix.Stat_t
-		if unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-			return
-		}
-		pos, err := unix.Seek(int(fd), 0, io.SeekCurrent)
-		if err != nil {
-			return
-		}
-		handled = true
-		written, werr = c.s.SendFile(bg, int(fd), pos, remain, 0)
-		if written > 0 {
-			unix.Seek(int(fd), pos+written, io.SeekStart)
-		}
-	})
-	if cerr != nil || !handled {
-		return 0, nil, false
-	}
-	if limited {
-		lr.N = remain - written
-	}
-	return written, opError("readfrom", "splice", c.net, c.laddr, c.raddr, werr), true
-}
 
 var (
 	_ io.ReaderFrom = (*TCPConn)(nil)

@@ -215,25 +215,40 @@ func (q *acceptQueue) signal() {
 	}
 }
 
+// startSend takes s for a send, as every send begins: s held open, its
+// send lock taken, so that concurrent sends never interleave, and s
+// neither closed nor past its write deadline. endSend undoes it.
+func (s *Socket) startSend() error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	s.sendMu.Lock()
+	err := s.wdl.errIfExpired()
+	if s.Closed() {
+		err = net.ErrClosed
+	}
+	if err != nil {
+		s.endSend()
+	}
+	return err
+}
+
+func (s *Socket) endSend() {
+	s.sendMu.Unlock()
+	s.release()
+}
+
 // Send writes b. On a blocking stream socket it keeps going until all of b
 // is sent, a deadline or timeout passes (returning the count so far), or an
 // error occurs; concurrent Sends never interleave. Elsewhere it makes one
 // send. to, when not nil, is the destination (sendto).
 func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
-	if !s.acquire() {
-		return 0, net.ErrClosed
-	}
-	defer s.release()
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	if s.Closed() {
-		return 0, net.ErrClosed
-	}
-	// The timeout covers the whole Send, as SO_SNDTIMEO does.
-	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
-	if err := s.wdl.errIfExpired(); err != nil {
+	if err := s.startSend(); err != nil {
 		return 0, err
 	}
+	defer s.endSend()
+	// The timeout covers the whole Send, as SO_SNDTIMEO does.
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	stream := s.sotype == unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
 	total := 0
 	for {
@@ -253,18 +268,10 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 // over a stream: a partial count is the kernel's answer. oob goes with the
 // first byte, as the kernel sends it; an empty b sends none on a stream.
 func (s *Socket) SendMsg(ctx context.Context, b, oob []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
-	if !s.acquire() {
-		return 0, net.ErrClosed
-	}
-	defer s.release()
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	if s.Closed() {
-		return 0, net.ErrClosed
-	}
-	if err := s.wdl.errIfExpired(); err != nil {
+	if err := s.startSend(); err != nil {
 		return 0, err
 	}
+	defer s.endSend()
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	return s.e.b.send(s, b, oob, flags, to, w)
 }

@@ -112,18 +112,10 @@ func (s *Socket) SpliceFrom(ctx context.Context, src *Socket, n int64) (int64, e
 // the pipe (0 at the end of the source), and what it put is drained into
 // s before the next fill.
 func (s *Socket) spliceIn(w waitSpec, n int64, fill func(p *pipe, sent int64, chunk int) (int, error), ring bool) (int64, error) {
-	if !s.acquire() {
-		return 0, net.ErrClosed
-	}
-	defer s.release()
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	if s.Closed() {
-		return 0, net.ErrClosed
-	}
-	if err := s.wdl.errIfExpired(); err != nil {
+	if err := s.startSend(); err != nil {
 		return 0, err
 	}
+	defer s.endSend()
 	p, err := getPipe()
 	if err != nil {
 		return 0, err
