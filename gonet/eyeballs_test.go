@@ -61,6 +61,17 @@ func blackhole(t *testing.T, sa unix.Sockaddr) int {
 	return 0
 }
 
+// acceptAndClose accepts connections and closes them until ln is closed.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
+}
+
 // loopbackOf returns the loopback address of family as a sockaddr with
 // port.
 func loopbackOf(family, port int) unix.Sockaddr {
@@ -91,15 +102,7 @@ func TestHappyEyeballs(t *testing.T) {
 		t.Skipf("the other family's port is taken: %v", err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	// A first connection arms the listener's accept, which holds a slot
 	// for as long as it listens.
 	if c, err := Dial("tcp", ln.Addr().String()); err == nil {
@@ -178,15 +181,7 @@ func TestDialerFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	type key struct{}
 	var sawCtx, sawControl atomic.Bool
 	d := Dialer{

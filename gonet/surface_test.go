@@ -108,15 +108,7 @@ func TestDialerTypedWithNet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -128,15 +120,7 @@ func TestDialerTypedWithNet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ul.Close()
-	go func() {
-		for {
-			c, err := ul.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ul)
 	tcpTo := ln.Addr().(*net.TCPAddr).AddrPort()
 	udpTo := pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	describe := func(c net.Conn, err error) string {

@@ -241,16 +241,22 @@ func (l *loadGen) echo(i int, c net.Conn) {
 			l.fail(err)
 			return
 		}
-		now := time.Now()
-		if l.measuring.Load() {
-			s := &l.lat[i]
-			s.mu.Lock()
-			s.d = append(s.d, now.Sub(t))
-			s.mu.Unlock()
-		}
-		t = now // the next write follows at once
-		l.ops.Add(int64(l.depth))
+		t = l.roundTrip(i, t, l.depth) // the next write follows at once
 	}
+}
+
+// roundTrip counts ops finished on connection i by a round trip begun at
+// t, samples its latency inside the window, and returns the time now.
+func (l *loadGen) roundTrip(i int, t time.Time, ops int) time.Time {
+	now := time.Now()
+	if l.measuring.Load() {
+		s := &l.lat[i]
+		s.mu.Lock()
+		s.d = append(s.d, now.Sub(t))
+		s.mu.Unlock()
+	}
+	l.ops.Add(int64(ops))
+	return now
 }
 
 // http runs one connection: a GET of path, its whole response, and the
@@ -263,15 +269,7 @@ func (l *loadGen) http(i int, c net.Conn, path string) {
 			l.fail(err)
 			return
 		}
-		now := time.Now()
-		if l.measuring.Load() {
-			s := &l.lat[i]
-			s.mu.Lock()
-			s.d = append(s.d, now.Sub(t))
-			s.mu.Unlock()
-		}
-		t = now
-		l.ops.Add(1)
+		t = l.roundTrip(i, t, 1)
 	}
 }
 
