@@ -16,6 +16,7 @@ import (
 	"github.com/ksocket-go/ksocket"
 	"github.com/ksocket-go/ksocket/gonet"
 	"github.com/ksocket-go/ksocket/loop"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,6 +35,7 @@ func init() {
 		setFlags: func(fs *flag.FlagSet) func([]string) error {
 			addr := fs.String("addr", "", "`HOST:PORT` to listen on (required; port 0 picks one)")
 			engine := fs.String("engine", "berkeley", "berkeley, gonet or loop")
+			udp := fs.Bool("udp", false, "echo UDP datagrams, in batches: berkeley with Recvmmsg and Sendmmsg, gonet with ReadBatch and WriteBatch")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("takes no arguments")
@@ -45,6 +47,11 @@ func init() {
 				if !ok {
 					return usageErrorf("engine %q is not available; available: %s", *engine, availableEngines())
 				}
+				if *udp {
+					if run, ok = udpEchoEngines[*engine]; !ok {
+						return usageErrorf("engine %q has no UDP echo yet (loop's UDP is issue 13's); with --udp: berkeley, gonet", *engine)
+					}
+				}
 				stop := make(chan os.Signal, 1)
 				signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 				defer signal.Stop(stop)
@@ -53,6 +60,15 @@ func init() {
 		},
 	})
 }
+
+// udpEchoEngines are the engines `ksocket echo --udp` serves with.
+var udpEchoEngines = map[string]func(addr string, log *logger, stop <-chan os.Signal) error{
+	"berkeley": echoBerkeleyUDP,
+	"gonet":    echoGonetUDP,
+}
+
+// udpBatch is how many datagrams a UDP echo takes and answers at once.
+const udpBatch = 64
 
 func availableEngines() string {
 	var names []string
@@ -166,4 +182,102 @@ func echoLoop(addr string, log *logger, stop <-chan os.Signal) error {
 	}
 	log.Printf("echo: stopped")
 	return nil
+}
+
+// echoBerkeleyUDP echoes datagrams with the Berkeley API: Recvmmsg takes
+// whatever has arrived, up to udpBatch, and Sendmmsg answers each sender.
+func echoBerkeleyUDP(addr string, log *logger, stop <-chan os.Signal) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageErrorf("--addr %q: want HOST:PORT", addr)
+	}
+	if _, err := parsePort(port); err != nil {
+		return err
+	}
+	res, err := ksocket.Getaddrinfo(host, port, &ksocket.Addrinfo{Socktype: unix.SOCK_DGRAM, Flags: ksocket.AI_PASSIVE})
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", addr, err)
+	}
+	s, err := ksocket.SocketDatagram(res[0].Family, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	if err := ksocket.Bind(s, res[0].Addr); err != nil {
+		ksocket.Closesocket(s)
+		return fmt.Errorf("bind %s: %w", addr, err)
+	}
+	sa, _ := ksocket.Getsockname(s)
+	log.Printf("echo (berkeley): listening on %s/udp", sockaddrString(sa))
+	go func() {
+		<-stop
+		ksocket.Closesocket(s)
+	}()
+	in := make([]ksocket.Msg, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 64<<10)}
+	}
+	out := make([]ksocket.Msg, udpBatch)
+	for {
+		n, err := ksocket.Recvmmsg(s, in, unix.MSG_WAITFORONE)
+		if errors.Is(err, unix.EBADF) {
+			log.Printf("echo: stopped")
+			return nil
+		}
+		if err != nil {
+			log.Printf("recvmmsg: %v", err)
+			continue
+		}
+		for i, m := range in[:n] {
+			out[i] = ksocket.Msg{Buffers: [][]byte{m.Buffers[0][:m.N]}, Addr: m.Addr}
+		}
+		// A datagram that cannot go back (its sender gone) is dropped, as
+		// UDP drops it: the rest of the batch still goes.
+		for sent := 0; sent < n; {
+			k, err := ksocket.Sendmmsg(s, out[sent:n], 0)
+			if err != nil {
+				k = 1
+			}
+			sent += k
+		}
+	}
+}
+
+// echoGonetUDP echoes datagrams with gonet: ReadBatch and WriteBatch.
+func echoGonetUDP(addr string, log *logger, stop <-chan os.Signal) error {
+	pc, err := gonet.ListenPacket("udp", addr)
+	if err != nil {
+		return err
+	}
+	c := pc.(*gonet.UDPConn)
+	log.Printf("echo (gonet): listening on %s/udp", c.LocalAddr())
+	go func() {
+		<-stop
+		c.Close()
+	}()
+	ms := make([]ipv4.Message, udpBatch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 64<<10)}
+	}
+	out := make([]ipv4.Message, udpBatch)
+	for {
+		n, err := c.ReadBatch(ms, 0)
+		if errors.Is(err, net.ErrClosed) {
+			log.Printf("echo: stopped")
+			return nil
+		}
+		if err != nil {
+			log.Printf("read: %v", err)
+			continue
+		}
+		for i, m := range ms[:n] {
+			out[i] = ipv4.Message{Buffers: [][]byte{m.Buffers[0][:m.N]}, Addr: m.Addr}
+		}
+		for sent := 0; sent < n; {
+			k, err := c.WriteBatch(out[sent:n], 0)
+			if err != nil {
+				k = 1 // drop the one that failed, as UDP would
+			}
+			sent += k
+		}
+	}
 }

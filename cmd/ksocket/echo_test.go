@@ -281,3 +281,57 @@ func TestEchoBadAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoUDP echoes datagrams of several sizes from several net clients
+// at once through `ksocket echo --udp`, then stops it; the loop engine,
+// which has no UDP yet, is refused with a usage error.
+func TestEchoUDP(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{"berkeley", "gonet"} {
+		t.Run("engine="+engine, func(t *testing.T) {
+			t.Parallel()
+			p := startKsocket(t, "", "echo", "--engine", engine, "--udp", "--addr", "127.0.0.1:0")
+			m := p.waitStderr(t, echoListeningRE)
+			addr, ok := strings.CutSuffix(m[2], "/udp")
+			if m[1] != engine || !ok {
+				t.Fatalf("log line names %q at %q, want %s and an address ending in /udp", m[1], m[2], engine)
+			}
+			var wg sync.WaitGroup
+			for id := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c, err := net.Dial("udp4", addr)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer c.Close()
+					for _, n := range []int{0, 1, 64, 1200, 8000, 65000} {
+						msg := bytes.Repeat([]byte{byte('a' + id)}, n)
+						got := make([]byte, 65536)
+						var k int
+						// UDP may drop a datagram: try a few times.
+						for try := 0; try < 5; try++ {
+							c.Write(msg)
+							c.SetReadDeadline(time.Now().Add(time.Second))
+							if k, err = c.Read(got); err == nil {
+								break
+							}
+						}
+						if err != nil || !bytes.Equal(got[:k], msg) {
+							t.Errorf("client %d, %d bytes: %d back, %v", id, n, k, err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			stopEcho(t, p, syscall.SIGTERM)
+		})
+	}
+	r := runKsocket(t, "", "echo", "--addr", "127.0.0.1:0", "--engine", "loop", "--udp")
+	if line := checkUsageError(t, r, "echo"); !strings.Contains(line, "no UDP echo") {
+		t.Errorf("loop --udp: %q", line)
+	}
+}
