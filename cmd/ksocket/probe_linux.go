@@ -81,7 +81,11 @@ func probe(asJSON bool) error {
 		if inf.Backend == "uring" {
 			fmt.Printf("setup flags:  %s\n", orNone(inf.SetupFlags))
 			fmt.Printf("rings:        %d (%s; one per P at start-up, KSOCKET_RINGS sets it)\n", inf.Rings, inf.RingSizes)
-			fmt.Printf("inline wait:  %s\n", inf.InlineWait)
+			hint := ""
+			if inf.InlineWait == "off" {
+				hint = " (KSOCKET_INLINE_WAIT=1ms turns it on)"
+			}
+			fmt.Printf("inline wait:  %s%s\n", inf.InlineWait, hint)
 			fmt.Printf("restricted:   %s\n", inf.Restricted)
 			if len(inf.AllowedOps) > 0 {
 				fmt.Printf("allowed ops:  %s\n", orNone(inf.AllowedOps))

@@ -136,6 +136,9 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	ring := b.shards[0].ring
 	inf.SetupFlags = flagNames(ring.Flags()&^uring.IORING_SETUP_R_DISABLED, setupFlagNames)
 	inf.InlineWait = inlineWait.String()
+	if inlineWait == 0 {
+		inf.InlineWait = "off"
+	}
 	inf.Rings = len(b.shards)
 	inf.RingEntries = fmt.Sprintf("SQ %d, CQ %d each", ring.SQEntries(), ring.CQEntries())
 	inf.Restricted = restricted
