@@ -162,7 +162,28 @@ func AcceptContext(ctx context.Context, s int) (int, unix.Sockaddr, error) {
 // concurrent Sends on one socket never interleave their bytes. When
 // SO_SNDTIMEO expires it returns the bytes sent so far, or EAGAIN if none.
 func Send(s int, buf []byte, flags int) (int, error) {
+	if flags == 0 {
+		return write(s, buf)
+	}
 	return SendtoContext(context.Background(), s, buf, flags, nil)
+}
+
+// write is Send with no flags: the engine's Write where SO_SNDTIMEO is not
+// set, whose frames a goroutine blocked in it keeps on its stack fewer and
+// smaller than SendtoContext's.
+func write(s int, buf []byte) (int, error) {
+	e, err := lookup(s, engine.CallSend)
+	if err != nil {
+		return 0, err
+	}
+	if e.timeout(unix.SO_SNDTIMEO) > 0 {
+		return SendtoContext(context.Background(), s, buf, 0, nil)
+	}
+	n, err := e.s.Write(buf)
+	if err != nil {
+		return n, errno(err, unix.EAGAIN)
+	}
+	return n, nil
 }
 
 // SendContext is Send bounded by ctx.
@@ -194,7 +215,28 @@ func SendtoContext(ctx context.Context, s int, buf []byte, flags int, to unix.So
 // are still the kernel's: ENOTCONN, or EAGAIN under MSG_DONTWAIT with no
 // data. When SO_RCVTIMEO expires it returns EAGAIN.
 func Recv(s int, buf []byte, flags int) (int, error) {
+	if flags == 0 && len(buf) > 0 {
+		return read(s, buf)
+	}
 	return RecvContext(context.Background(), s, buf, flags)
+}
+
+// read is Recv with no flags into a non-empty buf: the engine's Read where
+// SO_RCVTIMEO is not set, with fewer and smaller frames than RecvContext's
+// (see write).
+func read(s int, buf []byte) (int, error) {
+	e, err := lookup(s, engine.CallRecv)
+	if err != nil {
+		return 0, err
+	}
+	if e.timeout(unix.SO_RCVTIMEO) > 0 {
+		return RecvContext(context.Background(), s, buf, 0)
+	}
+	n, err := e.s.Read(buf)
+	if err != nil {
+		return n, errno(err, unix.EAGAIN)
+	}
+	return n, nil
 }
 
 // RecvContext is Recv bounded by ctx.
@@ -204,17 +246,25 @@ func RecvContext(ctx context.Context, s int, buf []byte, flags int) (int, error)
 		return 0, err
 	}
 	if len(buf) == 0 && e.s.Type() == unix.SOCK_STREAM {
-		// Asked without waiting: the kernel still answers for its errors
-		// (ENOTCONN, or EAGAIN where the caller asked not to wait), and
-		// where it would wait for data it cannot copy, ours returns.
-		_, _, _, err := e.s.Recv(ctx, buf, flags|unix.MSG_DONTWAIT, false, 0)
-		if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 && !e.s.Nonblock() {
-			err = nil
-		}
-		return 0, errno(err, unix.EAGAIN)
+		return 0, recvNothing(ctx, e.s, flags)
 	}
 	n, _, _, err := e.s.Recv(ctx, buf, flags, false, e.timeout(unix.SO_RCVTIMEO))
 	return n, errno(err, unix.EAGAIN)
+}
+
+// recvNothing is a zero-length Recv on a stream, asked without waiting:
+// the kernel still answers for its errors (ENOTCONN, or EAGAIN where the
+// caller asked not to wait), and where it would wait for data it cannot
+// copy, ours returns. (Out of RecvContext, whose frame a blocked Recv
+// keeps on its goroutine's stack.)
+//
+//go:noinline
+func recvNothing(ctx context.Context, s *engine.Socket, flags int) error {
+	_, _, _, err := s.Recv(ctx, nil, flags|unix.MSG_DONTWAIT, false, 0)
+	if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 && !s.Nonblock() {
+		err = nil
+	}
+	return errno(err, unix.EAGAIN)
 }
 
 // Recvfrom receives into buf and returns the sender's address (nil on a

@@ -40,7 +40,7 @@ func (c *conn) Read(b []byte) (int, error) {
 	if len(b) == 0 && c.stream {
 		return 0, nil
 	}
-	n, _, _, err := c.s.Recv(bg, b, 0, false, 0)
+	n, err := c.s.Read(b)
 	if err != nil {
 		return n, c.readErr(err)
 	}
@@ -53,7 +53,7 @@ func (c *conn) Read(b []byte) (int, error) {
 // Write writes all of b, or returns the count written and why it stopped.
 // Concurrent Writes never interleave.
 func (c *conn) Write(b []byte) (int, error) {
-	n, err := c.s.Send(bg, b, 0, nil, 0)
+	n, err := c.s.Write(b)
 	if err != nil {
 		return n, c.writeErr(err)
 	}

@@ -65,6 +65,9 @@ for backend in uring epoll; do
 	# (and, on uring, between rings' reapers) while the counts must hold.
 	step "soak, 30 s, 1,000 connections of echo and HTTP, GOMAXPROCS=2 (KSOCKET_BACKEND=$backend)"
 	GOMAXPROCS=2 KSOCKET_BACKEND=$backend go test -count=1 -run '^TestSoak$' ./gonet -soak=30s
+	# Also without -race, which enlarges every goroutine's stack.
+	step "stack of an idle connection's reader vs net's (KSOCKET_BACKEND=$backend)"
+	KSOCKET_BACKEND=$backend go test -count=1 -run '^TestIdleConnStack$' ./gonet
 	# The runs above are at the machine's GOMAXPROCS; at 1 every ring,
 	# reaper and waiter shares one P.
 	step "go test -race -short, GOMAXPROCS=1 (KSOCKET_BACKEND=$backend)"

@@ -21,9 +21,22 @@ type deadline struct {
 	at atomic.Int64                  // UnixNano of the deadline; 0 means none
 	ch atomic.Pointer[chan struct{}] // closed when the deadline passes; made on first use
 
-	mu    sync.Mutex // serializes set, stop and the timer
+	mu    sync.Mutex // serializes set, stop, the timer and pend
 	gen   uint64     // bumped by set and stop, so a stale timer does nothing
 	timer *time.Timer
+
+	// pend lists the ring ops that wait for their CQE with a plain
+	// channel receive, not a select on ch (shard.await): when the deadline
+	// passes, it cancels them. Guarded by mu.
+	pend *opState
+}
+
+// fireLocked closes c, the current channel, and cancels the ops in pend.
+//
+// Preconditions: d.mu is held.
+func (d *deadline) fireLocked(c chan struct{}) {
+	close(c)
+	d.cancelPendLocked()
 }
 
 // wait returns the channel to select on.
@@ -74,7 +87,7 @@ func (d *deadline) set(t time.Time) {
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		close(c)
+		d.fireLocked(c)
 		return
 	}
 	gen := d.gen
@@ -82,7 +95,7 @@ func (d *deadline) set(t time.Time) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if d.gen == gen && !closed(c) {
-			close(c)
+			d.fireLocked(c)
 		}
 	})
 }

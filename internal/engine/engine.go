@@ -158,6 +158,13 @@ type backend interface {
 	// recv makes one receive. With from or oob it uses recvmsg, and
 	// reports the peer, the control data's length and the MSG_* flags.
 	recv(s *Socket, b, oob []byte, flags int, from bool, w waitSpec) (received, error)
+	// read is recv with no flags, sender, control data, timeout or
+	// context, waiting with as few stack frames as it can.
+	read(s *Socket, b []byte) (int, error)
+	// write is send with no flags, destination, control data, timeout or
+	// context; on a blocking stream it sends all of b. Like read it waits
+	// with few stack frames.
+	write(s *Socket, b []byte) (int, error)
 	// splice moves up to n bytes from in (at offIn; -1: no offset) to
 	// out: a file or s's fd into a pipe, or a pipe into s's fd. It waits
 	// while s has nothing to read or no room to send; never otherwise.
@@ -194,6 +201,13 @@ type waitSpec struct {
 	expire time.Time       // non-zero: a per-op timeout, as SO_RCVTIMEO gives
 	mode   byte            // 'r' or 'w': which socket deadline applies
 }
+
+// readWait and writeWait are the waitSpecs of Read and Write: the socket's
+// deadline, nothing else.
+var (
+	readWait  = waitSpec{mode: 'r'}
+	writeWait = waitSpec{mode: 'w'}
+)
 
 // Engine is a backend, chosen once per process.
 type Engine struct {

@@ -427,6 +427,53 @@ func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 	return op.got, nil
 }
 
+// read is recv with no flags, sender, control data, timeout or context:
+// how an idle connection waits, with no more frames above the netpoller's
+// than it needs.
+func (b *epollBackend) read(s *Socket, p []byte) (int, error) {
+	if err := b.take(s, &readWait, 0); err != nil {
+		return 0, err
+	}
+	ep := s.ep
+	op := &ep.ops[0]
+	op.send, op.from, op.p, op.oob, op.flags = false, false, p, nil, 0
+	err := ep.rc.Read(ep.tries[0])
+	n, rerr := op.got.n, op.err
+	op.p, op.got = nil, received{}
+	b.give(s, 0)
+	if err != nil {
+		return 0, b.mapErr(s, err)
+	}
+	return n, rerr
+}
+
+// write is send with no flags, destination, control data, timeout or
+// context, which on a blocking stream keeps going until all of p is sent.
+func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
+	if err := b.take(s, &writeWait, 1); err != nil {
+		return 0, err
+	}
+	ep := s.ep
+	op := &ep.ops[1]
+	op.send, op.oob, op.flags, op.salen = true, nil, unix.MSG_NOSIGNAL, 0
+	total := 0
+	var err error
+	for {
+		op.p = p[total:]
+		if err = ep.rc.Write(ep.tries[1]); err != nil {
+			err = b.mapErr(s, err)
+			break
+		}
+		total += max(op.n, 0)
+		if err = op.err; err != nil || s.sotype != unix.SOCK_STREAM || s.nonblock || total >= len(p) {
+			break
+		}
+	}
+	op.p = nil
+	b.give(s, 1)
+	return total, err
+}
+
 // readShutdown reports whether fd's read side is shut down (POLLRDHUP).
 func readShutdown(fd int) bool {
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}

@@ -5,6 +5,7 @@ package engine
 import (
 	"context"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,6 +244,14 @@ func (s *Socket) endSend() {
 // error occurs; concurrent Sends never interleave. Elsewhere it makes one
 // send. to, when not nil, is the destination (sendto).
 func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
+	if flags == 0 && to == nil && plain(ctx, timeout) {
+		return s.Write(b)
+	}
+	return s.sendTo(ctx, b, flags, to, timeout)
+}
+
+//go:noinline
+func (s *Socket) sendTo(ctx context.Context, b []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
 	if err := s.startSend(); err != nil {
 		return 0, err
 	}
@@ -263,6 +272,18 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 	}
 }
 
+// Write is Send with no flags, destination, timeout or context: it ends
+// early only for the write deadline or Close. Like Read, a goroutine
+// blocked in it needs no more than Go's smallest stack.
+func (s *Socket) Write(b []byte) (int, error) {
+	if err := s.startSend(); err != nil {
+		return 0, err
+	}
+	n, err := s.e.b.write(s, b)
+	s.endSend()
+	return n, err
+}
+
 // SendMsg makes one sendmsg(2) of b with the control messages in oob, to
 // the destination to (nil: the connected peer). Unlike Send it never loops
 // over a stream: a partial count is the kernel's answer. oob goes with the
@@ -279,6 +300,21 @@ func (s *Socket) SendMsg(ctx context.Context, b, oob []byte, flags int, to unix.
 // Recv makes one receive into b. With from it uses recvmsg and returns the
 // peer's address. It returns the MSG_* flags of the message (MSG_TRUNC).
 func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
+	if flags == 0 && !from && plain(ctx, timeout) {
+		n, err := s.Read(b)
+		return n, nil, 0, err
+	}
+	return s.recvFrom(ctx, b, flags, from, timeout)
+}
+
+// plain reports whether a call with ctx and timeout waits for nothing but
+// the socket's deadline and Close: Read and Write serve those.
+func plain(ctx context.Context, timeout time.Duration) bool {
+	return timeout <= 0 && (ctx == nil || ctx.Done() == nil)
+}
+
+//go:noinline
+func (s *Socket) recvFrom(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
 	r, err := s.recv(ctx, b, nil, flags, from, timeout)
 	return r.n, r.from, r.flags, err
 }
@@ -290,6 +326,23 @@ func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeo
 func (s *Socket) RecvMsg(ctx context.Context, b, oob []byte, flags int, timeout time.Duration) (n, oobn, mflags int, from unix.Sockaddr, err error) {
 	r, err := s.recv(ctx, b, oob, flags, true, timeout)
 	return r.n, r.oobn, r.flags, r.from, err
+}
+
+// Read is Recv with no flags, sender, timeout or context: one receive
+// into b, which ends early only for the read deadline or Close. It is how
+// an idle connection waits, and a goroutine blocked in it needs no more
+// than Go's smallest stack, as one in net's Read does.
+func (s *Socket) Read(b []byte) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	if s.rdl.expired() {
+		s.release()
+		return 0, os.ErrDeadlineExceeded
+	}
+	n, err := s.e.b.read(s, b)
+	s.release()
+	return n, err
 }
 
 func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, from bool, timeout time.Duration) (received, error) {

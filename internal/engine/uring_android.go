@@ -13,3 +13,9 @@ import (
 func newUring(*Info, featureMask) (backend, error) {
 	return nil, fmt.Errorf("io_uring is left out of Android builds: %w", unix.ENOSYS)
 }
+
+// opState is the uring backend's op slot, which deadlines list; no ring,
+// no slot.
+type opState struct{}
+
+func (d *deadline) cancelPendLocked() {}

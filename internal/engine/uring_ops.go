@@ -258,6 +258,42 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 	}
 }
 
+// write is send with no flags, destination, control data, timeout or
+// context, which on a stream keeps going until all of p is sent. Like read
+// it keeps its frames few and small, and leaves anything unusual to send.
+func (b *uringBackend) write(s *Socket, p []byte) (int, error) {
+	if s.nonblock || s.domain == unix.AF_UNIX && s.sotype != unix.SOCK_STREAM {
+		return b.writeSlow(s, p)
+	}
+	sh := b.shardOf(s)
+	total := 0
+	for {
+		idx, st, pending, err := sh.startIO(s, &writeWait, uring.IORING_OP_SEND, p[total:], unix.MSG_NOSIGNAL)
+		if err != nil {
+			return total, err
+		}
+		if pending {
+			err = sh.await(&s.wdl, idx, st)
+		}
+		n, err := sh.result(s, idx, st, err)
+		if wouldBlock(s, 0, err) {
+			n, err = b.writeSlow(s, p[total:])
+		}
+		total += n
+		if err != nil || s.sotype != unix.SOCK_STREAM || total >= len(p) {
+			return total, err
+		}
+	}
+}
+
+// writeSlow is one send through send, which also waits out the EAGAIN of
+// an io-wq worker, honours SOCK_NONBLOCK and handles unix datagrams.
+//
+//go:noinline
+func (b *uringBackend) writeSlow(s *Socket, p []byte) (int, error) {
+	return b.send(s, p, nil, 0, nil, writeWait)
+}
+
 // sleep waits for d, or until the op's deadline, timeout or context ends
 // it, or Close.
 func (b *uringBackend) sleep(s *Socket, w *waitSpec, d time.Duration) error {
@@ -339,6 +375,47 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 		}
 		shut = ev&(unix.POLLRDHUP|unix.POLLHUP) != 0
 	}
+}
+
+// read is recv with no flags, sender, control data, timeout or context:
+// how an idle connection waits. It keeps its frames few and small (see
+// await), and leaves anything unusual to recv.
+func (b *uringBackend) read(s *Socket, p []byte) (int, error) {
+	if s.nonblock {
+		return b.readSlow(s, p)
+	}
+	sh := b.shardOf(s)
+	idx, st, pending, err := sh.startIO(s, &readWait, uring.IORING_OP_RECV, p, 0)
+	if err != nil {
+		return 0, err
+	}
+	if pending {
+		err = sh.await(&s.rdl, idx, st)
+	}
+	n, err := sh.result(s, idx, st, err)
+	if wouldBlock(s, 0, err) {
+		return b.readSlow(s, p)
+	}
+	return n, err
+}
+
+// result is finish for an op whose result is a count, freeing its slot.
+func (sh *shard) result(s *Socket, idx uint32, st *opState, reason error) (int, error) {
+	r, err := sh.finish(s, idx, st, reason)
+	if err != nil {
+		return 0, err
+	}
+	sh.put(r)
+	return int(r.res), nil
+}
+
+// readSlow is read through recv, which also waits out the EAGAIN of an
+// io-wq worker (see fdFlags) and honours SOCK_NONBLOCK.
+//
+//go:noinline
+func (b *uringBackend) readSlow(s *Socket, p []byte) (int, error) {
+	r, err := b.recv(s, p, nil, 0, false, readWait)
+	return r.n, err
 }
 
 // recvOnce is one RECV request, or RECVMSG for the sender or control data.

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"net"
+	"os"
 	"runtime"
 
 	"github.com/ksocket-go/ksocket/internal/uring"
@@ -24,6 +25,72 @@ func (sh *shard) park(s *Socket, idx uint32, st *opState, w *waitSpec) (opResult
 	sh.cancel(idx, st)
 	<-st.ch
 	return sh.finish(s, idx, st, reason)
+}
+
+// await is park for an op with no timeout or context, of which there is
+// one at a time per idle connection: a plain receive on st.ch, no select,
+// while the deadline d, if it passes, cancels the op from its timer. So a
+// goroutine blocked here has few and small frames above it, and fits Go's
+// smallest stack, as one blocked in net's Read does. It returns the
+// deadline if that cut the op short; like park, it always waits for the
+// final CQE.
+func (sh *shard) await(d *deadline, idx uint32, st *opState) error {
+	if !d.enlist(st) {
+		sh.cancel(idx, st)
+		<-st.ch
+		return os.ErrDeadlineExceeded
+	}
+	<-st.ch
+	if d.delist(st) {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// enlist puts st on d's pend list. It reports false, listing nothing, if
+// the deadline has passed already: the op must cancel itself.
+func (d *deadline) enlist(st *opState) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.expired() {
+		return false
+	}
+	st.dlGen, st.dlFired = st.gen, false
+	st.dlPrev, st.dlNext = nil, d.pend
+	if d.pend != nil {
+		d.pend.dlPrev = st
+	}
+	d.pend = st
+	return true
+}
+
+// delist takes st off d's pend list and reports whether the deadline
+// cancelled it.
+func (d *deadline) delist(st *opState) (fired bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st.dlPrev != nil {
+		st.dlPrev.dlNext = st.dlNext
+	} else {
+		d.pend = st.dlNext
+	}
+	if st.dlNext != nil {
+		st.dlNext.dlPrev = st.dlPrev
+	}
+	st.dlPrev, st.dlNext = nil, nil
+	return st.dlFired
+}
+
+// cancelPendLocked cancels every op on d's pend list, on its ring.
+//
+// Preconditions: d.mu is held.
+func (d *deadline) cancelPendLocked() {
+	for st := d.pend; st != nil; st = st.dlNext {
+		if !st.dlFired {
+			st.dlFired = true
+			st.sh.cancelGen(st.idx, st.dlGen)
+		}
+	}
 }
 
 // finish turns the final CQE into a result. reason is why the wait was cut

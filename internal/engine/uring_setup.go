@@ -221,6 +221,7 @@ func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask
 		return fail(err)
 	}
 	sh = &shard{b: b, idx: i, ring: ring, efd: os.NewFile(uintptr(efd), "ksocket-ring-eventfd")}
+	sh.slots.sh = sh
 	if sh.erc, err = sh.efd.SyscallConn(); err != nil {
 		sh.efd.Close()
 		return fail(err)

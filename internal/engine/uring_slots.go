@@ -83,6 +83,16 @@ type opState struct {
 	pin      runtime.Pinner // pins buf and oob until the final CQE
 	buf      []byte         // the caller's slice, kept reachable until the final CQE
 	oob      []byte         // the caller's control data, likewise
+
+	// While the op waits in await, it is on its socket's deadline's
+	// pend list, for the deadline to cancel. Guarded by that deadline's
+	// mu.
+	sh      *shard   // the ring whose table holds the slot; immutable
+	idx     uint32   // the slot's index; immutable
+	dlGen   uint32   // gen of the op on the list
+	dlFired bool     // the deadline cancelled it
+	dlPrev  *opState // neighbours on the list
+	dlNext  *opState
 }
 
 type slotChunk [slotsPerChunk]opState
@@ -97,6 +107,7 @@ const noSelf = ^uint32(0)
 // slotTable is one ring's op slots. It grows by chunks and never shrinks
 // or moves, so a slot pointer stays valid without the lock.
 type slotTable struct {
+	sh     *shard       // the shard the table belongs to; immutable
 	free   []uint32     // free slot indices
 	chunks []*slotChunk // Go halves
 	kmem   [][]byte     // kernel halves, mmap'd, never unmapped
@@ -123,6 +134,7 @@ func (t *slotTable) alloc() (uint32, *opState, error) {
 		for i := range c {
 			c[i].k = (*kslot)(unsafe.Pointer(&mem[i*kslotSize]))
 			c[i].ch = make(chan struct{}, 1)
+			c[i].sh, c[i].idx = t.sh, base+uint32(i)
 		}
 		t.chunks = append(t.chunks, c)
 		t.kmem = append(t.kmem, mem)

@@ -98,18 +98,66 @@ func (sh *shard) poke() {
 // a socket yet. The error is the wait's reason (ErrClosed, deadline, ctx) or
 // the CQE's errno; on error the slot is already released.
 func (sh *shard) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opState)) (opResult, error) {
+	idx, st, pending, err := sh.start(s, w, prep)
+	if err != nil {
+		return opResult{}, err
+	}
+	if pending {
+		return sh.park(s, idx, st, w)
+	}
+	return sh.finish(s, idx, st, nil)
+}
+
+// start queues one op, as do does, and submits it, unless an inline wait
+// already saw its final CQE. With pending, the caller must wait for the
+// wake-up on st.ch, then finish. On error no slot is held.
+func (sh *shard) start(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opState)) (idx uint32, st *opState, pending bool, err error) {
+	idx, st, sqe, err := sh.reserve(s)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	prep(sqe, st)
+	return idx, st, sh.launchAndUnlock(s, w, idx, st, sqe), nil
+}
+
+// startIO is start for a SEND or RECV of p, without start's closure: the
+// path of Read and Write, whose frames stay on the stack of a goroutine
+// that blocks in them.
+func (sh *shard) startIO(s *Socket, w *waitSpec, opcode uint8, p []byte, flags int) (idx uint32, st *opState, pending bool, err error) {
+	idx, st, sqe, err := sh.reserve(s)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	addr, l := pinBuf(st, p)
+	if opcode == uring.IORING_OP_SEND {
+		sqe.PrepSend(s.fd, addr, l, flags)
+	} else {
+		sqe.PrepRecv(s.fd, addr, l, flags)
+	}
+	return idx, st, sh.launchAndUnlock(s, w, idx, st, sqe), nil
+}
+
+// reserve takes mu, a slot and an SQE for an op on s (nil: none yet). On
+// error it holds nothing.
+func (sh *shard) reserve(s *Socket) (idx uint32, st *opState, sqe *uring.SQE, err error) {
 	sh.mu.Lock()
 	if s != nil && s.cancelQueued {
 		sh.mu.Unlock()
-		return opResult{}, net.ErrClosed
+		return 0, nil, nil, net.ErrClosed
 	}
-	idx, st, err := sh.slots.alloc()
+	idx, st, err = sh.slots.alloc()
 	if err != nil {
 		sh.mu.Unlock()
-		return opResult{}, err
+		return 0, nil, nil, err
 	}
-	sqe := sh.sqeLocked()
-	prep(sqe, st)
+	return idx, st, sh.sqeLocked(), nil
+}
+
+// launchAndUnlock queues the prepared op in slot idx and submits it, or
+// waits for it inline; it reports whether the op is still pending.
+//
+// Preconditions: sh.mu is held, as reserve left it.
+func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState, sqe *uring.SQE) (pending bool) {
 	sqe.UserData = userData(idx, st.gen)
 	sh.inflight++
 	if sqe.Opcode == uring.IORING_OP_ACCEPT {
@@ -130,10 +178,10 @@ func (sh *shard) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opStat
 	}
 	if !st.done {
 		sh.submitAndUnlock()
-		return sh.park(s, idx, st, w)
+		return true
 	}
 	sh.mu.Unlock()
-	return sh.finish(s, idx, st, nil)
+	return false
 }
 
 // inlineBudget returns how long an inline wait may last: inlineWait, cut
@@ -195,15 +243,22 @@ func init() {
 
 // cancel asks the kernel to cancel the op in slot idx (by user_data). The
 // cancel's own CQE is reaped and dropped by whoever reaps.
-func (sh *shard) cancel(idx uint32, st *opState) {
+//
+// The caller owns the op, so its slot cannot be freed meanwhile.
+func (sh *shard) cancel(idx uint32, st *opState) { sh.cancelGen(idx, st.gen) }
+
+// cancelGen asks the kernel to cancel the op in slot idx if it is still
+// the op of generation gen and has not ended: a deadline's timer, which
+// does not own the op, may call it after the op's owner has moved on.
+func (sh *shard) cancelGen(idx, gen uint32) {
 	sh.mu.Lock()
-	if st.done {
+	if st := sh.slots.slot(idx); st.done || st.gen != gen {
 		sh.mu.Unlock()
 		return
 	}
 	// Without a slot for the cancel (mmap failed), the op completes on
 	// its own: data, the peer, or Close's cancel by fd.
-	sh.submitDetachedAndUnlock(func(sqe *uring.SQE) { sqe.PrepCancel(userData(idx, st.gen), 0) })
+	sh.submitDetachedAndUnlock(func(sqe *uring.SQE) { sqe.PrepCancel(userData(idx, gen), 0) })
 }
 
 // submitDetachedAndUnlock submits an op nobody waits for (a cancel): its

@@ -1,0 +1,5 @@
+//go:build !race
+
+package gonet_test
+
+const raceEnabled = false
