@@ -202,6 +202,12 @@ type waitSpec struct {
 	mode   byte            // 'r' or 'w': which socket deadline applies
 }
 
+// plain reports whether the wait ends for nothing but the socket's
+// deadline and Close: no timeout, no context that can end.
+func (w *waitSpec) plain() bool {
+	return w.expire.IsZero() && (w.ctx == nil || w.ctx.Done() == nil)
+}
+
 // readWait and writeWait are the waitSpecs of Read and Write: the socket's
 // deadline, nothing else.
 var (

@@ -96,16 +96,25 @@ func (sh *shard) poke() {
 // do runs one op to its final CQE. prep fills the SQE and the slot; it must
 // pin whatever caller memory the SQE points at. s may be nil for ops not on
 // a socket yet. The error is the wait's reason (ErrClosed, deadline, ctx) or
-// the CQE's errno; on error the slot is already released.
+// the CQE's errno; on error the slot is already released. Where nothing but
+// the socket's deadline can end the wait, it waits as await does, on the
+// slot's channel alone; otherwise it selects (park).
 func (sh *shard) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opState)) (opResult, error) {
 	idx, st, pending, err := sh.start(s, w, prep)
 	if err != nil {
 		return opResult{}, err
 	}
-	if pending {
+	if !pending {
+		return sh.finish(s, idx, st, nil)
+	}
+	if !w.plain() {
 		return sh.park(s, idx, st, w)
 	}
-	return sh.finish(s, idx, st, nil)
+	if s == nil || w.mode == 0 {
+		<-st.ch
+		return sh.finish(s, idx, st, nil)
+	}
+	return sh.finish(s, idx, st, sh.await(s.deadline(w.mode), idx, st))
 }
 
 // start queues one op, as do does, and submits it, unless an inline wait
