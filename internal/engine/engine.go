@@ -297,7 +297,7 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 }
 
 func (e *Engine) newSocket(fd, domain, sotype int, nonblock bool, cat Category) (*Socket, error) {
-	s := &Socket{e: e, fd: fd, domain: domain, sotype: sotype, nonblock: nonblock, closing: make(chan struct{}), drained: make(chan struct{})}
+	s := &Socket{e: e, fd: fd, domain: domain, sotype: sotype, nonblock: nonblock}
 	s.cat.Store(uint32(cat))
 	if err := e.b.attach(s); err != nil {
 		unix.Close(fd)

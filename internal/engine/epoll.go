@@ -199,7 +199,7 @@ func (b *epollBackend) take(s *Socket, w *waitSpec, d int) error {
 	wt := newWaiter(s, w)
 	defer wt.stop()
 	for !t.held.CompareAndSwap(false, true) {
-		if err := wt.wait(t.wake, s.closing); err != nil {
+		if err := wt.wait(t.wake, s.closingCh()); err != nil {
 			return err
 		}
 	}

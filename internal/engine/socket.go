@@ -29,9 +29,11 @@ type Socket struct {
 
 	// state counts the ops in progress; closedBit marks Close. The last op
 	// to leave after Close closes drained.
+	// Both channels are made only when someone waits on them, so an idle
+	// socket holds neither; a closed one stands in once Close has passed.
 	state   atomic.Int64
-	closing chan struct{} // closed when Close starts
-	drained chan struct{}
+	closing atomic.Pointer[chan struct{}] // closed when Close starts; see closingCh
+	drained atomic.Pointer[chan struct{}] // closed when the last op leaves after Close
 
 	queueAccepts atomic.Bool // QueueAccepts was called
 
@@ -81,8 +83,32 @@ func (s *Socket) acquire() bool {
 
 func (s *Socket) release() {
 	if s.state.Add(-1) == closedBit {
-		close(s.drained)
+		// Close waits on drained, or is about to: if it has not made
+		// the channel yet, it finds ours, closed, and does not wait.
+		if !s.drained.CompareAndSwap(nil, &closedCh) {
+			close(*s.drained.Load())
+		}
 	}
+}
+
+// closedCh is a closed channel, for closing and drained once Close has
+// passed them.
+var closedCh = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// closingCh returns a channel that is closed when Close starts.
+func (s *Socket) closingCh() <-chan struct{} {
+	if p := s.closing.Load(); p != nil {
+		return *p
+	}
+	c := make(chan struct{})
+	if s.closing.CompareAndSwap(nil, &c) {
+		return c
+	}
+	return *s.closing.Load() // Close got there first: closedCh
 }
 
 // Close cancels every pending op, waits for their final completions, and
@@ -94,10 +120,17 @@ func (s *Socket) Close() error {
 			return net.ErrClosed
 		}
 		if s.state.CompareAndSwap(v, v|closedBit) {
-			close(s.closing)
+			if p := s.closing.Swap(&closedCh); p != nil {
+				close(*p)
+			}
 			s.e.b.evict(s)
 			if v != 0 {
-				<-s.drained
+				// The last op to leave closes drained; if it has left
+				// already, it stored closedCh there.
+				c := make(chan struct{})
+				if s.drained.CompareAndSwap(nil, &c) {
+					<-c
+				}
 			}
 			break
 		}

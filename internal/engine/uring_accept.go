@@ -82,7 +82,7 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 			sh.mu.Unlock()
 		}
 
-		if err := wt.wait(q.more, s.closing); err != nil {
+		if err := wt.wait(q.more, s.closingCh()); err != nil {
 			return -1, nil, err
 		}
 	}

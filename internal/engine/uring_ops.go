@@ -302,7 +302,7 @@ func (b *uringBackend) sleep(s *Socket, w *waitSpec, d time.Duration) error {
 	up := make(chan struct{})
 	t := time.AfterFunc(d, func() { close(up) })
 	defer t.Stop()
-	return wt.wait(up, s.closing)
+	return wt.wait(up, s.closingCh())
 }
 
 // sendOnce is one SEND request, or SENDMSG with a destination or control
