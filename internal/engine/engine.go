@@ -32,6 +32,21 @@
 // (the socket was closed), os.ErrDeadlineExceeded (a deadline or per-op
 // timeout passed) and the context's own error.
 //
+// # Waiting, and an idle connection's memory
+//
+// An op that nothing but its socket's deadline and Close can end (Read,
+// Write, and every call with no timeout and no context that can end)
+// waits for its final CQE with a plain receive on its slot's channel
+// (shard.await). The deadline keeps a list of those ops and, when it
+// passes, cancels each on its ring; Close cancels them by fd. Only a call
+// with a timeout or a context selects (shard.park). Read and Write also
+// start their ops without a closure (shard.startIO). A goroutine blocked
+// in Read so keeps about 0.7 KiB of frames, and an idle connection's
+// goroutine stays on Go's smallest stack, 2 KiB, as in net; with the
+// select below a dozen frames it needed 4 KiB (TestIdleConnStack). The
+// select also cost time: 64-connection ping-pong went from about 7,300 to
+// 5,800 ns a round trip at two Ps.
+//
 // # What ops still share, and 64 cores
 //
 // Nothing is written by every op of the process. What an op touches:
