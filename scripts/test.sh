@@ -41,8 +41,8 @@ go vet ./...
 step "staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-step "go vet, bench module"
-(cd bench && go vet ./...)
+step "go vet and tests, bench module"
+(cd bench && go vet ./... && go test -count=1 ./...)
 
 step "go vet and staticcheck, interop module (quic-go, grpc-go)"
 (cd interop && go vet ./... && go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...)

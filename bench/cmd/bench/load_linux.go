@@ -30,7 +30,8 @@ func loadMain(args []string) {
 	mode := fs.String("mode", "echo", "echo: write -pipeline messages in one write, then read them back;\n"+
 		"stream: one writer and one reader per connection, -pipeline messages in flight;\n"+
 		"idle: open the connections, echo once on each, then hold them;\n"+
-		"http: GET -path on each keep-alive connection, one at a time, reading each whole response")
+		"http: GET -path on each keep-alive connection, one at a time, reading each whole response;\n"+
+		"udp: -conns flows of datagrams, each a connected socket keeping -pipeline in flight")
 	conns := fs.Int("conns", 64, "connections")
 	depth := fs.Int("pipeline", 1, "messages in flight per connection")
 	size := fs.Int("size", 64, "message size in bytes")
@@ -39,8 +40,10 @@ func loadMain(args []string) {
 	switch {
 	case *addr == "":
 		fatalf("load: -addr is required")
-	case *mode != "echo" && *mode != "stream" && *mode != "idle" && *mode != "http":
-		fatalf("load: unknown -mode %q: want echo, stream, idle or http", *mode)
+	case !slices.Contains([]string{"echo", "stream", "idle", "http", "udp"}, *mode):
+		fatalf("load: unknown -mode %q: want echo, stream, idle, http or udp", *mode)
+	case *mode == "udp" && *size < 16:
+		fatalf("load: -mode udp needs a -size of at least 16 (a datagram carries its send time and epoch)")
 	case *mode == "http" && !strings.HasPrefix(*path, "/"):
 		fatalf("load: -mode http needs a -path starting with /")
 	case *conns < 1 || *depth < 1 || *size < 1:
@@ -48,13 +51,22 @@ func loadMain(args []string) {
 	}
 	check(raiseNofile(*conns + 64))
 
+	l := &loadGen{depth: *depth, size: *size, lat: make([]latencies, *conns)}
+	if *mode == "udp" {
+		flows, err := dialUDP(*addr, *conns, *size)
+		check(err)
+		for i, c := range flows {
+			go l.udp(i, c)
+		}
+		l.serve()
+		return
+	}
 	prove := echoOnce(*size)
 	if *mode == "http" {
 		prove = getOnce(*path)
 	}
 	cs, err := dialAll(*addr, *conns, prove)
 	check(err)
-	l := &loadGen{depth: *depth, size: *size, lat: make([]latencies, len(cs))}
 	for i, c := range cs {
 		switch *mode {
 		case "echo":
@@ -65,6 +77,11 @@ func loadMain(args []string) {
 			go l.http(i, c, *path)
 		}
 	}
+	l.serve()
+}
+
+// serve says "ready" and runs the commands of standard input.
+func (l *loadGen) serve() {
 	fmt.Println("ready")
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -172,11 +189,13 @@ type loadGen struct {
 	size  int
 
 	ops       atomic.Int64 // messages echoed, since the connections were proved
+	lost      atomic.Int64 // udp: datagrams that never came back
 	measuring atomic.Bool
 	lat       []latencies // lat[i] is connection i's
 
 	mu      sync.Mutex
 	ops0    int64
+	lost0   int64
 	t0      time.Time
 	failure error // the first I/O error
 }
@@ -197,7 +216,7 @@ func (l *loadGen) fail(err error) {
 
 func (l *loadGen) start() {
 	l.mu.Lock()
-	l.ops0, l.t0 = l.ops.Load(), time.Now()
+	l.ops0, l.lost0, l.t0 = l.ops.Load(), l.lost.Load(), time.Now()
 	l.mu.Unlock()
 	l.measuring.Store(true)
 }
@@ -217,9 +236,9 @@ func (l *loadGen) end() string {
 	slices.Sort(all)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := fmt.Sprintf("result ops=%d ns=%d p50=%d p99=%d p999=%d samples=%d",
+	line := fmt.Sprintf("result ops=%d ns=%d p50=%d p99=%d p999=%d samples=%d lost=%d",
 		ops1-l.ops0, t1.Sub(l.t0).Nanoseconds(),
-		percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999), len(all))
+		percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999), len(all), l.lost.Load()-l.lost0)
 	if l.failure != nil {
 		line += " err=" + oneLine(l.failure.Error())
 	}

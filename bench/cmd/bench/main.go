@@ -69,6 +69,16 @@ Points (-points):
                                   a 64 KiB response, and a 1 MiB file with
                                   http.ServeFile, at 64 keep-alive
                                   connections, one GET at a time on each
+  udp-f1, udp-f16                 64 B datagrams echoed: 1 flow with 1 in
+  udp1200-f1, udp1200-f16         flight, and 16 flows with 8 in flight
+                                  each; 1,200 B (a QUIC-sized datagram) in
+                                  the udp1200 points. Servers: net and gonet
+                                  (ReadFrom, then WriteTo), net-mmsg (x/net's
+                                  recvmmsg and sendmmsg, 64 a call: the
+                                  reference floor), gonet-batch (ReadBatch
+                                  and WriteBatch) and berkeley (Recvmmsg and
+                                  Sendmmsg); gnet and loop sit these out.
+                                  Also reported: the share of datagrams lost
 
 Measured per server and point: ops/s; p50, p99 and p99.9 round-trip latency
 (write of a batch to the last byte of its echo, at the load); server CPU
@@ -278,6 +288,9 @@ func (b *bencher) run(r *results) {
 		if p.kind == httpPoint {
 			servers = slices.DeleteFunc(servers, func(s string) bool { return !slices.Contains(httpServers, s) })
 		}
+		if p.kind == udpPoint {
+			servers = udpImpls(servers)
+		}
 		if p.kind == streamPoint && b.iperf3 != "" {
 			servers = append(servers, "iperf3")
 		}
@@ -324,6 +337,26 @@ func (b *bencher) run(r *results) {
 		fmt.Fprintf(os.Stderr, "[%*d/%d %s, ~%s left] %-10s round %d/%d  %-8s %s\n",
 			len(strconv.Itoa(len(jobs))), i+1, len(jobs), clock(elapsed), clock(left), j.p.name, j.round+1, b.rounds, j.impl, what)
 	}
+}
+
+// udpImpls returns the UDP points' servers for the -impls chosen: each
+// chosen one that has a UDP echo, with its batching form after it (net
+// brings net-mmsg, gonet gonet-batch).
+func udpImpls(impls []string) []string {
+	var out []string
+	for _, impl := range impls {
+		if !slices.Contains(udpServers, impl) {
+			continue
+		}
+		out = append(out, impl)
+		if slices.Contains(udpServers, impl+"-mmsg") {
+			out = append(out, impl+"-mmsg")
+		}
+		if slices.Contains(udpServers, impl+"-batch") {
+			out = append(out, impl+"-batch")
+		}
+	}
+	return out
 }
 
 // selectPoints parses -points.

@@ -82,10 +82,49 @@ func TestEveryServerEchoes(t *testing.T) {
 	}
 }
 
+// TestEveryUDPServerEchoes: every UDP server sends each datagram back
+// whole, to its sender, and keeps datagrams apart.
+func TestEveryUDPServerEchoes(t *testing.T) {
+	for _, impl := range udpServers {
+		t.Run("impl="+impl, func(t *testing.T) {
+			_, _, out := startSelf(t, "server", "-udp", "-impl", impl)
+			addr := readLine(t, out)
+			for _, size := range []int{1, 64, 1200, 9000} {
+				c, err := net.Dial("udp4", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				msgs := [][]byte{bytes.Repeat([]byte{'a'}, size), bytes.Repeat([]byte{'b'}, size)}
+				for _, m := range msgs {
+					if _, err := c.Write(m); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for range msgs {
+					back := make([]byte, size+1)
+					n, err := c.Read(back)
+					if err != nil {
+						t.Fatalf("%d B: %v", size, err)
+					}
+					if n != size || !bytes.Equal(back[:n], msgs[0]) && !bytes.Equal(back[:n], msgs[1]) {
+						t.Fatalf("%d B: the echo was %d B, not a datagram sent", size, n)
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestLoadProtocol(t *testing.T) {
-	for _, mode := range []string{"echo", "stream"} {
+	for _, mode := range []string{"echo", "stream", "udp"} {
 		t.Run("mode="+mode, func(t *testing.T) {
-			_, _, srvOut := startSelf(t, "server", "-impl", "net")
+			srvArgs := []string{"server", "-impl", "net"}
+			if mode == "udp" {
+				srvArgs = append(srvArgs, "-udp")
+			}
+			_, _, srvOut := startSelf(t, srvArgs...)
 			addr := readLine(t, srvOut)
 			_, in, out := startSelf(t, "load", "-addr", addr, "-mode", mode, "-conns", "4", "-pipeline", "4", "-size", "512")
 			if got := readLine(t, out); got != "ready" {
@@ -108,7 +147,7 @@ func TestLoadProtocol(t *testing.T) {
 			if got := readLine(t, out); !strings.HasPrefix(got, "mark ops=") {
 				t.Errorf("load said %q, want mark ops=N", got)
 			}
-			if mode == "echo" && (res.p50 == 0 || res.p99 < res.p50 || res.p999 < res.p99) {
+			if mode != "stream" && (res.p50 == 0 || res.p99 < res.p50 || res.p999 < res.p99) {
 				t.Errorf("latencies %+v, want 0 < p50 ≤ p99 ≤ p99.9", res)
 			}
 		})
@@ -120,7 +159,8 @@ var selectPointsTests = []struct {
 	want  []string
 	fails bool
 }{
-	{"all", []string{"echo-c1", "echo-c64", "echo-c1000", "pipe-c1", "pipe-c64", "pipe-c1000", "echo4k-c64", "stream", "idle", "http-13b", "http-64k", "http-file"}, false},
+	{"all", []string{"echo-c1", "echo-c64", "echo-c1000", "pipe-c1", "pipe-c64", "pipe-c1000", "echo4k-c64", "stream", "idle", "http-13b", "http-64k", "http-file",
+		"udp-f1", "udp-f16", "udp1200-f1", "udp1200-f16"}, false},
 	{"echo-c64, idle,echo-c64", []string{"echo-c64", "idle"}, false},
 	{"echo-c2", nil, true},
 	{",", nil, true},

@@ -16,10 +16,16 @@ const (
 	streamPoint                  // one writer and one reader per connection
 	idlePoint                    // connections opened, proved with one echo, then held
 	httpPoint                    // net/http GETs, one at a time per connection
+	udpPoint                     // datagrams echoed: conns flows, depth in flight on each
 )
 
 // httpServers are the servers of the HTTP points: net/http on each.
 var httpServers = []string{"net", "gonet"}
+
+// udpServers are the servers of the UDP points. net-mmsg (Go net with
+// x/net's recvmmsg and sendmmsg) is the reference floor; gonet-batch is
+// gonet's ReadBatch and WriteBatch; berkeley batches with Recvmmsg.
+var udpServers = []string{"net", "net-mmsg", "berkeley", "gonet", "gonet-batch"}
 
 // point is one workload of the matrix.
 type point struct {
@@ -59,6 +65,10 @@ var defaultPoints = []point{
 	{name: "http-13b", kind: httpPoint, conns: 64, depth: 1, size: 13, path: "/13b"},
 	{name: "http-64k", kind: httpPoint, conns: 64, depth: 1, size: 64 << 10, path: "/64k"},
 	{name: "http-file", kind: httpPoint, conns: 64, depth: 1, size: 1 << 20, path: "/file"},
+	{name: "udp-f1", kind: udpPoint, conns: 1, depth: 1, size: 64},
+	{name: "udp-f16", kind: udpPoint, conns: 16, depth: 8, size: 64},
+	{name: "udp1200-f1", kind: udpPoint, conns: 1, depth: 1, size: 1200},
+	{name: "udp1200-f16", kind: udpPoint, conns: 16, depth: 8, size: 1200},
 }
 
 // quickPoints are the points of --quick.
@@ -80,6 +90,8 @@ func (p point) title() string {
 		return fmt.Sprintf("%d idle conns", p.conns)
 	case httpPoint:
 		return fmt.Sprintf("net/http, %s, %s%s", p.httpWhat(), plural(p.conns, "conn"), p.procsNote())
+	case udpPoint:
+		return fmt.Sprintf("%s datagrams, %s × %d in flight%s", byteSize(p.size), plural(p.conns, "flow"), p.depth, p.procsNote())
 	}
 	s := fmt.Sprintf("%s echo, %s", byteSize(p.size), plural(p.conns, "conn"))
 	if p.depth > 1 {
@@ -113,6 +125,8 @@ func (p point) label() string {
 		return fmt.Sprintf("idle: RSS per conn at %d (lower is better)", p.conns)
 	case httpPoint:
 		return fmt.Sprintf("HTTP %s%s (req/s)", p.httpWhat(), p.procsNote())
+	case udpPoint:
+		return fmt.Sprintf("UDP %s, %s × %d%s (datagrams/s)", byteSize(p.size), plural(p.conns, "flow"), p.depth, p.procsNote())
 	}
 	s := fmt.Sprintf("%s echo, %s", byteSize(p.size), plural(p.conns, "conn"))
 	if p.depth > 1 {
@@ -133,6 +147,7 @@ type sample struct {
 	others         float64 // other processes' CPU time on CPUs 0 and 1, 2 for both; NaN where not measured
 	rssBefore      int64   // bytes, idle point
 	rssAfter       int64
+	loss           float64 // udp: the share of datagrams that never came back
 }
 
 // summary is the medians of one server's rounds at one point.
@@ -148,6 +163,7 @@ type summary struct {
 	rssBefore      float64
 	rssAfter       float64
 	perConn        float64 // bytes per idle connection
+	loss           float64
 }
 
 func summarize(ss []sample, p point) summary {
@@ -184,6 +200,7 @@ func summarize(ss []sample, p point) summary {
 	s.rssBefore = get(func(x sample) float64 { return float64(x.rssBefore) })
 	s.rssAfter = get(func(x sample) float64 { return float64(x.rssAfter) })
 	s.perConn = get(func(x sample) float64 { return float64(x.rssAfter-x.rssBefore) / float64(p.conns) })
+	s.loss = get(func(x sample) float64 { return x.loss })
 	return s
 }
 
@@ -236,7 +253,7 @@ func (r *results) add(p point, impl string, s sample) {
 // servers returns the servers measured at p, in alternation order.
 func (r *results) servers(p point) []string {
 	var out []string
-	for _, impl := range append(slices.Clone(r.impls), "iperf3") {
+	for _, impl := range append(slices.Clone(r.impls), "net-mmsg", "gonet-batch", "iperf3") {
 		if _, ok := r.samples[p.name][impl]; ok {
 			out = append(out, impl)
 		}
@@ -275,9 +292,11 @@ func (r *results) writeMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\n%s\n", r.setup)
 
-	var echo, stream, idle, web []point
+	var echo, stream, idle, web, udp []point
 	for _, p := range r.points {
 		switch p.kind {
+		case udpPoint:
+			udp = append(udp, p)
 		case httpPoint:
 			web = append(web, p)
 		case echoPoint:
@@ -320,6 +339,30 @@ func (r *results) writeMarkdown(w io.Writer) {
 				}
 				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
 					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), busy(s))
+			}
+		}
+	}
+	if len(udp) > 0 {
+		fmt.Fprintf(w, "\n## UDP\n\n")
+		fmt.Fprintf(w, "Each flow is a connected socket of the load that keeps its datagrams in flight and sends one more for each echo, in batches (recvmmsg and sendmmsg), "+
+			"so the server is what limits the rate. A flow that hears nothing for %v counts its datagrams in flight as lost and sends new ones. "+
+			"net-mmsg, Go net with x/net's recvmmsg and sendmmsg 64 at a time, is the reference floor for a Go server; the other batching servers also take 64 a call.\n\n", udpFlowTimeout)
+		fmt.Fprintf(w, "| workload | server | datagrams/s | vs net | vs net-mmsg | p50 µs | p99 µs | server CPU µs/datagram | syscalls/datagram | lost | CPU busy, server/load |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, p := range udp {
+			ref, haveRef := r.summary(p, "net-mmsg")
+			for _, impl := range r.servers(p) {
+				s, ok := r.summary(p, impl)
+				if !ok {
+					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
+					continue
+				}
+				vsRef := ""
+				if haveRef && impl != "net-mmsg" && ref.ops > 0 {
+					vsRef = fmt.Sprintf("%.2f×", s.ops/ref.ops)
+				}
+				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %.2f%% | %s |\n", p.title(), impl,
+					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), vsRef, micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), s.loss*100, busy(s))
 			}
 		}
 	}

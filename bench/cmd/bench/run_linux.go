@@ -33,6 +33,9 @@ func (b *bencher) startServer(impl string, p point) (*child, string, error) {
 	if p.kind == httpPoint {
 		args = append(args, "-http")
 	}
+	if p.kind == udpPoint {
+		args = append(args, "-udp")
+	}
 	srv, err := startChild("server "+impl, 0, p.gomaxprocs(), args...)
 	if err != nil {
 		return nil, "", err
@@ -58,6 +61,8 @@ func (b *bencher) loadRound(p point, impl string) sample {
 		mode = "stream"
 	case httpPoint:
 		mode = "http"
+	case udpPoint:
+		mode = "udp"
 	}
 	ld, err := startChild("load", 1, 1, b.self, "load", "-addr", addr, "-mode", mode,
 		"-conns", strconv.Itoa(p.conns), "-pipeline", strconv.Itoa(p.depth), "-size", strconv.Itoa(p.size), "-path", p.path)
@@ -122,6 +127,7 @@ func (b *bencher) loadRound(p point, impl string) sample {
 		return fail(errors.New("load: no echo came back in the window"))
 	}
 	s := sample{
+		loss:      res.lost / max(res.ops+res.lost, 1),
 		opsPerSec: res.ops / res.secs,
 		p50:       res.p50 / 1e3,
 		p99:       res.p99 / 1e3,
@@ -213,6 +219,7 @@ func (b *bencher) perfFailed(err error) {
 type loadResult struct {
 	ops, secs      float64
 	p50, p99, p999 float64 // ns
+	lost           float64 // udp: datagrams that never came back
 	err            string
 }
 
@@ -236,6 +243,8 @@ func parseResult(line string) (loadResult, error) {
 			r.p99 = x
 		case "p999":
 			r.p999 = x
+		case "lost":
+			r.lost = x
 		}
 	}
 	if r.secs <= 0 {
