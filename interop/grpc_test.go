@@ -5,6 +5,7 @@ package interop
 import (
 	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,4 +84,86 @@ func TestGRPCOverGonet(t *testing.T) {
 		}
 	}
 	cancel()
+}
+
+// pingCountingConn counts the bytes a client connection reads: with no
+// RPC in flight, only the server's HTTP/2 keep-alive pings bring any.
+type pingCountingConn struct {
+	net.Conn
+	read *atomic.Int64
+}
+
+func (c pingCountingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// TestGRPCKeepaliveOverGonet leaves a connection idle for 3.5 s while the
+// server pings every second (its shortest allowed interval) and drops a
+// peer that does not answer within a second. The client, on gonet, must
+// read the pings and answer them on the same connection: the server's
+// pings arrive, no second connection is dialed, and an RPC afterwards
+// goes through.
+func TestGRPCKeepaliveOverGonet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("idles for 3.5 s")
+	}
+	ln, err := gonet.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Second, Timeout: time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+	)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		srv.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	var dials atomic.Int32
+	var read atomic.Int64
+	d := &gonet.Dialer{}
+	cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			dials.Add(1)
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return pingCountingConn{c, &read}, nil
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	client := healthpb.NewHealthClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	before := read.Load()
+	time.Sleep(3500 * time.Millisecond)
+	// An HTTP/2 PING frame is 17 bytes; three are due, two must come.
+	if got := read.Load() - before; got < 2*17 {
+		t.Fatalf("the idle client read %d bytes in 3.5 s; want the server's pings, 17 bytes a second", got)
+	} else {
+		t.Logf("the idle client read %d bytes of pings in 3.5 s", got)
+	}
+	if _, err := client.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatalf("Check after the idle spell: %v", err)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("the client dialed %d times; the pings should have kept the first connection", n)
+	}
 }
