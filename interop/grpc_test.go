@@ -17,11 +17,11 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
-// TestGRPCOverGonet serves grpc-go's health service on a gonet listener
-// and calls it through a client that dials with gonet: a unary RPC, a
-// server stream that follows status changes, and both sides with
-// keep-alive parameters set.
-func TestGRPCOverGonet(t *testing.T) {
+// serveHealth serves grpc-go's health service on a gonet listener until
+// the test ends. The server pings an idle client every second, its
+// shortest interval, and lets the client ping as often.
+func serveHealth(t *testing.T) (net.Listener, *health.Server) {
+	t.Helper()
 	ln, err := gonet.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,15 +32,24 @@ func TestGRPCOverGonet(t *testing.T) {
 	)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
-	hs.SetServingStatus("ksocket", healthpb.HealthCheckResponse_SERVING)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	defer func() {
+	t.Cleanup(func() {
 		srv.Stop()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-	}()
+	})
+	return ln, hs
+}
+
+// TestGRPCOverGonet serves grpc-go's health service on a gonet listener
+// and calls it through a client that dials with gonet: a unary RPC, a
+// server stream that follows status changes, and both sides with
+// keep-alive parameters set.
+func TestGRPCOverGonet(t *testing.T) {
+	ln, hs := serveHealth(t)
+	hs.SetServingStatus("ksocket", healthpb.HealthCheckResponse_SERVING)
 
 	d := &gonet.Dialer{}
 	cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(),
@@ -109,24 +118,7 @@ func TestGRPCKeepaliveOverGonet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("idles for 3.5 s")
 	}
-	ln, err := gonet.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Second, Timeout: time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-	)
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		srv.Stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	ln, _ := serveHealth(t)
 
 	var dials atomic.Int32
 	var read atomic.Int64
