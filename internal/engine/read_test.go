@@ -215,3 +215,26 @@ func TestReadDeadlineStorm(t *testing.T) {
 	}
 	t.Logf("%d Reads of %d bytes ended at a deadline", timeouts, rounds)
 }
+
+// TestReadAfterDeadlineFiredWallClockBack: a deadline whose timer has
+// fired ends the next Read at once, even where the wall clock has stepped
+// back since, so that the deadline's time has not come by the wall clock
+// (the step is imitated by moving the stored time an hour on). The timer
+// runs on the monotonic clock, as net's deadlines do.
+func TestReadAfterDeadlineFiredWallClockBack(t *testing.T) {
+	c, _ := connectedPair(t)
+	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	time.Sleep(40 * time.Millisecond) // the timer fires
+	c.rdl.at.Store(time.Now().Add(time.Hour).UnixNano())
+	done := readAsync(c, make([]byte, 8))
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v; want ErrDeadlineExceeded", err)
+		}
+	case <-time.After(2 * time.Second):
+		c.Close()
+		<-done
+		t.Fatal("Read waited past a deadline that had fired")
+	}
+}

@@ -52,7 +52,11 @@ func (sh *shard) await(d *deadline, idx uint32, st *opState) error {
 func (d *deadline) enlist(st *opState) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.expired() {
+	// The timer runs on the monotonic clock and expired on the wall
+	// clock: after a step back of the wall clock, a deadline that has
+	// fired is not expired yet. Its channel, closed and not replaced
+	// since (set replaces a closed one), says it has passed either way.
+	if p := d.ch.Load(); d.expired() || p != nil && closed(*p) {
 		return false
 	}
 	st.dlGen, st.dlFired = st.gen, false
