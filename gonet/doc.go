@@ -64,6 +64,15 @@
 // those nobody took. Listen sets TCP_NODELAY and keep-alive on the
 // listening socket, and accepted connections inherit them.
 //
+// A UDPConn on the uring backend (Linux 6.0+) receives through one
+// multishot recvmsg into provided buffers, each large enough for any UDP
+// datagram, and its ReadFrom, Read and ReadMsgUDP with no oob buffer take
+// datagrams from a queue of at most about 128. The first read that asks for
+// control data (ReadMsgUDP with an oob buffer) or a raw read (SyscallConn,
+// ReadBatch) takes the conn off the queue for good; the datagrams queued
+// until then come out first, without control data, with MSG_CTRUNC where
+// the kernel had some.
+//
 // SyscallConn keeps net's contract: the fd handed to Control, Read and
 // Write is a regular, non-blocking fd on both backends, held open until the
 // function returns. Read and Write call their function until it returns

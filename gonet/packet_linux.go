@@ -30,6 +30,7 @@ func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr)
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
 	c := &UDPConn{conn: conn{s: s, net: network, raddr: raddr}, family: family}
+	s.QueueDatagrams() // uring: plain reads take datagrams from one multishot receive
 	c.laddr = localAddr(s, network)
 	return c
 }

@@ -57,8 +57,7 @@ type uringLoop struct {
 	nbufs   uint32
 	bufMem  []byte
 	brMem   []byte // ring entries, then one kslot-like area for the timespec
-	brTail  uint16
-	bid0    uint16 // Bid of entry 0, which shares a word with the tail
+	br      uring.BufRing
 	ts      *uring.Timespec
 }
 
@@ -95,6 +94,7 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 		unix.Close(l.efd)
 		return nil, err
 	}
+	l.br = uring.NewBufRing(l.brMem, l.nbufs)
 	l.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[int(l.nbufs)*uring.SizeofBuf]))
 	return l, nil
 }
@@ -131,7 +131,7 @@ func (l *uringLoop) setup() error {
 	// A registered ring fd saves an fd lookup per enter (Linux 5.18+); the
 	// loop's thread is locked, so the per-thread registration holds.
 	ring.RegisterRingFd()
-	if err := ring.RegisterBufRing(unsafe.Pointer(&l.brMem[0]), l.nbufs, bgid); err != nil {
+	if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
 		ring.Close()
 		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
 	}
@@ -182,36 +182,11 @@ func (l *uringLoop) armRecv(c *Conn) {
 
 // recycle gives buffer bid back to the kernel (made visible by publish).
 func (l *uringLoop) recycle(bid uint16) {
-	i := uint32(l.brTail) & (l.nbufs - 1)
-	e := (*uring.Buf)(unsafe.Pointer(&l.brMem[i*uring.SizeofBuf]))
-	e.Addr = uint64(uintptr(unsafe.Pointer(&l.bufMem[int(bid)*l.bufSize])))
-	e.Len = uint32(l.bufSize)
-	if i == 0 {
-		l.bid0 = bid
-	} else {
-		e.Bid = bid
-	}
-	l.brTail++
+	l.br.Add(bid, unsafe.Pointer(&l.bufMem[int(bid)*l.bufSize]), uint32(l.bufSize))
 }
 
-// publish makes recycled buffers visible: one release store of the ring's
-// 16-bit tail. Go has no 16-bit atomics, so it stores the aligned word that
-// holds the tail and entry 0's Bid, which only this loop writes.
-func (l *uringLoop) publish() {
-	word := (*uint32)(unsafe.Pointer(&l.brMem[12]))
-	var v uint32
-	if littleEndian {
-		v = uint32(l.bid0) | uint32(l.brTail)<<16
-	} else {
-		v = uint32(l.bid0)<<16 | uint32(l.brTail)
-	}
-	atomic.StoreUint32(word, v)
-}
-
-var littleEndian = func() bool {
-	x := uint16(1)
-	return *(*byte)(unsafe.Pointer(&x)) == 1
-}()
+// publish makes recycled buffers visible to the kernel.
+func (l *uringLoop) publish() { l.br.Publish() }
 
 func (l *uringLoop) newConn(fd int) *Conn {
 	var id uint32

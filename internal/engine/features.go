@@ -29,6 +29,7 @@ var features = []feature{
 	{"COOP_TASKRUN", 5, 19},
 	{"TASKRUN_FLAG", 5, 19},
 	{"SINGLE_ISSUER", 6, 0},
+	{"RECVMSG_MULTISHOT", 6, 0}, // with a provided buffer ring: QueueDatagrams
 	{"DEFER_TASKRUN", 6, 1},
 	{"NO_SQARRAY", 6, 6},
 	{"SOCKOPT", 6, 7}, // URING_CMD SETSOCKOPT/GETSOCKOPT

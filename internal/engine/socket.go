@@ -36,6 +36,7 @@ type Socket struct {
 	drained atomic.Pointer[chan struct{}] // closed when the last op leaves after Close
 
 	queueAccepts atomic.Bool // QueueAccepts was called
+	queueDgrams  atomic.Bool // QueueDatagrams was called on a UDP socket
 
 	sendMu sync.Mutex // serializes whole Sends, so their bytes stay contiguous
 
@@ -45,6 +46,7 @@ type Socket struct {
 	home         uint32       // uring: index of the socket's ring, where all its ops go; set by attach, then immutable
 	cancelQueued bool         // uring: the FD|ALL cancel of Close is queued; guarded by the home ring's shard.mu
 	acc          *acceptQueue // uring: the multishot accept of QueueAccepts; guarded by the home ring's shard.mu
+	dq           *dgramQueue  // uring: the multishot receive of QueueDatagrams; guarded by the home ring's shard.mu
 	ep           *epollState
 }
 
@@ -229,6 +231,19 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 // does nothing. Servers want it; the Berkeley API keeps accept(2)'s
 // one-at-a-time semantics.
 func (s *Socket) QueueAccepts() { s.queueAccepts.Store(true) }
+
+// QueueDatagrams lets a UDP socket receive ahead of its reads. On the
+// uring backend its plain receives (data and sender, no flags) then take
+// datagrams from a multishot receive kept armed on the socket, so a burst
+// costs one ring round instead of one round each (see uring_dgram.go for
+// what else changes); on other sockets and elsewhere it does nothing.
+// gonet's UDP conns want it; the Berkeley API keeps recvfrom(2)'s
+// semantics exactly.
+func (s *Socket) QueueDatagrams() {
+	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
+		s.queueDgrams.Store(true)
+	}
+}
 
 // acceptQueue is a listener's multishot accept. Guarded by the listener's
 // home ring's shard.mu.

@@ -73,13 +73,14 @@ type shard struct {
 	erc syscall.RawConn // efd's RawConn
 
 	mu       sync.Mutex
-	inflight int       // SQEs queued or submitted whose CQE is not reaped
-	idle     int       // of inflight, the accepts: they wait for long stretches
-	batch    int       // waiters the last reap woke; more than one means others are runnable
-	reaping  int       // reapers dispatching (its own, a neighbour's): callers only queue
-	entering bool      // a goroutine is in io_uring_enter submitting: others only queue
-	inline   bool      // a caller waits in the kernel, eventfd muted
-	slots    slotTable // this ring's op slots
+	inflight int        // SQEs queued or submitted whose CQE is not reaped
+	idle     int        // of inflight, the accepts: they wait for long stretches
+	batch    int        // waiters the last reap woke; more than one means others are runnable
+	reaping  int        // reapers dispatching (its own, a neighbour's): callers only queue
+	entering bool       // a goroutine is in io_uring_enter submitting: others only queue
+	inline   bool       // a caller waits in the kernel, eventfd muted
+	slots    slotTable  // this ring's op slots
+	dgrams   *dgramPool // buffers of multishot datagram receives; nil where the kernel has none (before 6.0) or KSOCKET_FEATURES masks them
 
 	busy bool // inflight-idle > 0, as counted in b.busyRings; guarded by mu
 }

@@ -18,4 +18,7 @@ func newUring(*Info, featureMask) (backend, error) {
 // no slot.
 type opState struct{}
 
+// dgramQueue is a uring socket's multishot receive; no ring, no queue.
+type dgramQueue struct{}
+
 func (d *deadline) cancelPendLocked() {}

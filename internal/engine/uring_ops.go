@@ -353,6 +353,18 @@ func setMsgBufs(st *opState, addr unsafe.Pointer, l uint32, oob []byte) {
 
 func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
 	w := &wv
+	if b.queues(s) {
+		if queuedRead(s, oob, flags) {
+			if r, ok, err := b.recvQueued(s, p, from, w); ok {
+				return r, err
+			}
+		} else if flags&unix.MSG_ERRQUEUE == 0 {
+			b.leaveQueue(s)
+		}
+		if r, ok, err := b.takeLeft(s, p, flags, from); ok {
+			return r, err
+		}
+	}
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
 	}
@@ -381,7 +393,7 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 // how an idle connection waits. It keeps its frames few and small (see
 // await), and leaves anything unusual to recv.
 func (b *uringBackend) read(s *Socket, p []byte) (int, error) {
-	if s.nonblock {
+	if s.nonblock || b.queues(s) {
 		return b.readSlow(s, p)
 	}
 	sh := b.shardOf(s)
@@ -525,6 +537,9 @@ func (b *uringBackend) control(s *Socket, f func(fd int) error) error { return f
 // calls of f, so RawConn users park like every other op.
 func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) error {
 	w := &wv
+	if w.mode == 'r' && b.queues(s) {
+		b.leaveQueue(s) // what it queued waits for the ring's reads
+	}
 	events := uint32(unix.POLLIN | unix.POLLRDHUP)
 	if w.mode == 'w' {
 		events = unix.POLLOUT
@@ -554,6 +569,7 @@ func (b *uringBackend) evict(s *Socket) {
 
 func (b *uringBackend) destroy(s *Socket) error {
 	b.drainAccepts(s)
+	b.drainDgrams(s)
 	if !b.useClose {
 		return unix.Close(s.fd)
 	}

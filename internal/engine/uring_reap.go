@@ -135,6 +135,10 @@ func (sh *shard) reapLocked(self uint32, wake []*opState) []*opState {
 				sh.acceptCQELocked(idx, st, res, flags)
 				continue
 			}
+			if st.dq != nil && st.gen == gen {
+				sh.dgramCQELocked(idx, st, res, flags)
+				continue
+			}
 			if st.gen != gen || st.done || flags&uring.IORING_CQE_F_MORE != 0 {
 				continue // stale, or not the final CQE
 			}

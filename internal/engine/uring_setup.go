@@ -216,11 +216,21 @@ func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask
 		unix.Close(efd)
 		return fail(err)
 	}
-	if restricted, allowed, err = enableRestricted(ring, probe, engineOps, 0, mask); err != nil {
+	// The buffer ring is registered now: no io_uring_register call is
+	// left once the ring is restricted. Without it, datagrams are
+	// received one request each.
+	var dgrams *dgramPool
+	var sqeFlags uint8
+	if !mask["RECVMSG_MULTISHOT"] && kernelAtLeast(6, 0) {
+		if dgrams, err = newDgramPool(ring); err == nil {
+			sqeFlags |= uring.IOSQE_BUFFER_SELECT
+		}
+	}
+	if restricted, allowed, err = enableRestricted(ring, probe, engineOps, sqeFlags, mask); err != nil {
 		unix.Close(efd)
 		return fail(err)
 	}
-	sh = &shard{b: b, idx: i, ring: ring, efd: os.NewFile(uintptr(efd), "ksocket-ring-eventfd")}
+	sh = &shard{b: b, idx: i, ring: ring, efd: os.NewFile(uintptr(efd), "ksocket-ring-eventfd"), dgrams: dgrams}
 	sh.slots.sh = sh
 	if sh.erc, err = sh.efd.SyscallConn(); err != nil {
 		sh.efd.Close()

@@ -78,6 +78,7 @@ type opState struct {
 	detached bool           // nobody waits (cancels): the reaper frees it; guarded by mu
 	idle     bool           // an accept, not counted as busy for inline waits; guarded by mu
 	acc      *acceptQueue   // a listener's multishot accept: CQEs go to its queue; guarded by mu
+	dq       *dgramQueue    // a socket's multishot receive: CQEs go to its queue; guarded by mu
 	res      int32          // CQE res; valid once done
 	cflags   uint32         // CQE flags; valid once done
 	pin      runtime.Pinner // pins buf and oob until the final CQE

@@ -1,0 +1,391 @@
+//go:build linux && !android
+
+package engine
+
+import (
+	"net"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// A UDP socket that opted in with Socket.QueueDatagrams receives, on the
+// uring backend, through one multishot IORING_OP_RECVMSG (Linux 6.0+) kept
+// armed while its readers want datagrams. The kernel writes each datagram,
+// with its sender, into a buffer of its ring's provided buffer ring; the
+// reaper queues the buffer on the socket and wakes a reader, which copies
+// the datagram out and gives the buffer back. A burst of datagrams then
+// costs no syscall per datagram: one reap takes them all.
+//
+// What the program sees is what recvfrom(2) gives, with these differences:
+//   - Datagrams leave the kernel's receive queue before a read asks for
+//     them: up to dgramQueueMax per socket, then the multishot is
+//     cancelled and the kernel's queue holds the rest, as it does without
+//     one. A later read arms it again.
+//   - Every buffer holds the largest UDP datagram, so nothing is cut short
+//     that the reader's buffer could hold. The buffers are mapped once per
+//     ring on first use (dgramBufs × dgramBufSize of address space); only
+//     the pages datagrams touch become resident.
+//   - The first read that asks for more than data and sender (control
+//     data, flags, a non-blocking socket, a raw read through RawConn or
+//     recvmmsg) takes the socket off the queue for good: the multishot is
+//     cancelled, and the datagrams already queued go, oldest first, to the
+//     ring reads that follow. They were received with no room for control
+//     data, so they carry none, and MSG_CTRUNC where the kernel had some
+//     (recvmsg(2) with a zero msg_controllen). A raw read sees only what
+//     came after them.
+//   - When the ring's buffers run out (other sockets hold them), the
+//     multishot ends with ENOBUFS and the next read is an ordinary
+//     single-shot receive; the one after arms again.
+//
+// Close cancels the multishot with the socket's other ops, waits for its
+// final CQE, and gives every queued buffer back.
+
+const (
+	dgramBufs     = 256 // buffers per ring: a power of two, at most 32768
+	dgramQueueMax = 128 // datagrams queued on one socket before the multishot is cancelled
+	dgramNameLen  = unix.SizeofSockaddrInet6
+	dgramHdrLen   = uring.SizeofRecvmsgOut + dgramNameLen
+	// dgramBufSize holds the header, the sender and the largest datagram
+	// that IPv4 or IPv6 carries without jumbograms.
+	dgramBufSize = (dgramHdrLen + 65535 + 63) &^ 63
+	dgramBgid    = 0
+)
+
+// dgramPool is a ring's datagram buffers. Guarded by the shard's mu.
+type dgramPool struct {
+	br   uring.BufRing
+	ents []byte // br's entries, mmap'd and registered at setup
+	mem  []byte // the buffers, mmap'd on first use; nil before
+	held int    // buffers the kernel filled that are not given back yet
+}
+
+// newDgramPool maps the entries of a buffer ring for ring, to be
+// registered before the ring is restricted.
+func newDgramPool(ring *uring.Ring) (*dgramPool, error) {
+	ents, err := unix.Mmap(-1, 0, dgramBufs*uring.SizeofBuf, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, err
+	}
+	p := &dgramPool{ents: ents, br: uring.NewBufRing(ents, dgramBufs)}
+	if err := ring.RegisterBufRing(p.br.Addr(), dgramBufs, dgramBgid); err != nil {
+		unix.Munmap(ents)
+		return nil, err
+	}
+	return p, nil
+}
+
+// fill maps the buffers and hands them all to the kernel, once.
+//
+// Preconditions: the shard's mu is held.
+func (p *dgramPool) fill() error {
+	if p.mem != nil {
+		return nil
+	}
+	mem, err := unix.Mmap(-1, 0, dgramBufs*dgramBufSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return err
+	}
+	// A huge page would make one small datagram cost 2 MiB of memory.
+	unix.Madvise(mem, unix.MADV_NOHUGEPAGE)
+	p.mem = mem
+	for bid := range uint16(dgramBufs) {
+		p.br.Add(bid, unsafe.Pointer(&mem[int(bid)*dgramBufSize]), dgramBufSize)
+	}
+	p.br.Publish()
+	return nil
+}
+
+// give returns buffer bid to the kernel.
+//
+// Preconditions: the shard's mu is held.
+func (p *dgramPool) give(bid uint16) {
+	p.held--
+	p.br.Add(bid, unsafe.Pointer(&p.mem[int(bid)*dgramBufSize]), dgramBufSize)
+	p.br.Publish()
+}
+
+// dgramQueue is a socket's multishot receive and what it received.
+// Guarded by the socket's home ring's shard.mu.
+type dgramQueue struct {
+	ready      []dgram       // received, oldest first, that no read has taken
+	armed      bool          // a multishot receive is in flight
+	cancelling bool          // its cancel is queued
+	off        bool          // the socket left the queue for good
+	starved    bool          // the last multishot ended for want of buffers
+	ud         uint64        // the multishot's user_data while armed
+	more       chan struct{} // capacity 1: ready changed
+	ended      chan struct{} // closed by the final CQE of the armed multishot
+}
+
+// dgram is one entry of a queue: a buffer the kernel filled, or how a
+// multishot ended that a read must see.
+type dgram struct {
+	res int32  // the CQE's res: bytes written into the buffer, or -errno
+	bid uint16 // the buffer, if buf
+	buf bool
+}
+
+func (q *dgramQueue) signal() {
+	select {
+	case q.more <- struct{}{}:
+	default:
+	}
+}
+
+// queueFor returns s's queue, making it on first use.
+//
+// Preconditions: the shard's mu is held.
+func queueFor(s *Socket) *dgramQueue {
+	if s.dq == nil {
+		s.dq = &dgramQueue{more: make(chan struct{}, 1)}
+	}
+	return s.dq
+}
+
+// queues reports whether s asked for a datagram queue and its ring has
+// the buffers for one.
+func (b *uringBackend) queues(s *Socket) bool {
+	return s.queueDgrams.Load() && b.shardOf(s).dgrams != nil
+}
+
+// queuedRead reports whether a receive on a socket that queues goes
+// through the queue: data and sender only, on a blocking socket.
+func queuedRead(s *Socket, oob []byte, flags int) bool {
+	return len(oob) == 0 && flags == 0 && !s.nonblock
+}
+
+// recvQueued is a receive from s's queue, arming the multishot when the
+// queue runs low. ok is false when the read must be a single-shot receive
+// instead: the socket left the queue, or the ring ran out of buffers.
+func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (r received, ok bool, err error) {
+	sh := b.shardOf(s)
+	var wt waiter
+	waited := false
+	defer func() {
+		if waited {
+			wt.stop()
+		}
+	}()
+	for {
+		sh.mu.Lock()
+		if s.cancelQueued || s.Closed() {
+			sh.mu.Unlock()
+			return received{}, true, net.ErrClosed
+		}
+		q := queueFor(s)
+		if q.off {
+			sh.mu.Unlock()
+			return received{}, false, nil
+		}
+		if len(q.ready) > 0 {
+			r, err = sh.takeLocked(q, p, from, 0)
+			if !q.armed && len(q.ready) <= dgramQueueMax/2 {
+				if sh.armDgramLocked(s, q) == nil {
+					sh.submitAndUnlock()
+					return r, true, err
+				}
+			}
+			sh.mu.Unlock()
+			return r, true, err
+		}
+		if !q.armed {
+			if q.starved {
+				q.starved = false
+				sh.mu.Unlock()
+				return received{}, false, nil
+			}
+			if err := sh.armDgramLocked(s, q); err != nil {
+				sh.mu.Unlock()
+				return received{}, true, err
+			}
+			sh.submitAndUnlock()
+		} else {
+			sh.mu.Unlock()
+		}
+		if !waited {
+			wt, waited = newWaiter(s, w), true
+		}
+		if err := wt.wait(q.more, s.closingCh()); err != nil {
+			return received{}, true, err
+		}
+	}
+}
+
+// takeLocked takes the oldest entry of q (with MSG_PEEK, leaves it there)
+// and copies its datagram into p, as recvmsg(2) with flags would.
+//
+// Preconditions: sh.mu is held; q.ready is not empty.
+func (sh *shard) takeLocked(q *dgramQueue, p []byte, from bool, flags int) (received, error) {
+	d := q.ready[0]
+	if flags&unix.MSG_PEEK == 0 {
+		q.ready = q.ready[:copy(q.ready, q.ready[1:])]
+	}
+	if len(q.ready) > 0 {
+		q.signal() // for the next waiting read
+	}
+	if !d.buf {
+		if d.res < 0 {
+			return received{}, unix.Errno(-d.res)
+		}
+		return received{}, nil // the receive side was shut down
+	}
+	buf := sh.dgrams.mem[int(d.bid)*dgramBufSize:][:d.res]
+	out := (*uring.RecvmsgOut)(unsafe.Pointer(&buf[0]))
+	payload := buf[dgramHdrLen+out.ControlLen:]
+	r := received{n: copy(p, payload), flags: int(out.Flags)}
+	if int(out.PayloadLen) > r.n {
+		r.flags |= unix.MSG_TRUNC
+		if flags&unix.MSG_TRUNC != 0 {
+			r.n = int(out.PayloadLen)
+		}
+	}
+	if from {
+		var raw unix.RawSockaddrAny
+		n := min(out.NameLen, dgramNameLen)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), n), buf[uring.SizeofRecvmsgOut:])
+		r.from = sockaddrFrom(&raw, n)
+	}
+	if flags&unix.MSG_PEEK == 0 {
+		sh.dgrams.give(d.bid)
+	}
+	return r, nil
+}
+
+// armDgramLocked queues s's multishot receive. The msghdr it points at,
+// in its slot, says how much room each buffer leaves for the sender and
+// for control data (none).
+//
+// Preconditions: sh.mu is held; !q.armed.
+func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
+	if err := sh.dgrams.fill(); err != nil {
+		return err
+	}
+	idx, st, err := sh.slots.alloc()
+	if err != nil {
+		return err
+	}
+	st.dq = q
+	st.idle = true
+	k := st.k
+	k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: dgramNameLen}
+	sqe := sh.sqeLocked()
+	sqe.PrepRecvmsgMultishot(s.fd, unsafe.Pointer(&k.msg), dgramBgid, 0)
+	sqe.UserData = userData(idx, st.gen)
+	q.ud = sqe.UserData
+	q.armed, q.cancelling, q.starved = true, false, false
+	q.ended = make(chan struct{})
+	sh.inflight++
+	sh.idle++
+	sh.setBusyLocked()
+	return nil
+}
+
+// dgramCQELocked takes one CQE of a multishot receive.
+//
+// Preconditions: sh.mu is held; st.dq != nil and the CQE is st's.
+func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32) {
+	q := st.dq
+	if flags&uring.IORING_CQE_F_BUFFER != 0 {
+		q.ready = append(q.ready, dgram{res: res, bid: uint16(flags >> uring.IORING_CQE_BUFFER_SHIFT), buf: true})
+		sh.dgrams.held++
+	}
+	if flags&uring.IORING_CQE_F_MORE == 0 {
+		// The final CQE: the multishot ended, by our cancel, by
+		// Close's, for want of buffers, or with an error the next read
+		// returns (ECONNREFUSED on a connected socket, as recvmsg(2)
+		// reports an ICMP error once).
+		switch {
+		case flags&uring.IORING_CQE_F_BUFFER != 0, res == -int32(unix.ECANCELED):
+		case res == -int32(unix.ENOBUFS):
+			q.starved = true
+		default:
+			q.ready = append(q.ready, dgram{res: res})
+		}
+		q.armed = false
+		close(q.ended)
+		sh.inflight--
+		sh.idle--
+		sh.setBusyLocked()
+		st.dq = nil
+		st.done = true
+		sh.slots.release(idx, st)
+	} else if len(q.ready) >= dgramQueueMax && !q.cancelling {
+		// Nobody is taking them: leave the rest in the kernel's queue.
+		// With the SQ full, the next CQE tries again.
+		if sqe := sh.ring.GetSQE(); sqe != nil {
+			sqe.PrepCancel(q.ud, 0)
+			sqe.UserData = cancelUserData
+			q.cancelling = true
+		}
+	}
+	q.signal()
+}
+
+// leaveQueue takes s off its queue for good, as the first receive that
+// the queue cannot serve does, and waits until the multishot has ended.
+// The datagrams it queued stay, for takeLeft.
+func (b *uringBackend) leaveQueue(s *Socket) {
+	sh := b.shardOf(s)
+	sh.mu.Lock()
+	q := queueFor(s)
+	if q.off {
+		sh.mu.Unlock()
+		return
+	}
+	q.off = true
+	if !q.armed {
+		sh.mu.Unlock()
+		return
+	}
+	ended := q.ended
+	if !q.cancelling {
+		q.cancelling = true
+		sqe := sh.sqeLocked()
+		sqe.PrepCancel(q.ud, 0)
+		sqe.UserData = cancelUserData
+	}
+	sh.submitAndUnlock()
+	<-ended
+}
+
+// takeLeft serves a receive from what s's queue held when it left, if
+// anything: the data, the sender if asked for, no control data (oobn 0).
+// MSG_PEEK leaves the datagram queued; MSG_TRUNC returns its full length.
+func (b *uringBackend) takeLeft(s *Socket, p []byte, flags int, from bool) (received, bool, error) {
+	sh := b.shardOf(s)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	q := s.dq
+	if q == nil || len(q.ready) == 0 || flags&unix.MSG_ERRQUEUE != 0 {
+		return received{}, false, nil
+	}
+	r, err := sh.takeLocked(q, p, from, flags)
+	return r, true, err
+}
+
+// drainDgrams waits for s's multishot receive to end, which Close's cancel
+// makes it do, and gives back the buffers nobody read.
+func (b *uringBackend) drainDgrams(s *Socket) {
+	sh := b.shardOf(s)
+	sh.mu.Lock()
+	q := s.dq
+	if q == nil {
+		sh.mu.Unlock()
+		return
+	}
+	armed, ended := q.armed, q.ended
+	sh.mu.Unlock()
+	if armed {
+		<-ended
+	}
+	sh.mu.Lock()
+	for _, d := range q.ready {
+		if d.buf {
+			sh.dgrams.give(d.bid)
+		}
+	}
+	q.ready = nil
+	sh.mu.Unlock()
+}
