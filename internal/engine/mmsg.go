@@ -59,6 +59,12 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		s.sendMu.Lock()
 		defer s.sendMu.Unlock()
 	}
+	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
+	if q, ok := s.e.b.(batchQueue); ok && mode == 'r' {
+		if n, ok, err := q.recvBatch(s, msgs, flags, &w); ok {
+			return n, err
+		}
+	}
 	b, err := newMmsgBatch(msgs, mode == 'w')
 	if err != nil {
 		return 0, err
@@ -70,7 +76,6 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	waits := !s.nonblock && flags&unix.MSG_DONTWAIT == 0
 	var n int
 	var serr error
-	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
 	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
 		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(call), 0, 0)
 		n, serr = int(r), errnoErr(e)
@@ -84,6 +89,13 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	}
 	b.results(msgs[:n], mode == 'r')
 	return n, nil
+}
+
+// batchQueue is a backend that can serve a batch receive from a socket's
+// datagram queue (QueueDatagrams). ok is false when the batch must be a
+// recvmmsg(2) instead.
+type batchQueue interface {
+	recvBatch(s *Socket, msgs []Mmsg, flags int, w *waitSpec) (n int, ok bool, err error)
 }
 
 // mmsgBatch is the kernel's view of a batch. Its typed pointers keep the

@@ -248,18 +248,24 @@ func (s *Socket) QueueDatagrams() {
 // acceptQueue is a listener's multishot accept. Guarded by the listener's
 // home ring's shard.mu.
 type acceptQueue struct {
-	armed      bool          // a multishot accept is in flight
+	multishot
+	ready []int // accepted fds that no Accept has taken yet
+	err   error // why the last multishot ended, for the next Accept
+}
+
+// multishot is what a queue of the uring backend keeps of the multishot
+// request that fills it. Guarded like the queue.
+type multishot struct {
+	armed      bool          // the multishot is in flight
 	cancelling bool          // its cancel is queued
 	ud         uint64        // its user_data while armed
-	ready      []int         // accepted fds that no Accept has taken yet
-	err        error         // why the last multishot ended, for the next Accept
-	more       chan struct{} // capacity 1: ready or err changed
+	more       chan struct{} // capacity 1: the queue changed
 	ended      chan struct{} // closed by the final CQE of the armed multishot
 }
 
-func (q *acceptQueue) signal() {
+func (m *multishot) signal() {
 	select {
-	case q.more <- struct{}{}:
+	case m.more <- struct{}{}:
 	default:
 	}
 }

@@ -55,7 +55,7 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 		}
 		q := s.acc
 		if q == nil {
-			q = &acceptQueue{more: make(chan struct{}, 1)}
+			q = &acceptQueue{multishot: multishot{more: make(chan struct{}, 1)}}
 			s.acc = q
 		}
 		if len(q.ready) > 0 {
@@ -98,17 +98,56 @@ func (sh *shard) armAcceptLocked(s *Socket, q *acceptQueue) error {
 		return err
 	}
 	st.acc = q
-	st.idle = true
 	sqe := sh.sqeLocked()
 	sqe.PrepAcceptMultishot(s.fd, fdFlags)
+	sh.armedLocked(&q.multishot, idx, st, sqe)
+	return nil
+}
+
+// armedLocked records the multishot in slot idx, whose SQE is queued: an
+// idle op, which does not keep the ring busy (see launchAndUnlock).
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) armedLocked(m *multishot, idx uint32, st *opState, sqe *uring.SQE) {
+	st.idle = true
 	sqe.UserData = userData(idx, st.gen)
-	q.ud = sqe.UserData
-	q.armed, q.cancelling = true, false
-	q.ended = make(chan struct{})
+	m.ud = sqe.UserData
+	m.armed, m.cancelling = true, false
+	m.ended = make(chan struct{})
 	sh.inflight++
 	sh.idle++
 	sh.setBusyLocked()
-	return nil
+}
+
+// endedLocked records the final CQE of the multishot in slot idx and
+// frees the slot.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) endedLocked(m *multishot, idx uint32, st *opState) {
+	m.armed = false
+	close(m.ended)
+	sh.inflight--
+	sh.idle--
+	sh.setBusyLocked()
+	st.acc, st.dq = nil, nil
+	st.done = true
+	sh.slots.release(idx, st)
+}
+
+// cancelLocked queues the cancel of an armed multishot whose queue is
+// full, once. With the SQ full it queues nothing, and the next CQE tries
+// again.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) cancelLocked(m *multishot) {
+	if m.cancelling {
+		return
+	}
+	if sqe := sh.ring.GetSQE(); sqe != nil {
+		sqe.PrepCancel(m.ud, 0)
+		sqe.UserData = cancelUserData
+		m.cancelling = true
+	}
 }
 
 // acceptCQELocked takes one CQE of a multishot accept.
@@ -127,24 +166,22 @@ func (sh *shard) acceptCQELocked(idx uint32, st *opState, res int32, flags uint3
 		if res < 0 && res != -int32(unix.ECANCELED) && res != -int32(unix.EAGAIN) {
 			q.err = unix.Errno(-res)
 		}
-		q.armed = false
-		close(q.ended)
-		sh.inflight--
-		sh.idle--
-		sh.setBusyLocked()
-		st.acc = nil
-		st.done = true
-		sh.slots.release(idx, st)
-	} else if len(q.ready) >= acceptQueueMax && !q.cancelling {
+		sh.endedLocked(&q.multishot, idx, st)
+	} else if len(q.ready) >= acceptQueueMax {
 		// Nobody is taking them: leave the rest in the kernel's backlog.
-		// With the SQ full, the next CQE tries again.
-		if sqe := sh.ring.GetSQE(); sqe != nil {
-			sqe.PrepCancel(q.ud, 0)
-			sqe.UserData = cancelUserData
-			q.cancelling = true
-		}
+		sh.cancelLocked(&q.multishot)
 	}
 	q.signal()
+}
+
+// awaitEnd waits until m, if armed, has had its final CQE.
+func (sh *shard) awaitEnd(m *multishot) {
+	sh.mu.Lock()
+	armed, ended := m.armed, m.ended
+	sh.mu.Unlock()
+	if armed {
+		<-ended
+	}
 }
 
 // cancelUserData marks CQEs nobody waits for: the cancels of multishot
@@ -157,15 +194,11 @@ func (b *uringBackend) drainAccepts(s *Socket) {
 	sh := b.shardOf(s)
 	sh.mu.Lock()
 	q := s.acc
+	sh.mu.Unlock()
 	if q == nil {
-		sh.mu.Unlock()
 		return
 	}
-	armed, ended := q.armed, q.ended
-	sh.mu.Unlock()
-	if armed {
-		<-ended
-	}
+	sh.awaitEnd(&q.multishot)
 	sh.mu.Lock()
 	fds := q.ready
 	q.ready = nil

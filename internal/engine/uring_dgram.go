@@ -27,9 +27,11 @@ import (
 //     that the reader's buffer could hold. The buffers are mapped once per
 //     ring on first use (dgramBufs × dgramBufSize of address space); only
 //     the pages datagrams touch become resident.
+//   - A zero-length datagram ends the multishot (the kernel's choice);
+//     the read that takes it arms it again.
 //   - The first read that asks for more than data and sender (control
 //     data, flags, a non-blocking socket, a raw read through RawConn or
-//     recvmmsg) takes the socket off the queue for good: the multishot is
+//     a RecvMmsg batch) takes the socket off the queue for good: the multishot is
 //     cancelled, and the datagrams already queued go, oldest first, to the
 //     ring reads that follow. They were received with no room for control
 //     data, so they carry none, and MSG_CTRUNC where the kernel had some
@@ -109,14 +111,10 @@ func (p *dgramPool) give(bid uint16) {
 // dgramQueue is a socket's multishot receive and what it received.
 // Guarded by the socket's home ring's shard.mu.
 type dgramQueue struct {
-	ready      []dgram       // received, oldest first, that no read has taken
-	armed      bool          // a multishot receive is in flight
-	cancelling bool          // its cancel is queued
-	off        bool          // the socket left the queue for good
-	starved    bool          // the last multishot ended for want of buffers
-	ud         uint64        // the multishot's user_data while armed
-	more       chan struct{} // capacity 1: ready changed
-	ended      chan struct{} // closed by the final CQE of the armed multishot
+	multishot
+	ready   []dgram // received, oldest first, that no read has taken
+	off     bool    // the socket left the queue for good
+	starved bool    // the last multishot ended for want of buffers
 }
 
 // dgram is one entry of a queue: a buffer the kernel filled, or how a
@@ -127,19 +125,12 @@ type dgram struct {
 	buf bool
 }
 
-func (q *dgramQueue) signal() {
-	select {
-	case q.more <- struct{}{}:
-	default:
-	}
-}
-
 // queueFor returns s's queue, making it on first use.
 //
 // Preconditions: the shard's mu is held.
 func queueFor(s *Socket) *dgramQueue {
 	if s.dq == nil {
-		s.dq = &dgramQueue{more: make(chan struct{}, 1)}
+		s.dq = &dgramQueue{multishot: multishot{more: make(chan struct{}, 1)}}
 	}
 	return s.dq
 }
@@ -160,6 +151,14 @@ func queuedRead(s *Socket, oob []byte, flags int) bool {
 // queue runs low. ok is false when the read must be a single-shot receive
 // instead: the socket left the queue, or the ring ran out of buffers.
 func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (r received, ok bool, err error) {
+	m := Mmsg{Buffers: [][]byte{p}}
+	ok, err = b.recvQueuedMsg(s, &m, from, w)
+	return received{n: m.N, flags: m.Flags, from: m.Addr}, ok, err
+}
+
+// recvQueuedMsg is recvQueued into m, setting its N, Flags and, with
+// from, Addr.
+func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec) (ok bool, err error) {
 	sh := b.shardOf(s)
 	var wt waiter
 	waited := false
@@ -172,33 +171,31 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 		sh.mu.Lock()
 		if s.cancelQueued || s.Closed() {
 			sh.mu.Unlock()
-			return received{}, true, net.ErrClosed
+			return true, net.ErrClosed
 		}
 		q := queueFor(s)
 		if q.off {
 			sh.mu.Unlock()
-			return received{}, false, nil
+			return false, nil
 		}
 		if len(q.ready) > 0 {
-			r, err = sh.takeLocked(q, p, from, 0)
-			if !q.armed && len(q.ready) <= dgramQueueMax/2 {
-				if sh.armDgramLocked(s, q) == nil {
-					sh.submitAndUnlock()
-					return r, true, err
-				}
+			err = sh.takeLocked(q, m, from, 0)
+			if !q.armed && len(q.ready) <= dgramQueueMax/2 && sh.armDgramLocked(s, q) == nil {
+				sh.submitAndUnlock()
+			} else {
+				sh.mu.Unlock()
 			}
-			sh.mu.Unlock()
-			return r, true, err
+			return true, err
 		}
 		if !q.armed {
 			if q.starved {
 				q.starved = false
 				sh.mu.Unlock()
-				return received{}, false, nil
+				return false, nil
 			}
 			if err := sh.armDgramLocked(s, q); err != nil {
 				sh.mu.Unlock()
-				return received{}, true, err
+				return true, err
 			}
 			sh.submitAndUnlock()
 		} else {
@@ -208,16 +205,48 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 			wt, waited = newWaiter(s, w), true
 		}
 		if err := wt.wait(q.more, s.closingCh()); err != nil {
-			return received{}, true, err
+			return true, err
 		}
 	}
 }
 
-// takeLocked takes the oldest entry of q (with MSG_PEEK, leaves it there)
-// and copies its datagram into p, as recvmsg(2) with flags would.
+// recvBatch takes s off its queue for RecvMmsg, and serves the batch from
+// what the queue held, if anything. A batch is not served from the queue:
+// recvmmsg(2) took 64 datagrams for less CPU than the multishot spent
+// receiving them one CQE each (gonet's ReadBatch echoing 1,200 B
+// datagrams, 16 flows: 4.2 against 5.8 µs of server CPU a datagram).
+func (b *uringBackend) recvBatch(s *Socket, msgs []Mmsg, flags int, _ *waitSpec) (int, bool, error) {
+	if !b.queues(s) {
+		return 0, false, nil
+	}
+	b.leaveQueue(s)
+	return b.takeLeftBatch(s, msgs, flags, true)
+}
+
+// takeBatchLocked takes up to len(msgs) queued datagrams (one with
+// MSG_PEEK). An error or end of input is returned on its own, by the next
+// call after the datagrams before it, as recvmmsg(2) does.
 //
 // Preconditions: sh.mu is held; q.ready is not empty.
-func (sh *shard) takeLocked(q *dgramQueue, p []byte, from bool, flags int) (received, error) {
+func (sh *shard) takeBatchLocked(q *dgramQueue, msgs []Mmsg, from bool, flags int) (n int, err error) {
+	for n < len(msgs) && len(q.ready) > 0 && (n == 0 || q.ready[0].buf) {
+		if err = sh.takeLocked(q, &msgs[n], from, flags); err != nil {
+			return n, err
+		}
+		n++
+		if flags&unix.MSG_PEEK != 0 {
+			break
+		}
+	}
+	return n, nil
+}
+
+// takeLocked takes the oldest entry of q (with MSG_PEEK, leaves it there)
+// and scatters its datagram over m.Buffers, as recvmsg(2) with flags
+// would, setting m.N, m.Flags and, with from, m.Addr.
+//
+// Preconditions: sh.mu is held; q.ready is not empty.
+func (sh *shard) takeLocked(q *dgramQueue, m *Mmsg, from bool, flags int) error {
 	d := q.ready[0]
 	if flags&unix.MSG_PEEK == 0 {
 		q.ready = q.ready[:copy(q.ready, q.ready[1:])]
@@ -225,32 +254,36 @@ func (sh *shard) takeLocked(q *dgramQueue, p []byte, from bool, flags int) (rece
 	if len(q.ready) > 0 {
 		q.signal() // for the next waiting read
 	}
+	m.N, m.OOBN, m.Flags, m.Addr = 0, 0, 0, nil
 	if !d.buf {
 		if d.res < 0 {
-			return received{}, unix.Errno(-d.res)
+			return unix.Errno(-d.res)
 		}
-		return received{}, nil // the receive side was shut down
+		return nil // the receive side was shut down
 	}
 	buf := sh.dgrams.mem[int(d.bid)*dgramBufSize:][:d.res]
 	out := (*uring.RecvmsgOut)(unsafe.Pointer(&buf[0]))
 	payload := buf[dgramHdrLen+out.ControlLen:]
-	r := received{n: copy(p, payload), flags: int(out.Flags)}
-	if int(out.PayloadLen) > r.n {
-		r.flags |= unix.MSG_TRUNC
+	for _, p := range m.Buffers {
+		m.N += copy(p, payload[m.N:])
+	}
+	m.Flags = int(out.Flags)
+	if int(out.PayloadLen) > m.N {
+		m.Flags |= unix.MSG_TRUNC
 		if flags&unix.MSG_TRUNC != 0 {
-			r.n = int(out.PayloadLen)
+			m.N = int(out.PayloadLen)
 		}
 	}
 	if from {
 		var raw unix.RawSockaddrAny
 		n := min(out.NameLen, dgramNameLen)
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), n), buf[uring.SizeofRecvmsgOut:])
-		r.from = sockaddrFrom(&raw, n)
+		m.Addr = sockaddrFrom(&raw, n)
 	}
 	if flags&unix.MSG_PEEK == 0 {
 		sh.dgrams.give(d.bid)
 	}
-	return r, nil
+	return nil
 }
 
 // armDgramLocked queues s's multishot receive. The msghdr it points at,
@@ -267,18 +300,12 @@ func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
 		return err
 	}
 	st.dq = q
-	st.idle = true
 	k := st.k
 	k.msg = rawMsghdr{name: uintptr(unsafe.Pointer(&k.sa)), namelen: dgramNameLen}
 	sqe := sh.sqeLocked()
 	sqe.PrepRecvmsgMultishot(s.fd, unsafe.Pointer(&k.msg), dgramBgid, 0)
-	sqe.UserData = userData(idx, st.gen)
-	q.ud = sqe.UserData
-	q.armed, q.cancelling, q.starved = true, false, false
-	q.ended = make(chan struct{})
-	sh.inflight++
-	sh.idle++
-	sh.setBusyLocked()
+	sh.armedLocked(&q.multishot, idx, st, sqe)
+	q.starved = false
 	return nil
 }
 
@@ -293,9 +320,11 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 	}
 	if flags&uring.IORING_CQE_F_MORE == 0 {
 		// The final CQE: the multishot ended, by our cancel, by
-		// Close's, for want of buffers, or with an error the next read
+		// Close's, for want of buffers, with an error the next read
 		// returns (ECONNREFUSED on a connected socket, as recvmsg(2)
-		// reports an ICMP error once).
+		// reports an ICMP error once), or with a datagram: the kernel
+		// ends it at one of zero length. The read that takes the
+		// datagram arms it again.
 		switch {
 		case flags&uring.IORING_CQE_F_BUFFER != 0, res == -int32(unix.ECANCELED):
 		case res == -int32(unix.ENOBUFS):
@@ -303,22 +332,10 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 		default:
 			q.ready = append(q.ready, dgram{res: res})
 		}
-		q.armed = false
-		close(q.ended)
-		sh.inflight--
-		sh.idle--
-		sh.setBusyLocked()
-		st.dq = nil
-		st.done = true
-		sh.slots.release(idx, st)
-	} else if len(q.ready) >= dgramQueueMax && !q.cancelling {
+		sh.endedLocked(&q.multishot, idx, st)
+	} else if len(q.ready) >= dgramQueueMax {
 		// Nobody is taking them: leave the rest in the kernel's queue.
-		// With the SQ full, the next CQE tries again.
-		if sqe := sh.ring.GetSQE(); sqe != nil {
-			sqe.PrepCancel(q.ud, 0)
-			sqe.UserData = cancelUserData
-			q.cancelling = true
-		}
+		sh.cancelLocked(&q.multishot)
 	}
 	q.signal()
 }
@@ -346,7 +363,7 @@ func (b *uringBackend) leaveQueue(s *Socket) {
 		sqe.PrepCancel(q.ud, 0)
 		sqe.UserData = cancelUserData
 	}
-	sh.submitAndUnlock()
+	sh.submitAndUnlock() // the cancel must go now: nothing else may submit
 	<-ended
 }
 
@@ -354,15 +371,23 @@ func (b *uringBackend) leaveQueue(s *Socket) {
 // anything: the data, the sender if asked for, no control data (oobn 0).
 // MSG_PEEK leaves the datagram queued; MSG_TRUNC returns its full length.
 func (b *uringBackend) takeLeft(s *Socket, p []byte, flags int, from bool) (received, bool, error) {
+	m := [1]Mmsg{{Buffers: [][]byte{p}}}
+	_, ok, err := b.takeLeftBatch(s, m[:], flags, from)
+	return received{n: m[0].N, flags: m[0].Flags, from: m[0].Addr}, ok, err
+}
+
+// takeLeftBatch is takeLeft into up to len(msgs) datagrams (one with
+// MSG_PEEK), stopping before an error that is not the first.
+func (b *uringBackend) takeLeftBatch(s *Socket, msgs []Mmsg, flags int, from bool) (n int, ok bool, err error) {
 	sh := b.shardOf(s)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	q := s.dq
 	if q == nil || len(q.ready) == 0 || flags&unix.MSG_ERRQUEUE != 0 {
-		return received{}, false, nil
+		return 0, false, nil
 	}
-	r, err := sh.takeLocked(q, p, from, flags)
-	return r, true, err
+	n, err = sh.takeBatchLocked(q, msgs, from, flags)
+	return n, true, err
 }
 
 // drainDgrams waits for s's multishot receive to end, which Close's cancel
@@ -371,15 +396,11 @@ func (b *uringBackend) drainDgrams(s *Socket) {
 	sh := b.shardOf(s)
 	sh.mu.Lock()
 	q := s.dq
+	sh.mu.Unlock()
 	if q == nil {
-		sh.mu.Unlock()
 		return
 	}
-	armed, ended := q.armed, q.ended
-	sh.mu.Unlock()
-	if armed {
-		<-ended
-	}
+	sh.awaitEnd(&q.multishot)
 	sh.mu.Lock()
 	for _, d := range q.ready {
 		if d.buf {
