@@ -114,6 +114,25 @@ func TestSoak(t *testing.T) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	srvWG.Go(func() { srv.Serve(hln) })
 
+	// The UDP echo server: two readers on one socket, which receives
+	// through its multishot queue on the uring backend.
+	uln, err := ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		srvWG.Go(func() {
+			buf := make([]byte, 64<<10)
+			for {
+				n, from, err := uln.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				uln.WriteTo(buf[:n], from)
+			}
+		})
+	}
+
 	tr := &http.Transport{
 		DialContext:         (&Dialer{}).DialContext,
 		MaxIdleConnsPerHost: httpConns,
@@ -127,7 +146,7 @@ func TestSoak(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rampStart := time.Now()
-	var ops, bytesMoved atomic.Int64
+	var ops, udpOps, bytesMoved atomic.Int64
 	errc := make(chan error, 16)
 	fail := func(err error) {
 		select {
@@ -137,7 +156,8 @@ func TestSoak(t *testing.T) {
 		cancel()
 	}
 	var cliWG sync.WaitGroup
-	ready := make(chan struct{}, conns)
+	const udpFlows = 16
+	ready := make(chan struct{}, conns+udpFlows)
 	begin := make(chan struct{}) // closed when every connection is up
 	for i := range echoConns {
 		cliWG.Go(func() {
@@ -165,6 +185,35 @@ func TestSoak(t *testing.T) {
 					return
 				}
 				ops.Add(1)
+				bytesMoved.Add(int64(2 * n))
+			}
+		})
+	}
+	for i := range udpFlows {
+		cliWG.Go(func() {
+			c, err := Dial("udp4", uln.LocalAddr().String())
+			if err != nil {
+				fail(fmt.Errorf("udp dial %d: %v", i, err))
+				return
+			}
+			defer c.Close()
+			ready <- struct{}{}
+			select {
+			case <-begin:
+			case <-ctx.Done():
+				return
+			}
+			rng := rand.New(rand.NewPCG(uint64(i), 3))
+			for seq := uint32(0); ctx.Err() == nil; seq++ {
+				n, err := soakUDP(c, rng, seq)
+				if err != nil {
+					if ctx.Err() == nil {
+						fail(fmt.Errorf("udp flow %d seq %d: %v", i, seq, err))
+					}
+					return
+				}
+				ops.Add(1)
+				udpOps.Add(1)
 				bytesMoved.Add(int64(2 * n))
 			}
 		})
@@ -198,7 +247,7 @@ func TestSoak(t *testing.T) {
 	}
 	// Wait for every connection to be in use, then sample.
 	rampLimit := time.After(3 * time.Minute)
-	for range conns {
+	for range conns + udpFlows {
 		select {
 		case <-ready:
 		case <-rampLimit:
@@ -235,14 +284,15 @@ func TestSoak(t *testing.T) {
 	cancelShut()
 	eln.Close()
 	hln.Close()
+	uln.Close()
 	srvWG.Wait()
 	close(errc)
 	for err := range errc {
 		t.Error(err)
 	}
 
-	t.Logf("soak: %d connections (%d echo, %d HTTP), all up after %v, then %v: %d ops (%.0f/s), %.1f MB checked",
-		conns, echoConns, httpConns, ramp.Round(time.Millisecond), elapsed.Round(time.Second), ops.Load(), float64(ops.Load())/elapsed.Seconds(), float64(bytesMoved.Load())/1e6)
+	t.Logf("soak: %d connections (%d echo, %d HTTP) and %d UDP flows, all up after %v, then %v: %d ops (%.0f/s; %d datagrams echoed), %.1f MB checked",
+		conns, echoConns, httpConns, udpFlows, ramp.Round(time.Millisecond), elapsed.Round(time.Second), ops.Load(), float64(ops.Load())/elapsed.Seconds(), udpOps.Load(), float64(bytesMoved.Load())/1e6)
 	t.Logf("%8s %10s %6s %11s %9s %9s %10s", "t", "goroutines", "fds", "slots/made", "RSS(MB)", "heap(MB)", "ops")
 	for _, s := range samples {
 		t.Logf("%8v %10d %6d %5d/%-5d %9.1f %9.1f %10d", s.at.Round(time.Second), s.goroutines, s.fds, s.slots, s.slotsMade, float64(s.rssKB)/1024, float64(s.heapKB)/1024, s.ops)
@@ -356,6 +406,34 @@ func soakEcho(c net.Conn, rng *rand.Rand, seq uint32) (int, error) {
 	}
 	if s := sha256.Sum256(got[40:]); !bytes.Equal(s[:], got[8:40]) {
 		return 0, errors.New("the echo's checksum is wrong")
+	}
+	return len(msg), nil
+}
+
+// soakUDP sends one datagram of 0 to 9,000 bytes (mostly under 1,500) and
+// checks its echo. On loopback with one datagram in flight none is lost;
+// a wait longer than 5 s is a failure.
+func soakUDP(c net.Conn, rng *rand.Rand, seq uint32) (int, error) {
+	n := rng.IntN(1500)
+	if rng.IntN(16) == 0 {
+		n = rng.IntN(9000)
+	}
+	msg := make([]byte, 4+n)
+	binary.BigEndian.PutUint32(msg, seq)
+	for i := 4; i < len(msg); i++ {
+		msg[i] = byte(rng.Uint32())
+	}
+	if _, err := c.Write(msg); err != nil {
+		return 0, err
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 16<<10)
+	k, err := c.Read(got)
+	if err != nil {
+		return 0, err
+	}
+	if !bytes.Equal(got[:k], msg) {
+		return 0, fmt.Errorf("the echo differs: %d bytes for %d", k, len(msg))
 	}
 	return len(msg), nil
 }
