@@ -92,6 +92,7 @@ fuzz() { # package target count
 }
 fuzz . FuzzCallSequence 80000x
 fuzz . FuzzDifferentialSequence 6000x
+fuzz . FuzzMmsgDifferential 5000x
 fuzz ./cmd/ksocket FuzzCLIArgs 150000x
 fuzz ./cmd/ksocket FuzzParseURL 150000x
 fuzz ./internal/engine FuzzSockaddr 500000x
