@@ -536,3 +536,124 @@ func TestQueuedDgramRecvMmsg(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedDgramShutRD: a reader blocked on a queued socket returns what
+// one on an unqueued socket returns after shutdown(SHUT_RD) (0, as
+// recvfrom(2) does), and so does the next read. (Found in review: the
+// multishot stays armed and silent there.)
+func TestQueuedDgramShutRD(t *testing.T) {
+	e := testEngine(t)
+	var seen [2]string
+	for i, queue := range []bool{false, true} {
+		s, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if queue {
+			s.QueueDatagrams()
+		}
+		if err := s.Bind(loopbackOf(unix.AF_INET)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan string, 1)
+		go func() {
+			n, _, _, err := s.Recv(ctx0, make([]byte, 8), 0, true, 2*time.Second)
+			done <- fmt.Sprintf("%d %v", n, err)
+		}()
+		time.Sleep(50 * time.Millisecond)
+		serr := s.Shutdown(unix.SHUT_RD)
+		first := <-done
+		n, _, _, err := s.Recv(ctx0, make([]byte, 8), 0, true, 200*time.Millisecond)
+		seen[i] = fmt.Sprintf("shutdown %v; blocked read %s; next read %d %v", serr, first, n, err)
+	}
+	if seen[0] != seen[1] {
+		t.Fatalf("engine (%s) with a queue: %s\nwithout: %s", e.Backend(), seen[1], seen[0])
+	}
+}
+
+// TestQueuedDgramStarvedTwoReaders: two readers wait, the multishot has
+// ended for want of buffers, and two datagrams arrive: each reader gets
+// one. (Found in review.)
+func TestQueuedDgramStarvedTwoReaders(t *testing.T) {
+	e := testEngine(t)
+	s, sa := queuedUDP(t, e, unix.AF_INET)
+	sh, ok := queueOf(e, s)
+	if !ok {
+		t.Skip("no queue")
+	}
+	from, _ := rawUDP(t, unix.AF_INET)
+	// Exhaust the ring's buffers with other queues on the same shard.
+	for tries := 0; tries < 200; tries++ {
+		sh.mu.Lock()
+		held := sh.dgrams.held
+		sh.mu.Unlock()
+		if held == dgramBufs {
+			break
+		}
+		o, osa := queuedUDP(t, e, unix.AF_INET)
+		if e.b.(*uringBackend).shardOf(o) != sh {
+			continue
+		}
+		for i := range dgramBufs {
+			unix.Sendto(from, []byte{byte(i)}, 0, osa)
+		}
+		if _, _, _, err := o.Recv(ctx0, make([]byte, 8), 0, true, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	sh.mu.Lock()
+	t.Logf("held %d of %d", sh.dgrams.held, dgramBufs)
+	sh.mu.Unlock()
+	res := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, _, _, err := s.Recv(ctx0, make([]byte, 8), 0, true, 3*time.Second)
+			res <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	unix.Sendto(from, []byte("a"), 0, sa)
+	time.Sleep(100 * time.Millisecond)
+	unix.Sendto(from, []byte("b"), 0, sa)
+	for range 2 {
+		if err := <-res; err != nil {
+			t.Errorf("reader: %v", err)
+		}
+	}
+}
+
+// TestQueuedDgramLeaveTwoWaiters: two plain readers wait on the queue, a
+// read with control data takes the socket off it, and three datagrams
+// arrive: every reader gets one. (Found in review.)
+func TestQueuedDgramLeaveTwoWaiters(t *testing.T) {
+	e := testEngine(t)
+	s, sa := queuedUDP(t, e, unix.AF_INET)
+	if _, ok := queueOf(e, s); !ok {
+		t.Skip("no queue")
+	}
+	from, _ := rawUDP(t, unix.AF_INET)
+	res := make(chan error, 3)
+	for range 2 {
+		go func() {
+			_, _, _, err := s.Recv(ctx0, make([]byte, 8), 0, true, 3*time.Second)
+			res <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	go func() {
+		_, _, _, _, err := s.RecvMsg(ctx0, make([]byte, 8), make([]byte, 64), 0, 3*time.Second)
+		res <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	for range 3 {
+		unix.Sendto(from, []byte("a"), 0, sa)
+		time.Sleep(20 * time.Millisecond)
+	}
+	for range 3 {
+		if err := <-res; err != nil {
+			t.Errorf("reader: %v", err)
+		}
+	}
+}

@@ -175,7 +175,11 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 		}
 		q := queueFor(s)
 		if q.off {
+			// Pass the wake-up on to the next waiting reader, and let
+			// the multishot end, so that takeLeft sees all it took.
+			q.signal()
 			sh.mu.Unlock()
+			sh.awaitEnd(&q.multishot)
 			return false, nil
 		}
 		if len(q.ready) > 0 {
@@ -189,7 +193,10 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 		}
 		if !q.armed {
 			if q.starved {
+				// This read goes single-shot; the next waiting one
+				// finds nothing armed, and arms.
 				q.starved = false
+				q.signal()
 				sh.mu.Unlock()
 				return false, nil
 			}
@@ -349,6 +356,7 @@ func (b *uringBackend) leaveQueue(s *Socket) {
 	q := queueFor(s)
 	if q.off {
 		sh.mu.Unlock()
+		sh.awaitEnd(&q.multishot) // another caller's cancel may be in flight
 		return
 	}
 	q.off = true

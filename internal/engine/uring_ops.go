@@ -494,12 +494,22 @@ func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv
 }
 
 func (b *uringBackend) shutdown(s *Socket, how int) error {
+	var err error
 	if !b.useShutdown {
-		return unix.Shutdown(s.fd, how)
+		err = unix.Shutdown(s.fd, how)
+	} else {
+		err = b.simple(s, noWait, func(sqe *uring.SQE, _ *opState) {
+			sqe.PrepShutdown(s.fd, how) // IORING_OP_SHUTDOWN: Linux 5.11+
+		})
 	}
-	return b.simple(s, noWait, func(sqe *uring.SQE, _ *opState) {
-		sqe.PrepShutdown(s.fd, how) // IORING_OP_SHUTDOWN: Linux 5.11+
-	})
+	if how != unix.SHUT_WR && b.queues(s) {
+		// A multishot stays armed and silent on a shut-down receive
+		// side, where a read must return 0: reads go single-shot from
+		// here on. (ENOTCONN, on an unconnected UDP socket, still shut
+		// the receive side.)
+		b.leaveQueue(s)
+	}
+	return err
 }
 
 func (b *uringBackend) setsockopt(s *Socket, level, opt int, val []byte) error {
