@@ -391,6 +391,11 @@ func (b *uringBackend) takeLeftBatch(s *Socket, msgs []Mmsg, flags int, from boo
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	q := s.dq
+	if q != nil && q.off && !q.armed && len(q.ready) == 0 {
+		// Off the queue and drained for good: later reads skip the
+		// queue's locks (quic-go reads with control data every time).
+		s.queueDgrams.Store(false)
+	}
 	if q == nil || len(q.ready) == 0 || flags&unix.MSG_ERRQUEUE != 0 {
 		return 0, false, nil
 	}
