@@ -17,6 +17,16 @@
 // spreads connections across them. Where io_uring is blocked (the engine chose
 // epoll), the same API runs on an epoll loop per CPU.
 //
+// ListenPacket serves UDP the same way: a PacketHandler gets OnPacket for
+// each datagram, with its sender, and replies with PacketConn.WriteTo. Each
+// loop has its own socket on the address (SO_REUSEPORT). On io_uring a loop
+// receives through one multishot recvmsg into a provided buffer ring (Linux
+// 6.0+), and each reply is a send with the destination in the SQE (Linux
+// 6.1+; sendmsg before), prepared when WriteTo is called, so a batch's
+// replies reach the kernel in the enter that waits for the next batch. The
+// replies wait in mmap'd slabs until their completions. On epoll a loop
+// reads with recvmmsg and sends each batch's replies with sendmmsg.
+//
 // Connections are ordinary fds, not direct descriptors: at 64 connections
 // with 16-deep pipelining the kernel's fget and fput took 0.6% of the loop's
 // CPU (perf record), and a direct descriptor has no getpeername for

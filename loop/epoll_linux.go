@@ -16,7 +16,6 @@ type epollLoop struct {
 	s    *Server
 	lnFd int
 	epfd int
-	efd  int
 
 	tasks    taskQueue
 	stopping atomic.Bool
@@ -35,14 +34,14 @@ func newEpollLoop(s *Server, lnFd int) (loopRunner, error) {
 	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, err
 	}
-	if l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+	if err = l.tasks.open(); err != nil {
 		unix.Close(l.epfd)
 		return nil, err
 	}
-	for _, fd := range []int{lnFd, l.efd} {
+	for _, fd := range []int{lnFd, l.tasks.efd} {
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
 			unix.Close(l.epfd)
-			unix.Close(l.efd)
+			l.tasks.close()
 			return nil, err
 		}
 	}
@@ -50,11 +49,7 @@ func newEpollLoop(s *Server, lnFd int) (loopRunner, error) {
 }
 
 func (l *epollLoop) post(f func()) bool {
-	if !l.tasks.push(f) {
-		return false
-	}
-	signalEventfd(l.efd)
-	return true
+	return l.tasks.push(f)
 }
 
 func (l *epollLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
@@ -62,7 +57,6 @@ func (l *epollLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
 func (l *epollLoop) stop() {
 	l.stopping.Store(true)
 	l.tasks.stop()
-	signalEventfd(l.efd)
 }
 
 func (l *epollLoop) run() error {
@@ -82,9 +76,9 @@ func (l *epollLoop) run() error {
 			switch fd := int(ev.Fd); fd {
 			case l.lnFd:
 				l.acceptAll()
-			case l.efd:
+			case l.tasks.efd:
 				var b [8]byte
-				unix.Read(l.efd, b[:])
+				unix.Read(l.tasks.efd, b[:])
 				l.run1 = l.tasks.take(l.run1)
 				for i, f := range l.run1 {
 					f()
@@ -212,7 +206,17 @@ func (l *epollLoop) teardown() {
 	for _, c := range l.conns {
 		l.end(c, ErrServerClosed)
 	}
+	l.discard()
+}
+
+// discard closes the listener, the eventfd and the epoll fd, once: after
+// teardown, or for a loop that never ran.
+func (l *epollLoop) discard() {
+	if l.epfd < 0 {
+		return
+	}
 	unix.Close(l.lnFd)
-	unix.Close(l.efd)
+	l.tasks.close()
 	unix.Close(l.epfd)
+	l.epfd = -1
 }

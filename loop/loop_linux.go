@@ -75,19 +75,20 @@ type Server struct {
 	addr    net.Addr
 	backend string
 	loops   []loopRunner
-
-	mu      sync.Mutex
-	serving bool
-	closed  bool
-	done    chan struct{}
-	errs    chan error
+	run     runner
 }
 
-// loopRunner is one event loop, on either backend.
-type loopRunner interface {
-	run() error // runs until stop
+// eventLoop is what a server runs: one loop, on either backend.
+type eventLoop interface {
+	run() error // runs until stop, then frees what the loop holds
 	stop()      // asks run to return; safe from any goroutine
+	discard()   // frees what a loop that never ran holds
 	post(f func()) bool
+}
+
+// loopRunner is one TCP event loop.
+type loopRunner interface {
+	eventLoop
 	// addDirty puts c on the list of connections to flush at the end of
 	// the batch; loop goroutine only.
 	addDirty(c *Conn)
@@ -120,7 +121,7 @@ func Listen(network, address string, h Handler, cfg *Config) (*Server, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	s := &Server{h: h, cfg: c, backend: e.Backend(), done: make(chan struct{})}
+	s := &Server{h: h, cfg: c, backend: e.Backend()}
 	var fds []int
 	for i := range c.Loops {
 		fd, bound, err := listenReusePort(family, sa)
@@ -144,12 +145,16 @@ func Listen(network, address string, h Handler, cfg *Config) (*Server, error) {
 			l, err = newEpollLoop(s, fd)
 		}
 		if err != nil {
-			for _, fd := range fds {
+			for _, l := range s.loops {
+				l.discard() // and its listener
+			}
+			for _, fd := range fds[len(s.loops):] {
 				unix.Close(fd)
 			}
 			return nil, err
 		}
 		s.loops = append(s.loops, l)
+		s.run.loops = append(s.run.loops, l)
 	}
 	return s, nil
 }
@@ -162,52 +167,11 @@ func (s *Server) Backend() string { return s.backend }
 
 // Serve runs the loops until Close, and returns nil after Close or the first
 // loop's error.
-func (s *Server) Serve() error {
-	s.mu.Lock()
-	if s.serving || s.closed {
-		s.mu.Unlock()
-		return errors.New("loop: Serve called twice, or after Close")
-	}
-	s.serving = true
-	s.errs = make(chan error, len(s.loops))
-	s.mu.Unlock()
-	for _, l := range s.loops {
-		go func() { s.errs <- l.run() }()
-	}
-	var first error
-	for range s.loops {
-		if err := <-s.errs; err != nil && first == nil {
-			first = err
-			s.stopAll()
-		}
-	}
-	close(s.done)
-	return first
-}
-
-func (s *Server) stopAll() {
-	for _, l := range s.loops {
-		l.stop()
-	}
-}
+func (s *Server) Serve() error { return s.run.serve() }
 
 // Close stops the loops, closes every connection (OnClose gets
 // ErrServerClosed) and the listeners, and waits for Serve to return.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return net.ErrClosed
-	}
-	s.closed = true
-	serving := s.serving
-	s.mu.Unlock()
-	s.stopAll()
-	if serving {
-		<-s.done
-	}
-	return nil
-}
+func (s *Server) Close() error { return s.run.close() }
 
 func parseAddr(network, address string) (int, unix.Sockaddr, error) {
 	host, port, err := net.SplitHostPort(address)
@@ -381,13 +345,25 @@ func (c *Conn) markDirty() {
 	}
 }
 
-// taskQueue holds functions posted from other goroutines.
+// taskQueue holds functions posted from other goroutines, and the eventfd
+// that wakes the loop for them. The eventfd is signalled and closed under
+// the queue's lock, so no signal goes to a closed (or reused) descriptor.
 type taskQueue struct {
+	efd int // set by open, before other goroutines see the queue
+
 	mu      sync.Mutex
 	tasks   []func()
-	stopped bool
+	stopped bool // push refuses
+	closed  bool // efd is closed
 }
 
+func (q *taskQueue) open() error {
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	q.efd = efd
+	return err
+}
+
+// push queues f and wakes the loop, unless the loop has stopped.
 func (q *taskQueue) push(f func()) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -395,6 +371,7 @@ func (q *taskQueue) push(f func()) bool {
 		return false
 	}
 	q.tasks = append(q.tasks, f)
+	q.signalLocked()
 	return true
 }
 
@@ -407,13 +384,28 @@ func (q *taskQueue) take(buf []func()) []func() {
 	return buf
 }
 
+// stop refuses further tasks and wakes the loop.
 func (q *taskQueue) stop() {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.stopped = true
-	q.mu.Unlock()
+	q.signalLocked()
 }
 
-func signalEventfd(efd int) {
-	one := [8]byte{1}
-	unix.Write(efd, one[:])
+// close refuses further tasks and closes the eventfd, once.
+func (q *taskQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.stopped, q.closed = true, true
+		unix.Close(q.efd)
+	}
+}
+
+// Preconditions: q.mu is held.
+func (q *taskQueue) signalLocked() {
+	if !q.closed {
+		one := [8]byte{1}
+		unix.Write(q.efd, one[:])
+	}
 }

@@ -13,3 +13,8 @@ import (
 func newURingLoop(*Server, int) (loopRunner, error) {
 	return nil, fmt.Errorf("loop: io_uring is left out of Android builds: %w", unix.ENOSYS)
 }
+
+// newURingPacketLoop is absent on Android for the same reason.
+func newURingPacketLoop(*PacketServer, *PacketConn) (packetLoop, error) {
+	return nil, fmt.Errorf("loop: io_uring is left out of Android builds: %w", unix.ENOSYS)
+}

@@ -35,7 +35,6 @@ func udata(kind uint8, id, gen uint32) uint64 {
 type uringLoop struct {
 	s    *Server
 	lnFd int
-	efd  int // other goroutines signal it; a multishot poll watches it
 	ring *uring.Ring
 
 	tasks    taskQueue
@@ -82,16 +81,16 @@ const ringSQEFlags = uring.IOSQE_BUFFER_SELECT | uring.IOSQE_IO_HARDLINK
 func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 	l := &uringLoop{s: s, lnFd: lnFd, bufSize: s.cfg.BufferSize, nbufs: uint32(s.cfg.Buffers)}
 	var err error
-	if l.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+	if err = l.tasks.open(); err != nil {
 		return nil, err
 	}
 	if l.bufMem, err = unix.Mmap(-1, 0, l.bufSize*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
-		unix.Close(l.efd)
+		l.tasks.close()
 		return nil, err
 	}
 	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*uring.SizeofBuf+64, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		unix.Munmap(l.bufMem)
-		unix.Close(l.efd)
+		l.tasks.close()
 		return nil, err
 	}
 	l.br = uring.NewBufRing(l.brMem, l.nbufs)
@@ -100,11 +99,7 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 }
 
 func (l *uringLoop) post(f func()) bool {
-	if !l.tasks.push(f) {
-		return false
-	}
-	signalEventfd(l.efd)
-	return true
+	return l.tasks.push(f)
 }
 
 func (l *uringLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
@@ -112,7 +107,6 @@ func (l *uringLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
 func (l *uringLoop) stop() {
 	l.stopping.Store(true)
 	l.tasks.stop()
-	signalEventfd(l.efd)
 }
 
 // setup creates the ring on the calling (locked) thread.
@@ -127,17 +121,15 @@ func (l *uringLoop) setup() error {
 	if err != nil {
 		return fmt.Errorf("loop: io_uring_setup: %w", err)
 	}
-	l.ring = ring
+	l.ring = ring // closed by discard
 	// A registered ring fd saves an fd lookup per enter (Linux 5.18+); the
 	// loop's thread is locked, so the per-thread registration holds.
 	ring.RegisterRingFd()
 	if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
-		ring.Close()
 		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
 	}
 	// Restricted where the engine's ring is (ksocket probe says which).
 	if _, _, err := engine.EnableRestricted(ring, ringOps, ringSQEFlags); err != nil {
-		ring.Close()
 		return fmt.Errorf("loop: %w", err)
 	}
 	for i := range l.nbufs {
@@ -168,7 +160,7 @@ func (l *uringLoop) armAccept() {
 
 func (l *uringLoop) armWake() {
 	sqe := l.sqe()
-	sqe.PrepPollMultishot(l.efd, unix.POLLIN)
+	sqe.PrepPollMultishot(l.tasks.efd, unix.POLLIN)
 	sqe.UserData = udata(kindWake, 0, 0)
 }
 
@@ -218,7 +210,7 @@ func (l *uringLoop) run() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := l.setup(); err != nil {
-		unix.Close(l.lnFd)
+		l.discard()
 		return err
 	}
 	defer l.teardown()
@@ -439,11 +431,23 @@ func (l *uringLoop) teardown() {
 		}
 		l.reapTeardown()
 	}
-	l.ring.Close()
+	l.discard()
+}
+
+// discard closes the ring, the listener and the eventfd and frees the
+// buffers, once: after teardown, or for a loop that never ran.
+func (l *uringLoop) discard() {
+	if l.bufMem == nil {
+		return
+	}
+	if l.ring != nil {
+		l.ring.Close()
+	}
 	unix.Close(l.lnFd)
-	unix.Close(l.efd)
+	l.tasks.close()
 	unix.Munmap(l.bufMem)
 	unix.Munmap(l.brMem)
+	l.bufMem, l.brMem = nil, nil
 }
 
 func (l *uringLoop) live() int {

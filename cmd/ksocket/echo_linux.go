@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -35,7 +36,7 @@ func init() {
 		setFlags: func(fs *flag.FlagSet) func([]string) error {
 			addr := fs.String("addr", "", "`HOST:PORT` to listen on (required; port 0 picks one)")
 			engine := fs.String("engine", "berkeley", "berkeley, gonet or loop")
-			udp := fs.Bool("udp", false, "echo UDP datagrams, in batches: berkeley with Recvmmsg and Sendmmsg, gonet with ReadBatch and WriteBatch")
+			udp := fs.Bool("udp", false, "echo UDP datagrams, in batches: berkeley with Recvmmsg and Sendmmsg, gonet with ReadBatch and WriteBatch, loop with a multishot receive and the replies of a batch submitted together")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("takes no arguments")
@@ -48,9 +49,7 @@ func init() {
 					return usageErrorf("engine %q is not available; available: %s", *engine, availableEngines())
 				}
 				if *udp {
-					if run, ok = udpEchoEngines[*engine]; !ok {
-						return usageErrorf("engine %q has no UDP echo yet (loop's UDP is issue 13's); with --udp: berkeley, gonet", *engine)
-					}
+					run = udpEchoEngines[*engine]
 				}
 				stop := make(chan os.Signal, 1)
 				signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
@@ -65,6 +64,7 @@ func init() {
 var udpEchoEngines = map[string]func(addr string, log *logger, stop <-chan os.Signal) error{
 	"berkeley": echoBerkeleyUDP,
 	"gonet":    echoGonetUDP,
+	"loop":     echoLoopUDP,
 }
 
 // udpBatch is how many datagrams a UDP echo takes and answers at once.
@@ -173,6 +173,27 @@ func echoLoop(addr string, log *logger, stop <-chan os.Signal) error {
 		return err
 	}
 	log.Printf("echo (loop): listening on %s", s.Addr())
+	go func() {
+		<-stop
+		s.Close()
+	}()
+	if err := s.Serve(); err != nil {
+		return err
+	}
+	log.Printf("echo: stopped")
+	return nil
+}
+
+// echoLoopUDP echoes datagrams on a loop per CPU.
+func echoLoopUDP(addr string, log *logger, stop <-chan os.Signal) error {
+	h := loop.PacketHandlers{Packet: func(pc *loop.PacketConn, data []byte, from netip.AddrPort) {
+		pc.WriteTo(data, from) // a datagram that cannot go back is dropped, as UDP drops it
+	}}
+	s, err := loop.ListenPacket("udp", addr, h, nil)
+	if err != nil {
+		return err
+	}
+	log.Printf("echo (loop): listening on %s/udp", s.Addr())
 	go func() {
 		<-stop
 		s.Close()

@@ -31,6 +31,7 @@ var features = []feature{
 	{"SINGLE_ISSUER", 6, 0},
 	{"RECVMSG_MULTISHOT", 6, 0}, // with a provided buffer ring: QueueDatagrams
 	{"DEFER_TASKRUN", 6, 1},
+	{"SENDTO", 6, 1}, // IORING_OP_SEND with a destination address: the loop's UDP replies
 	{"NO_SQARRAY", 6, 6},
 	{"SOCKOPT", 6, 7}, // URING_CMD SETSOCKOPT/GETSOCKOPT
 	{"ACCEPT_DONTWAIT", 6, 10},
@@ -48,6 +49,18 @@ var processMask featureMask
 // Masked reports whether the process's KSOCKET_FEATURES masks feature
 // name. It is meaningful once Default has run.
 func Masked(name string) bool { return processMask[name] }
+
+// Usable reports whether feature name is neither masked nor newer than the
+// running kernel: for a feature no probe can see, such as an op's new
+// field. It is meaningful once Default has run.
+func Usable(name string) bool {
+	for _, f := range features {
+		if f.name == name {
+			return !processMask[name] && kernelAtLeast(f.major, f.minor)
+		}
+	}
+	return false
+}
 
 // parseFeatures reads a KSOCKET_FEATURES value: a kernel version ("5.19",
 // "6.1", "6.11") masking everything newer, or a comma-separated list of
@@ -123,4 +136,13 @@ func ioUringDisabled() int {
 		return 0
 	}
 	return n
+}
+
+// kernelAtLeast compares the running kernel's release with major.minor.
+func kernelAtLeast(major, minor int) bool {
+	var maj, min int
+	if _, err := fmt.Sscanf(kernelRelease(), "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
 }

@@ -273,12 +273,3 @@ func (b *uringBackend) probeSockopt(op uint32) bool {
 	b.put(r)
 	return true
 }
-
-// kernelAtLeast compares the running kernel's release with major.minor.
-func kernelAtLeast(major, minor int) bool {
-	var maj, min int
-	if _, err := fmt.Sscanf(kernelRelease(), "%d.%d", &maj, &min); err != nil {
-		return false
-	}
-	return maj > major || maj == major && min >= minor
-}

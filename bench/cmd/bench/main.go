@@ -76,8 +76,9 @@ Points (-points):
                                   (ReadFrom, then WriteTo), net-mmsg (x/net's
                                   recvmmsg and sendmmsg, 64 a call: the
                                   reference floor), gonet-batch (ReadBatch
-                                  and WriteBatch) and berkeley (Recvmmsg and
-                                  Sendmmsg); gnet and loop sit these out.
+                                  and WriteBatch), berkeley (Recvmmsg and
+                                  Sendmmsg) and loop (loop.ListenPacket);
+                                  gnet sits these out.
                                   Also reported: the share of datagrams lost
 
 Measured per server and point: ops/s; p50, p99 and p99.9 round-trip latency

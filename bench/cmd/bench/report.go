@@ -24,8 +24,9 @@ var httpServers = []string{"net", "gonet"}
 
 // udpServers are the servers of the UDP points. net-mmsg (Go net with
 // x/net's recvmmsg and sendmmsg) is the reference floor; gonet-batch is
-// gonet's ReadBatch and WriteBatch; berkeley batches with Recvmmsg.
-var udpServers = []string{"net", "net-mmsg", "berkeley", "gonet", "gonet-batch"}
+// gonet's ReadBatch and WriteBatch; berkeley batches with Recvmmsg; loop
+// is the UDP event loop.
+var udpServers = []string{"net", "net-mmsg", "berkeley", "gonet", "gonet-batch", "loop"}
 
 // point is one workload of the matrix.
 type point struct {

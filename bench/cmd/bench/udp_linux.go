@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/ksocket-go/ksocket"
 	"github.com/ksocket-go/ksocket/gonet"
+	"github.com/ksocket-go/ksocket/loop"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +29,8 @@ const udpBatch = 64
 //	berkeley     ksocket's Recvmmsg and Sendmmsg, 64 a call
 //	gonet        gonet, one goroutine: ReadFrom, then WriteTo
 //	gonet-batch  gonet's ReadBatch and WriteBatch, 64 a call
+//	loop         loop.ListenPacket: a multishot receive, and each batch's
+//	             replies submitted together (one loop: GOMAXPROCS is 1)
 func udpServer(impl string) {
 	const buf = 64 << 10 // room for any datagram, in every server
 	switch impl {
@@ -75,6 +79,14 @@ func udpServer(impl string) {
 			}
 			sendAll(func(msgs []ksocket.Msg) (int, error) { return ksocket.Sendmmsg(s, msgs, 0) }, out[:n])
 		}
+	case "loop":
+		h := loop.PacketHandlers{Packet: func(pc *loop.PacketConn, data []byte, from netip.AddrPort) {
+			pc.WriteTo(data, from)
+		}}
+		s, err := loop.ListenPacket("udp4", "127.0.0.1:0", h, nil)
+		check(err)
+		fmt.Println(s.Addr().String())
+		check(s.Serve())
 	default:
 		fatalf("server: -udp: unknown -impl %q: want one of %v", impl, udpServers)
 	}

@@ -1,0 +1,425 @@
+//go:build linux && !android
+
+package loop
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// uringPacketLoop is one UDP event loop on its own ring. Datagrams arrive
+// through one multishot IORING_OP_RECVMSG into a provided buffer ring
+// (Linux 6.0+). Each reply is an IORING_OP_SEND with a destination address
+// (Linux 6.1+; IORING_OP_SENDMSG before), prepared as WriteTo is called, so
+// that the replies of one batch go to the kernel in the enter that waits
+// for the next.
+type uringPacketLoop struct {
+	s    *PacketServer
+	pc   *PacketConn
+	ring *uring.Ring
+
+	tasks    taskQueue
+	stopping atomic.Bool
+
+	// Owned by the loop goroutine.
+	run1    []func()
+	armed   bool // the multishot recvmsg is in flight
+	rearm   bool // arm it once this reap has given its buffers back
+	sendto  bool // IORING_OP_SEND takes the address (SENDTO)
+	stopped bool // teardown has begun: no more handlers
+	out     sendSlabs
+
+	// Receive buffers, each the kernel's io_uring_recvmsg_out, the sender
+	// and up to room bytes of datagram; stride apart in bufMem.
+	room, stride int
+	nbufs        uint32
+	bufMem       []byte
+	brMem        []byte // ring entries, then msg and ts
+	br           uring.BufRing
+	msg          *unix.Msghdr // the multishot's: room for the sender only
+	ts           *uring.Timespec
+}
+
+const packetHdrLen = uring.SizeofRecvmsgOut + packetNameLen
+
+// packetRingOps are the ops a UDP loop issues, and the only ones its ring
+// allows where rings are restricted.
+var packetRingOps = []engine.RingOp{
+	{Op: uring.IORING_OP_RECVMSG},      // armRecv: multishot, Linux 6.0+
+	{Op: uring.IORING_OP_SEND},         // writeTo: with an address, Linux 6.1+
+	{Op: uring.IORING_OP_SENDMSG},      // writeTo before 6.1
+	{Op: uring.IORING_OP_POLL_ADD},     // armWake
+	{Op: uring.IORING_OP_TIMEOUT},      // receive back-off
+	{Op: uring.IORING_OP_ASYNC_CANCEL}, // teardown
+}
+
+func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
+	l := &uringPacketLoop{s: s, pc: pc, nbufs: uint32(s.cfg.Buffers), room: s.cfg.BufferSize, out: sendSlabs{cur: -1}}
+	l.stride = (packetHdrLen + l.room + 63) &^ 63
+	l.sendto = engine.Usable("SENDTO")
+	var err error
+	if err = l.tasks.open(); err != nil {
+		return nil, err
+	}
+	// Only the pages a datagram touches become resident; no huge pages,
+	// or one small datagram would make 2 MiB resident.
+	if l.bufMem, err = unix.Mmap(-1, 0, l.stride*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		l.tasks.close()
+		return nil, err
+	}
+	unix.Madvise(l.bufMem, unix.MADV_NOHUGEPAGE)
+	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*uring.SizeofBuf+128, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		unix.Munmap(l.bufMem)
+		l.tasks.close()
+		return nil, err
+	}
+	l.br = uring.NewBufRing(l.brMem, l.nbufs)
+	tail := int(l.nbufs) * uring.SizeofBuf
+	l.msg = (*unix.Msghdr)(unsafe.Pointer(&l.brMem[tail]))
+	l.msg.Namelen = packetNameLen
+	l.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
+	return l, nil
+}
+
+func (l *uringPacketLoop) post(f func()) bool {
+	return l.tasks.push(f)
+}
+
+func (l *uringPacketLoop) stop() {
+	l.stopping.Store(true)
+	l.tasks.stop()
+}
+
+// setup creates the ring on the calling (locked) thread, as the TCP loop's.
+func (l *uringPacketLoop) setup() error {
+	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: 4 * 4096}
+	optional := uint32(uring.IORING_SETUP_SUBMIT_ALL | uring.IORING_SETUP_COOP_TASKRUN | uring.IORING_SETUP_TASKRUN_FLAG |
+		uring.IORING_SETUP_SINGLE_ISSUER | uring.IORING_SETUP_DEFER_TASKRUN)
+	optional |= engine.DisabledSetupFlag()
+	ring, err := uring.Setup(4096, &p, optional)
+	if err != nil {
+		return fmt.Errorf("loop: io_uring_setup: %w", err)
+	}
+	l.ring = ring // closed by discard
+	ring.RegisterRingFd()
+	if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
+		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
+	}
+	if _, _, err := engine.EnableRestricted(ring, packetRingOps, uring.IOSQE_BUFFER_SELECT); err != nil {
+		return fmt.Errorf("loop: %w", err)
+	}
+	for i := range l.nbufs {
+		l.recycle(uint16(i))
+	}
+	l.br.Publish()
+	l.armRecv()
+	sqe := l.sqe()
+	sqe.PrepPollMultishot(l.tasks.efd, unix.POLLIN)
+	sqe.UserData = udata(kindWake, 0, 0)
+	return nil
+}
+
+func (l *uringPacketLoop) sqe() *uring.SQE {
+	for {
+		if sqe := l.ring.GetSQE(); sqe != nil {
+			return sqe
+		}
+		l.ring.Submit()
+	}
+}
+
+func (l *uringPacketLoop) armRecv() {
+	sqe := l.sqe()
+	sqe.PrepRecvmsgMultishot(l.pc.fd, unsafe.Pointer(l.msg), bgid, 0)
+	sqe.UserData = udata(kindRecv, 0, 0)
+	l.armed = true
+}
+
+func (l *uringPacketLoop) recycle(bid uint16) {
+	l.br.Add(bid, unsafe.Pointer(&l.bufMem[int(bid)*l.stride]), uint32(l.stride))
+}
+
+func (l *uringPacketLoop) run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := l.setup(); err != nil {
+		l.discard()
+		return err
+	}
+	defer l.teardown()
+	for !l.stopping.Load() {
+		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil &&
+			err != unix.ETIME && err != unix.EINTR && err != unix.EBUSY && err != unix.EAGAIN {
+			return fmt.Errorf("loop: io_uring_enter: %w", err)
+		}
+		l.reap()
+	}
+	return nil
+}
+
+// reap handles every CQE there is, then gives the buffers back and re-arms
+// the receive if it ended.
+func (l *uringPacketLoop) reap() {
+	for cqe := l.ring.PeekCQE(); cqe != nil; cqe = l.ring.PeekCQE() {
+		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
+		l.ring.CQAdvance(1)
+		switch uint8(ud >> 56) {
+		case kindRecv:
+			l.onRecv(res, flags)
+		case kindSend:
+			l.onSend(ud, res)
+		case kindWake:
+			if flags&uring.IORING_CQE_F_MORE == 0 && !l.stopped {
+				sqe := l.sqe()
+				sqe.PrepPollMultishot(l.tasks.efd, unix.POLLIN)
+				sqe.UserData = udata(kindWake, 0, 0)
+			}
+			l.run1 = l.tasks.take(l.run1)
+			for i, f := range l.run1 {
+				f()
+				l.run1[i] = nil
+			}
+		case kindRetry:
+			l.rearm = true
+		}
+	}
+	l.br.Publish()
+	if l.rearm && !l.armed && !l.stopped {
+		l.rearm = false
+		l.armRecv()
+	}
+}
+
+func (l *uringPacketLoop) onRecv(res int32, flags uint32) {
+	if flags&uring.IORING_CQE_F_BUFFER != 0 {
+		bid := uint16(flags >> uring.IORING_CQE_BUFFER_SHIFT)
+		if res >= 0 && !l.stopped {
+			buf := l.bufMem[int(bid)*l.stride:][:l.stride]
+			out := (*uring.RecvmsgOut)(unsafe.Pointer(&buf[0]))
+			from := addrPortFrom(unsafe.Pointer(&buf[uring.SizeofRecvmsgOut]), min(out.NameLen, packetNameLen))
+			// The kernel reports the datagram's whole length; the
+			// buffer may hold more than room (its stride is rounded).
+			l.pc.truncated = out.Flags&unix.MSG_TRUNC != 0 || int(out.PayloadLen) > l.room
+			l.s.h.OnPacket(l.pc, buf[packetHdrLen:][:min(int(out.PayloadLen), l.room)], from)
+			l.pc.truncated = false
+		}
+		l.recycle(bid)
+	}
+	if flags&uring.IORING_CQE_F_MORE != 0 {
+		return
+	}
+	// The multishot ended: on -ENOBUFS (every buffer was in the CQ; they
+	// are back once this reap ends), after a zero-length datagram (the
+	// kernel's choice), for lack of CQ room, or on an error.
+	l.armed = false
+	switch {
+	case l.stopped:
+	case res >= 0 || res == -int32(unix.ENOBUFS):
+		l.rearm = true
+	default:
+		// Not expected on an unconnected socket: try again in 100ms
+		// rather than spin.
+		*l.ts = uring.Timespec{Nsec: 100e6}
+		sqe := l.sqe()
+		sqe.Opcode = uring.IORING_OP_TIMEOUT
+		sqe.Fd = -1
+		sqe.Addr = uint64(uintptr(unsafe.Pointer(l.ts)))
+		sqe.Len = 1
+		sqe.UserData = udata(kindRetry, 0, 0)
+	}
+}
+
+// writeTo copies the datagram into a send slab and prepares its send; the
+// slab keeps it until the CQE.
+func (l *uringPacketLoop) writeTo(b []byte, to *unix.RawSockaddrInet6, tolen uint32) error {
+	if l.stopped {
+		return unix.ESHUTDOWN
+	}
+	id, off, rec, err := l.out.put(len(b))
+	if err != nil {
+		return err
+	}
+	*(*unix.RawSockaddrInet6)(unsafe.Pointer(&rec[0])) = *to
+	data := rec[sendRecHdr:][:len(b)]
+	copy(data, b)
+	p := unsafe.Pointer(unsafe.SliceData(data))
+	sqe := l.sqe()
+	if l.sendto {
+		sqe.PrepSend(l.pc.fd, p, uint32(len(b)), 0)
+		sqe.Off = uint64(uintptr(unsafe.Pointer(&rec[0]))) // addr2: the destination
+		*(*uint16)(unsafe.Pointer(&sqe.SpliceFdIn)) = uint16(tolen)
+	} else {
+		iov := (*unix.Iovec)(unsafe.Pointer(&rec[sendRecIov]))
+		iov.Base = (*byte)(p)
+		iov.SetLen(len(b))
+		msg := (*unix.Msghdr)(unsafe.Pointer(&rec[sendRecMsg]))
+		*msg = unix.Msghdr{Name: &rec[0], Namelen: tolen, Iov: iov, Iovlen: 1}
+		sqe.PrepSendmsg(l.pc.fd, unsafe.Pointer(msg), 0)
+	}
+	sqe.UserData = udata(kindSend, uint32(off), uint32(id))
+	return nil
+}
+
+func (l *uringPacketLoop) onSend(ud uint64, res int32) {
+	id, off := int(uint32(ud>>32)&0xFFFFFF), int(uint32(ud))
+	if res < 0 && !l.stopped {
+		to := addrPortFrom(unsafe.Pointer(&l.out.slabs[id].mem[off]), packetNameLen)
+		l.s.h.OnSendError(l.pc, to, unix.Errno(-res))
+	}
+	l.out.done(id)
+}
+
+// teardown cancels the receive and any send still waiting for room, waits
+// until the kernel has let go of every buffer, then frees them.
+func (l *uringPacketLoop) teardown() {
+	l.stopped = true
+	sqe := l.sqe()
+	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
+	sqe.UserData = udata(kindCancel, 0, 0)
+	for l.armed || l.out.busy() {
+		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.EINTR {
+			break
+		}
+		l.reap()
+	}
+	l.discard()
+}
+
+// discard closes the ring and the loop's own fd and frees its memory,
+// once; the socket is the server's.
+func (l *uringPacketLoop) discard() {
+	if l.bufMem == nil {
+		return
+	}
+	if l.ring != nil {
+		l.ring.Close()
+	}
+	l.tasks.close()
+	unix.Munmap(l.bufMem)
+	unix.Munmap(l.brMem)
+	l.bufMem, l.brMem = nil, nil
+	l.out.unmapAll()
+}
+
+// sendSlabs holds the datagrams WriteTo queued, in mmap'd slabs, until
+// their sends complete. A slab is refilled from its start once every send
+// from it has completed.
+type sendSlabs struct {
+	slabs  []*sendSlab // by id; nil once unmapped
+	cur    int         // the slab being filled, or -1
+	free   []int
+	mapped int
+}
+
+type sendSlab struct {
+	mem    []byte
+	used   int // bytes of records written
+	queued int // records written, each with its send
+	done   int // of those, sends completed
+}
+
+// A record: the destination (room for a sockaddr_in6), the msghdr and
+// iovec of a SENDMSG, then the datagram.
+const (
+	sendRecMsg    = 32
+	sendRecIov    = sendRecMsg + unix.SizeofMsghdr
+	sendRecHdr    = sendRecIov + unix.SizeofIovec
+	sendSlabSize  = 256 << 10
+	keptFreeSlabs = 4
+)
+
+// put reserves a record for an n-byte datagram and returns its slab, its
+// offset and its bytes.
+func (q *sendSlabs) put(n int) (int, int, []byte, error) {
+	need := (sendRecHdr + n + 7) &^ 7
+	if q.cur >= 0 && q.slabs[q.cur].used+need > sendSlabSize {
+		if sl := q.slabs[q.cur]; sl.queued == sl.done {
+			sl.used, sl.queued, sl.done = 0, 0, 0
+		} else {
+			q.cur = -1 // freed by its last send
+		}
+	}
+	if q.cur < 0 {
+		id, err := q.take()
+		if err != nil {
+			return 0, 0, nil, err
+		}
+		q.cur = id
+	}
+	sl := q.slabs[q.cur]
+	off := sl.used
+	sl.used += need
+	sl.queued++
+	return q.cur, off, sl.mem[off:sl.used], nil
+}
+
+func (q *sendSlabs) take() (int, error) {
+	if n := len(q.free); n > 0 {
+		id := q.free[n-1]
+		q.free = q.free[:n-1]
+		return id, nil
+	}
+	if q.mapped+sendSlabSize > maxQueuedBytes {
+		return -1, unix.ENOBUFS
+	}
+	mem, err := unix.Mmap(-1, 0, sendSlabSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return -1, err
+	}
+	q.mapped += sendSlabSize
+	sl := &sendSlab{mem: mem}
+	for id, s := range q.slabs {
+		if s == nil {
+			q.slabs[id] = sl
+			return id, nil
+		}
+	}
+	q.slabs = append(q.slabs, sl)
+	return len(q.slabs) - 1, nil
+}
+
+// done counts a completed send from slab id.
+func (q *sendSlabs) done(id int) {
+	sl := q.slabs[id]
+	sl.done++
+	if sl.done < sl.queued {
+		return
+	}
+	sl.used, sl.queued, sl.done = 0, 0, 0
+	if id == q.cur {
+		return
+	}
+	if len(q.free) < keptFreeSlabs {
+		q.free = append(q.free, id)
+		return
+	}
+	unix.Munmap(sl.mem)
+	q.slabs[id] = nil
+	q.mapped -= sendSlabSize
+}
+
+// busy reports whether a send is still in flight.
+func (q *sendSlabs) busy() bool {
+	for _, sl := range q.slabs {
+		if sl != nil && sl.done < sl.queued {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *sendSlabs) unmapAll() {
+	for id, sl := range q.slabs {
+		if sl != nil {
+			unix.Munmap(sl.mem)
+			q.slabs[id] = nil
+		}
+	}
+	q.free, q.cur, q.mapped = nil, -1, 0
+}
