@@ -93,6 +93,9 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 //
 // Preconditions: sh.mu is held; !q.armed.
 func (sh *shard) armAcceptLocked(s *Socket, q *acceptQueue) error {
+	if err := sh.roomToArmLocked(s); err != nil || q.armed {
+		return err
+	}
 	idx, st, err := sh.slots.alloc()
 	if err != nil {
 		return err
@@ -101,6 +104,19 @@ func (sh *shard) armAcceptLocked(s *Socket, q *acceptQueue) error {
 	sqe := sh.sqeLocked()
 	sqe.PrepAcceptMultishot(s.fd, fdFlags)
 	sh.armedLocked(&q.multishot, idx, st, sqe)
+	return nil
+}
+
+// roomToArmLocked makes room in the SQ for arming a multishot on s. Making
+// room may drop mu: if Close came meanwhile it returns net.ErrClosed, and
+// the caller checks again whether another goroutine armed the multishot.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) roomToArmLocked(s *Socket) error {
+	sh.sqRoomLocked()
+	if s.cancelQueued {
+		return net.ErrClosed
+	}
 	return nil
 }
 

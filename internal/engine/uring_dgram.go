@@ -302,6 +302,9 @@ func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
 	if err := sh.dgrams.fill(); err != nil {
 		return err
 	}
+	if err := sh.roomToArmLocked(s); err != nil || q.armed {
+		return err
+	}
 	idx, st, err := sh.slots.alloc()
 	if err != nil {
 		return err

@@ -31,18 +31,28 @@ func (sh *shard) put(r opResult) {
 	sh.mu.Unlock()
 }
 
-// sqeLocked returns a zeroed SQE, submitting the queue if it is full.
+// sqeLocked returns a zeroed SQE, submitting the queue if it is full. If
+// it must wait for the kernel it drops mu meanwhile; a caller that decided
+// something under mu makes room with sqRoomLocked first, decides, and
+// then takes its SQE, which is then sure not to wait.
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) sqeLocked() *uring.SQE {
-	for {
-		if sqe := sh.ring.GetSQE(); sqe != nil {
-			return sqe
-		}
+	sh.sqRoomLocked()
+	return sh.ring.GetSQE()
+}
+
+// sqRoomLocked returns once the SQ has room for one SQE, submitting the
+// queue if it is full. When the kernel takes nothing (EAGAIN or EBUSY: it
+// is short of memory or CQ room), it drops mu so that the reaper can make
+// room, and tries again. Room, once there, stays until this holder of mu
+// takes it: only holders of mu take SQEs.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) sqRoomLocked() {
+	for sh.ring.SQSpace() == 0 {
 		n := sh.ring.FlushSQ()
 		if _, err := sh.ring.Enter(n, 0, 0, nil); err != nil {
-			// EAGAIN or EBUSY: the kernel is short of memory or CQ room.
-			// Reap to make room, and try again.
 			sh.mu.Unlock()
 			runtime.Gosched()
 			sh.mu.Lock()
@@ -150,6 +160,7 @@ func (sh *shard) startIO(s *Socket, w *waitSpec, opcode uint8, p []byte, flags i
 // error it holds nothing.
 func (sh *shard) reserve(s *Socket) (idx uint32, st *opState, sqe *uring.SQE, err error) {
 	sh.mu.Lock()
+	sh.sqRoomLocked() // first: it may drop mu, and Close may come meanwhile
 	if s != nil && s.cancelQueued {
 		sh.mu.Unlock()
 		return 0, nil, nil, net.ErrClosed

@@ -218,6 +218,12 @@ func (r *Ring) FlushSQ() uint32 {
 	return r.sqeTail - atomic.LoadUint32(r.sqKHead)
 }
 
+// SQSpace returns how many SQEs GetSQE can hand out before the SQ is full.
+func (r *Ring) SQSpace() uint32 {
+	// Acquire, as in GetSQE: slots before the kernel's head are free.
+	return r.sqEntries - (r.sqeTail - atomic.LoadUint32(r.sqKHead))
+}
+
 // SQPending returns how many SQEs were handed out but not yet flushed.
 func (r *Ring) SQPending() uint32 { return r.sqeTail - r.sqeHead }
 
