@@ -63,7 +63,7 @@ for backend in uring epoll; do
 	# passes under -race too (go test -race ... -soak=30s).
 	# At GOMAXPROCS=2, whatever the machine: ops migrate between the Ps
 	# (and, on uring, between rings' reapers) while the counts must hold.
-	step "soak, 30 s, 1,000 connections of echo and HTTP, GOMAXPROCS=2 (KSOCKET_BACKEND=$backend)"
+	step "soak, 30 s, 1,000 connections of echo and HTTP and 16 UDP flows, GOMAXPROCS=2 (KSOCKET_BACKEND=$backend)"
 	GOMAXPROCS=2 KSOCKET_BACKEND=$backend go test -count=1 -run '^TestSoak$' ./gonet -soak=30s
 	# Also without -race, which enlarges every goroutine's stack.
 	step "stack of an idle connection's reader vs net's (KSOCKET_BACKEND=$backend)"

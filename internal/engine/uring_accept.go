@@ -89,7 +89,9 @@ func (b *uringBackend) acceptQueued(s *Socket, w *waitSpec) (int, unix.Sockaddr,
 }
 
 // armAcceptLocked queues the listener's multishot accept. It points at no
-// memory of ours, so its slot only carries the user_data.
+// memory of ours, so its slot only carries the user_data. Making room in
+// the SQ may drop mu; if another Accept armed the multishot meanwhile, it
+// does nothing.
 //
 // Preconditions: sh.mu is held; !q.armed.
 func (sh *shard) armAcceptLocked(s *Socket, q *acceptQueue) error {

@@ -201,8 +201,11 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 				return false, nil
 			}
 			if err := sh.armDgramLocked(s, q); err != nil {
+				// Closed, or out of memory for the buffers or a
+				// slot: a single-shot receive reports the one and
+				// may get by without the other.
 				sh.mu.Unlock()
-				return true, err
+				return false, nil
 			}
 			sh.submitAndUnlock()
 		} else {
@@ -295,14 +298,16 @@ func (sh *shard) takeLocked(q *dgramQueue, m *Mmsg, from bool, flags int) error 
 
 // armDgramLocked queues s's multishot receive. The msghdr it points at,
 // in its slot, says how much room each buffer leaves for the sender and
-// for control data (none).
+// for control data (none). Making room in the SQ may drop mu; if another
+// reader armed the multishot meanwhile, or the socket left its queue, it
+// does nothing.
 //
 // Preconditions: sh.mu is held; !q.armed.
 func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
 	if err := sh.dgrams.fill(); err != nil {
 		return err
 	}
-	if err := sh.roomToArmLocked(s); err != nil || q.armed {
+	if err := sh.roomToArmLocked(s); err != nil || q.armed || q.off {
 		return err
 	}
 	idx, st, err := sh.slots.alloc()
