@@ -15,7 +15,9 @@ import (
 
 // uringPacketLoop is one UDP event loop on its own ring. Datagrams arrive
 // through one multishot IORING_OP_RECVMSG into a provided buffer ring
-// (Linux 6.0+). Each reply is an IORING_OP_SEND with a destination address
+// (Linux 6.0+); where KSOCKET_FEATURES masks RECVMSG_MULTISHOT, or the
+// kernel is older, through single-shot RECVMSGs, one in flight per buffer
+// up to singleRecvs. Each reply is an IORING_OP_SEND with a destination address
 // (Linux 6.1+; IORING_OP_SENDMSG before), prepared as WriteTo is called, so
 // that the replies of one batch go to the kernel in the enter that waits
 // for the next.
@@ -29,10 +31,13 @@ type uringPacketLoop struct {
 
 	// Owned by the loop goroutine.
 	run1    []func()
-	armed   bool // the multishot recvmsg is in flight
-	rearm   bool // arm it once this reap has given its buffers back
-	sendto  bool // IORING_OP_SEND takes the address (SENDTO)
-	stopped bool // teardown has begun: no more handlers
+	armed   bool  // the multishot recvmsg is in flight
+	rearm   bool  // arm it once this reap has given its buffers back
+	single  bool  // single-shot receives, one per buffer (no RECVMSG_MULTISHOT)
+	recvs   int   // single: receives in flight
+	idle    []int // single: buffers with no receive, after an error
+	sendto  bool  // IORING_OP_SEND takes the address (SENDTO)
+	stopped bool  // teardown has begun: no more handlers
 	out     sendSlabs
 
 	// Receive buffers, each the kernel's io_uring_recvmsg_out, the sender
@@ -40,7 +45,7 @@ type uringPacketLoop struct {
 	room, stride int
 	nbufs        uint32
 	bufMem       []byte
-	brMem        []byte // ring entries, then msg and ts
+	brMem        []byte // ring entries (or single's msghdrs), then msg and ts
 	br           uring.BufRing
 	msg          *unix.Msghdr // the multishot's: room for the sender only
 	ts           *uring.Timespec
@@ -59,10 +64,22 @@ var packetRingOps = []engine.RingOp{
 	{Op: uring.IORING_OP_ASYNC_CANCEL}, // teardown
 }
 
+// singleRecvs caps the single-shot receives in flight.
+const singleRecvs = 64
+
+// A single-shot receive's msghdr and iovec, kept in brMem.
+const (
+	singleMsgSize = 128
+	singleIovOff  = 64
+)
+
 func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	l := &uringPacketLoop{s: s, pc: pc, nbufs: uint32(s.cfg.Buffers), room: s.cfg.BufferSize, out: sendSlabs{cur: -1}}
 	l.stride = (packetHdrLen + l.room + 63) &^ 63
 	l.sendto = engine.Usable("SENDTO")
+	if l.single = !engine.Usable("RECVMSG_MULTISHOT"); l.single {
+		l.nbufs = min(l.nbufs, singleRecvs)
+	}
 	var err error
 	if err = l.tasks.open(); err != nil {
 		return nil, err
@@ -74,13 +91,13 @@ func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 		return nil, err
 	}
 	unix.Madvise(l.bufMem, unix.MADV_NOHUGEPAGE)
-	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*uring.SizeofBuf+128, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*singleMsgSize+128, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		unix.Munmap(l.bufMem)
 		l.tasks.close()
 		return nil, err
 	}
 	l.br = uring.NewBufRing(l.brMem, l.nbufs)
-	tail := int(l.nbufs) * uring.SizeofBuf
+	tail := int(l.nbufs) * singleMsgSize // room for either use of the head
 	l.msg = (*unix.Msghdr)(unsafe.Pointer(&l.brMem[tail]))
 	l.msg.Namelen = packetNameLen
 	l.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
@@ -108,17 +125,25 @@ func (l *uringPacketLoop) setup() error {
 	}
 	l.ring = ring // closed by discard
 	ring.RegisterRingFd()
-	if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
-		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
+	if !l.single {
+		if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
+			return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
+		}
 	}
 	if _, _, err := engine.EnableRestricted(ring, packetRingOps, uring.IOSQE_BUFFER_SELECT); err != nil {
 		return fmt.Errorf("loop: %w", err)
 	}
-	for i := range l.nbufs {
-		l.recycle(uint16(i))
+	if l.single {
+		for i := range int(l.nbufs) {
+			l.armSingle(i)
+		}
+	} else {
+		for i := range l.nbufs {
+			l.recycle(uint16(i))
+		}
+		l.br.Publish()
+		l.armRecv()
 	}
-	l.br.Publish()
-	l.armRecv()
 	sqe := l.sqe()
 	sqe.PrepPollMultishot(l.tasks.efd, unix.POLLIN)
 	sqe.UserData = udata(kindWake, 0, 0)
@@ -139,6 +164,23 @@ func (l *uringPacketLoop) armRecv() {
 	sqe.PrepRecvmsgMultishot(l.pc.fd, unsafe.Pointer(l.msg), bgid, 0)
 	sqe.UserData = udata(kindRecv, 0, 0)
 	l.armed = true
+}
+
+// armSingle queues a single-shot receive into buffer i, whose sender
+// goes where the multishot would have put it.
+func (l *uringPacketLoop) armSingle(i int) {
+	buf := l.bufMem[i*l.stride:][:l.stride]
+	iov := (*unix.Iovec)(unsafe.Pointer(&l.brMem[i*singleMsgSize+singleIovOff]))
+	iov.Base = &buf[packetHdrLen]
+	iov.SetLen(l.room)
+	msg := (*unix.Msghdr)(unsafe.Pointer(&l.brMem[i*singleMsgSize]))
+	*msg = unix.Msghdr{Name: &buf[uring.SizeofRecvmsgOut], Namelen: packetNameLen, Iov: iov, Iovlen: 1}
+	sqe := l.sqe()
+	// MSG_TRUNC: the result is the datagram's whole length, as the
+	// multishot's header reports it.
+	sqe.PrepRecvmsg(l.pc.fd, unsafe.Pointer(msg), unix.MSG_TRUNC)
+	sqe.UserData = udata(kindRecv, uint32(i), 0)
+	l.recvs++
 }
 
 func (l *uringPacketLoop) recycle(bid uint16) {
@@ -171,7 +213,11 @@ func (l *uringPacketLoop) reap() {
 		l.ring.CQAdvance(1)
 		switch uint8(ud >> 56) {
 		case kindRecv:
-			l.onRecv(res, flags)
+			if l.single {
+				l.onSingle(int(uint32(ud)), res)
+			} else {
+				l.onRecv(res, flags)
+			}
 		case kindSend:
 			l.onSend(ud, res)
 		case kindWake:
@@ -188,6 +234,16 @@ func (l *uringPacketLoop) reap() {
 		case kindRetry:
 			l.rearm = true
 		}
+	}
+	if l.single {
+		if l.rearm && !l.stopped {
+			l.rearm = false
+			for _, i := range l.idle {
+				l.armSingle(i)
+			}
+			l.idle = l.idle[:0]
+		}
+		return
 	}
 	l.br.Publish()
 	if l.rearm && !l.armed && !l.stopped {
@@ -223,16 +279,44 @@ func (l *uringPacketLoop) onRecv(res int32, flags uint32) {
 	case res >= 0 || res == -int32(unix.ENOBUFS):
 		l.rearm = true
 	default:
-		// Not expected on an unconnected socket: try again in 100ms
-		// rather than spin.
-		*l.ts = uring.Timespec{Nsec: 100e6}
-		sqe := l.sqe()
-		sqe.Opcode = uring.IORING_OP_TIMEOUT
-		sqe.Fd = -1
-		sqe.Addr = uint64(uintptr(unsafe.Pointer(l.ts)))
-		sqe.Len = 1
-		sqe.UserData = udata(kindRetry, 0, 0)
+		l.retryLater()
 	}
+}
+
+// retryLater arms a 100ms timer whose CQE re-arms the receive: an error
+// is not expected on an unconnected socket, and retrying at once could
+// spin.
+func (l *uringPacketLoop) retryLater() {
+	*l.ts = uring.Timespec{Nsec: 100e6}
+	sqe := l.sqe()
+	sqe.Opcode = uring.IORING_OP_TIMEOUT
+	sqe.Fd = -1
+	sqe.Addr = uint64(uintptr(unsafe.Pointer(l.ts)))
+	sqe.Len = 1
+	sqe.UserData = udata(kindRetry, 0, 0)
+}
+
+// onSingle handles the completion of the single-shot receive into buffer
+// i, and queues the next.
+func (l *uringPacketLoop) onSingle(i int, res int32) {
+	l.recvs--
+	if l.stopped {
+		return
+	}
+	if res < 0 {
+		if len(l.idle) == 0 {
+			l.retryLater()
+		}
+		l.idle = append(l.idle, i)
+		return
+	}
+	buf := l.bufMem[i*l.stride:][:l.stride]
+	msg := (*unix.Msghdr)(unsafe.Pointer(&l.brMem[i*singleMsgSize]))
+	from := addrPortFrom(unsafe.Pointer(&buf[uring.SizeofRecvmsgOut]), min(msg.Namelen, packetNameLen))
+	l.pc.truncated = int(res) > l.room
+	l.s.h.OnPacket(l.pc, buf[packetHdrLen:][:min(int(res), l.room)], from)
+	l.pc.truncated = false
+	l.armSingle(i)
 }
 
 // writeTo copies the datagram into a send slab and prepares its send; the
@@ -282,7 +366,7 @@ func (l *uringPacketLoop) teardown() {
 	sqe := l.sqe()
 	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = udata(kindCancel, 0, 0)
-	for l.armed || l.out.busy() {
+	for l.armed || l.recvs > 0 || l.out.busy() {
 		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.EINTR {
 			break
 		}
