@@ -65,7 +65,7 @@ type Config struct {
 }
 
 // ErrServerClosed is OnClose's error for connections still open when the
-// server is closed.
+// server is closed, and Serve's when it is called after Close.
 var ErrServerClosed = errors.New("loop: server closed")
 
 // Server is a set of loops serving one listening address.
@@ -124,7 +124,7 @@ func Listen(network, address string, h Handler, cfg *Config) (*Server, error) {
 	s := &Server{h: h, cfg: c, backend: e.Backend()}
 	var fds []int
 	for i := range c.Loops {
-		fd, bound, err := listenReusePort(family, sa)
+		fd, bound, err := listenReusePort(family, sa, network == "tcp6")
 		if err != nil {
 			for _, fd := range fds {
 				unix.Close(fd)
@@ -166,7 +166,7 @@ func (s *Server) Addr() net.Addr { return s.addr }
 func (s *Server) Backend() string { return s.backend }
 
 // Serve runs the loops until Close, and returns nil after Close or the first
-// loop's error.
+// loop's error; called after Close, it returns ErrServerClosed at once.
 func (s *Server) Serve() error { return s.run.serve() }
 
 // Close stops the loops, closes every connection (OnClose gets
@@ -197,6 +197,8 @@ func parseAddr(network, address string) (int, unix.Sockaddr, error) {
 			return 0, nil, &net.AddrError{Err: "not an IPv4 address", Addr: address}
 		}
 		return unix.AF_INET, &unix.SockaddrInet4{Port: p, Addr: ip.Unmap().As4()}, nil
+	case network == "tcp6" && ip.Is4():
+		return 0, nil, &net.AddrError{Err: "not an IPv6 address", Addr: address}
 	case network == "tcp6" || network == "tcp":
 		if !ip.IsValid() {
 			ip = netip.IPv6Unspecified()
@@ -208,7 +210,7 @@ func parseAddr(network, address string) (int, unix.Sockaddr, error) {
 
 // listenReusePort opens one loop's listener with SO_REUSEPORT, so that the
 // kernel spreads connections over the loops.
-func listenReusePort(family int, sa unix.Sockaddr) (int, unix.Sockaddr, error) {
+func listenReusePort(family int, sa unix.Sockaddr, v6only bool) (int, unix.Sockaddr, error) {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return -1, nil, err
@@ -220,7 +222,7 @@ func listenReusePort(family int, sa unix.Sockaddr) (int, unix.Sockaddr, error) {
 		}
 	}
 	if family == unix.AF_INET6 {
-		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+		setV6Only(fd, v6only)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		unix.Close(fd)
@@ -236,6 +238,16 @@ func listenReusePort(family int, sa unix.Sockaddr) (int, unix.Sockaddr, error) {
 		return -1, nil, err
 	}
 	return fd, bound, nil
+}
+
+// setV6Only makes an IPv6 socket IPv6-only ("tcp6", "udp6"), or dual-stack
+// ("tcp", "udp"), whatever the system's default (net.ipv6.bindv6only).
+func setV6Only(fd int, only bool) {
+	v := 0
+	if only {
+		v = 1
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v)
 }
 
 func sockaddrTCP(sa unix.Sockaddr) *net.TCPAddr {

@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
@@ -129,7 +131,7 @@ func ListenPacket(network, address string, h PacketHandler, cfg *Config) (*Packe
 	}
 	s.run.after = closeAll
 	for i := range c.Loops {
-		fd, bound, err := bindReusePort(family, sa)
+		fd, bound, err := bindReusePort(family, sa, network == "udp6")
 		if err != nil {
 			closeAll()
 			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
@@ -152,7 +154,7 @@ func ListenPacket(network, address string, h PacketHandler, cfg *Config) (*Packe
 				pc.l.discard()
 			}
 			closeAll()
-			return nil, err
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: s.addr, Err: err}
 		}
 		s.conns = append(s.conns, pc)
 		s.run.loops = append(s.run.loops, pc.l)
@@ -167,7 +169,7 @@ func (s *PacketServer) Addr() net.Addr { return s.addr }
 func (s *PacketServer) Backend() string { return s.backend }
 
 // Serve runs the loops until Close, and returns nil after Close or the first
-// loop's error.
+// loop's error; called after Close, it returns ErrServerClosed at once.
 func (s *PacketServer) Serve() error { return s.run.serve() }
 
 // Close stops the loops, closes the sockets, and waits for Serve to
@@ -187,9 +189,13 @@ type runner struct {
 
 func (r *runner) serve() error {
 	r.mu.Lock()
-	if r.serving || r.closed {
+	if r.closed {
 		r.mu.Unlock()
-		return errors.New("loop: Serve called twice, or after Close")
+		return ErrServerClosed
+	}
+	if r.serving {
+		r.mu.Unlock()
+		return errors.New("loop: Serve called twice")
 	}
 	r.serving, r.done = true, make(chan struct{})
 	r.mu.Unlock()
@@ -296,8 +302,11 @@ func (pc *PacketConn) Do(f func(pc *PacketConn)) error {
 	return nil
 }
 
-// bindReusePort opens one loop's UDP socket with SO_REUSEPORT.
-func bindReusePort(family int, sa unix.Sockaddr) (int, unix.Sockaddr, error) {
+// bindReusePort opens one loop's UDP socket with SO_REUSEPORT, which the
+// kernel grants only to sockets of the same user. Not SO_REUSEADDR: on UDP
+// it would let a socket of any user bind the same address and take the
+// datagrams (net never sets it on UDP either).
+func bindReusePort(family int, sa unix.Sockaddr, v6only bool) (int, unix.Sockaddr, error) {
 	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return -1, nil, err
@@ -306,13 +315,11 @@ func bindReusePort(family int, sa unix.Sockaddr) (int, unix.Sockaddr, error) {
 		unix.Close(fd)
 		return -1, nil, err
 	}
-	for _, opt := range []int{unix.SO_REUSEADDR, unix.SO_REUSEPORT} {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, opt, 1); err != nil {
-			return fail(err)
-		}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fail(err)
 	}
 	if family == unix.AF_INET6 {
-		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0)
+		setV6Only(fd, v6only)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail(err)
@@ -342,10 +349,8 @@ func putAddrPort(family int, to netip.AddrPort, raw *unix.RawSockaddrInet6) (uin
 		return unix.SizeofSockaddrInet4, nil
 	}
 	*raw = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
-	if ip.Is6() && !ip.Is4In6() && ip.Zone() != "" {
-		if ifi, err := net.InterfaceByName(ip.Zone()); err == nil {
-			raw.Scope_id = uint32(ifi.Index)
-		}
+	if ip.Zone() != "" {
+		raw.Scope_id = zones.index(ip.Zone())
 	}
 	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&raw.Port))[:], to.Port())
 	return unix.SizeofSockaddrInet6, nil
@@ -362,11 +367,69 @@ func addrPortFrom(raw unsafe.Pointer, n uint32) netip.AddrPort {
 		sa := (*unix.RawSockaddrInet6)(raw)
 		ip := netip.AddrFrom16(sa.Addr).Unmap()
 		if sa.Scope_id != 0 && ip.Is6() {
-			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
-				ip = ip.WithZone(ifi.Name)
-			}
+			ip = ip.WithZone(zones.name(sa.Scope_id))
 		}
 		return netip.AddrPortFrom(ip, binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:]))
 	}
 	return netip.AddrPort{}
+}
+
+// zones maps IPv6 zones to interface indexes and back for the loops, from
+// a copy of the interface table, reloaded on a miss (at most once a
+// second) and when it is a minute old, as net's own cache is: a lookup per
+// datagram would dump the table over netlink each time. A numeric zone is
+// its index, and an index with no interface its number.
+var zones zoneCache
+
+type zoneCache struct {
+	mu      sync.Mutex
+	byName  map[string]uint32
+	byIndex map[uint32]string
+	fetched time.Time
+}
+
+func (z *zoneCache) index(zone string) uint32 {
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	i, ok := z.byName[zone]
+	if z.reloadLocked(ok) {
+		i = z.byName[zone]
+	}
+	return i
+}
+
+func (z *zoneCache) name(index uint32) string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	n, ok := z.byIndex[index]
+	if z.reloadLocked(ok) {
+		n, ok = z.byIndex[index]
+	}
+	if !ok {
+		return strconv.FormatUint(uint64(index), 10)
+	}
+	return n
+}
+
+// reloadLocked reloads the table if it is a minute old, or a second old
+// after a miss (found is false), and reports whether it did.
+//
+// Preconditions: z.mu is held.
+func (z *zoneCache) reloadLocked(found bool) bool {
+	age := time.Since(z.fetched)
+	if age < time.Second || found && age < time.Minute {
+		return false
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return false
+	}
+	z.byName, z.byIndex, z.fetched = make(map[string]uint32), make(map[uint32]string), time.Now()
+	for _, ifi := range ifs {
+		z.byName[ifi.Name], z.byIndex[uint32(ifi.Index)] = uint32(ifi.Index), ifi.Name
+	}
+	return true
 }

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,8 @@ func servePacket(t *testing.T, network, addr string, h PacketHandler, cfg *Confi
 		if err := s.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
-		if err := <-errc; err != nil {
+		// Serve may start after Close, and return ErrServerClosed.
+		if err := <-errc; err != nil && !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
@@ -420,8 +422,8 @@ func TestPacketCloseWithoutServe(t *testing.T) {
 		t.Fatalf("the port is still held after Close: %v", err)
 	}
 	l.Close()
-	if err := s.Serve(); err == nil {
-		t.Fatal("Serve after Close succeeded")
+	if err := s.Serve(); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve after Close = %v; want ErrServerClosed", err)
 	}
 }
 
@@ -430,6 +432,7 @@ func TestListenPacketErrors(t *testing.T) {
 		{"tcp", "127.0.0.1:0"},
 		{"udp", "localhost:0"},
 		{"udp4", "[::1]:0"},
+		{"udp6", "127.0.0.1:0"},
 		{"udp", "127.0.0.1:70000"},
 	} {
 		if s, err := ListenPacket(tc.network, tc.addr, packetEcho, nil); err == nil {
@@ -439,5 +442,71 @@ func TestListenPacketErrors(t *testing.T) {
 	}
 	if _, err := ListenPacket("udp", "127.0.0.1:0", packetEcho, &Config{Buffers: 1000}); err == nil {
 		t.Error("Buffers 1000 (not a power of two) accepted")
+	}
+}
+
+// TestPacketPortNotShared: another socket cannot bind the server's port
+// with SO_REUSEADDR and take its datagrams, as it could if the loops set
+// SO_REUSEADDR on UDP.
+func TestPacketPortNotShared(t *testing.T) {
+	s := servePacket(t, "udp4", "127.0.0.1:0", packetEcho, &Config{Loops: 1})
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	port := s.Addr().(*net.UDPAddr).Port
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); !errors.Is(err, unix.EADDRINUSE) {
+		t.Fatalf("a SO_REUSEADDR socket binding the server's port: %v; want EADDRINUSE", err)
+	}
+}
+
+// TestPacketV6OnlyMatchesNet: "udp6" is IPv6-only and "udp" dual-stack,
+// whatever the system default, as net makes them.
+func TestPacketV6OnlyMatchesNet(t *testing.T) {
+	for _, network := range []string{"udp", "udp6"} {
+		s := servePacket(t, network, "[::]:0", packetEcho, &Config{Loops: 1})
+		got, err := unix.GetsockoptInt(s.conns[0].fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.ListenPacket(network, "[::]:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := c.(*net.UDPConn).File()
+		want, err := unix.GetsockoptInt(int(f.Fd()), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		f.Close()
+		c.Close()
+		if err != nil || got != want {
+			t.Errorf("%s: IPV6_V6ONLY %d; net's is %d (%v)", network, got, want, err)
+		}
+	}
+}
+
+// TestPacketZones: IPv6 zones map to interface indexes and back as net
+// maps them: by name or number, and a scope with no interface as its
+// number.
+func TestPacketZones(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no lo interface: %v", err)
+	}
+	for _, zone := range []string{"lo", fmt.Sprint(lo.Index)} {
+		var raw unix.RawSockaddrInet6
+		if _, err := putAddrPort(unix.AF_INET6, netip.MustParseAddrPort("[fe80::1%"+zone+"]:9"), &raw); err != nil {
+			t.Fatal(err)
+		}
+		if raw.Scope_id != uint32(lo.Index) {
+			t.Errorf("zone %q: scope %d; want lo's index %d", zone, raw.Scope_id, lo.Index)
+		}
+		if got := addrPortFrom(unsafe.Pointer(&raw), unix.SizeofSockaddrInet6).Addr().Zone(); got != "lo" {
+			t.Errorf("scope %d: zone %q; want lo", raw.Scope_id, got)
+		}
+	}
+	raw := unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: netip.MustParseAddr("fe80::1").As16(), Scope_id: 1 << 30}
+	if got := addrPortFrom(unsafe.Pointer(&raw), unix.SizeofSockaddrInet6).Addr().Zone(); got != fmt.Sprint(1<<30) {
+		t.Errorf("a scope with no interface: zone %q; want its number", got)
 	}
 }

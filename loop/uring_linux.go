@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
@@ -425,11 +426,12 @@ func (l *uringLoop) teardown() {
 	sqe.PrepCancelFd(l.lnFd, uring.IORING_ASYNC_CANCEL_ALL)
 	l.ring.Submit()
 	// Wait for every connection's requests to finish.
-	for live := l.live(); live > 0; live = l.live() {
-		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.EINTR {
-			break
-		}
-		l.reapTeardown()
+	if !drainRing(l.ring, func() bool { return l.live() > 0 }, l.reapTeardown) {
+		l.bufMem, l.brMem = nil, nil // the kernel may still use them: leak them
+		l.ring.Close()
+		unix.Close(l.lnFd)
+		l.tasks.close()
+		return
 	}
 	l.discard()
 }
@@ -490,4 +492,24 @@ func (l *uringLoop) reapTeardown() {
 			}
 		}
 	}
+}
+
+// drainRing waits in ring's enter until busy reports nothing in flight,
+// reaping with reap after each enter. On EAGAIN or EBUSY (the kernel short
+// of memory, or of CQ room) it pauses and tries again. It reports false if
+// the ring failed otherwise: the kernel may then still own the memory the
+// requests point at, and the caller must leak it rather than unmap it.
+func drainRing(ring *uring.Ring, busy func() bool, reap func()) bool {
+	for busy() {
+		_, err := ring.Enter(ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil)
+		switch err {
+		case nil, unix.EINTR, unix.ETIME:
+		case unix.EAGAIN, unix.EBUSY:
+			time.Sleep(time.Millisecond)
+		default:
+			return false
+		}
+		reap()
+	}
+	return true
 }

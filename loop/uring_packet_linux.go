@@ -366,11 +366,13 @@ func (l *uringPacketLoop) teardown() {
 	sqe := l.sqe()
 	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = udata(kindCancel, 0, 0)
-	for l.armed || l.recvs > 0 || l.out.busy() {
-		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.EINTR {
-			break
-		}
-		l.reap()
+	busy := func() bool { return l.armed || l.recvs > 0 || l.out.busy() }
+	if !drainRing(l.ring, busy, l.reap) {
+		// The kernel may still use the buffers and slabs: leak them.
+		l.bufMem, l.brMem, l.out = nil, nil, sendSlabs{}
+		l.ring.Close()
+		l.tasks.close()
+		return
 	}
 	l.discard()
 }

@@ -213,6 +213,12 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 				sh.mu.Unlock()
 				return false, nil
 			}
+			if !q.armed {
+				// The socket left its queue while the arm made room
+				// in the SQ: the next pass takes the way out.
+				sh.submitAndUnlock()
+				continue
+			}
 			sh.submitAndUnlock()
 		} else {
 			sh.mu.Unlock()
