@@ -177,8 +177,8 @@ func echoLoop(addr string, log *logger, stop <-chan os.Signal) error {
 		<-stop
 		s.Close()
 	}()
-	if err := s.Serve(); err != nil {
-		return err
+	if err := s.Serve(); err != nil && !errors.Is(err, loop.ErrServerClosed) {
+		return err // a signal before Serve began is a clean stop too
 	}
 	log.Printf("echo: stopped")
 	return nil
@@ -198,8 +198,8 @@ func echoLoopUDP(addr string, log *logger, stop <-chan os.Signal) error {
 		<-stop
 		s.Close()
 	}()
-	if err := s.Serve(); err != nil {
-		return err
+	if err := s.Serve(); err != nil && !errors.Is(err, loop.ErrServerClosed) {
+		return err // a signal before Serve began is a clean stop too
 	}
 	log.Printf("echo: stopped")
 	return nil
