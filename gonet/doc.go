@@ -76,9 +76,7 @@
 // A UDPConn's sends on the uring backend try sendto(2) or sendmsg(2) first,
 // and wait on the ring only when the socket has no room: a datagram send
 // is done the moment the kernel takes it, and a ring op would only add the
-// reaper's hand-off back to the sender. A reader about to wait on an empty
-// queue, and a sender whose syscall ran the receives' completions, reap
-// the ring for the reaper.
+// reaper's hand-off back to the sender.
 //
 // SyscallConn keeps net's contract: the fd handed to Control, Read and
 // Write is a regular, non-blocking fd on both backends, held open until the

@@ -191,12 +191,6 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 			}
 			return true, err
 		}
-		if q.armed && sh.ring.CQReady() > 0 && sh.reaping == 0 && !sh.inline {
-			// The CQ may hold this socket's datagrams: take them now
-			// rather than wait for the reaper (see helpReapAndUnlock).
-			sh.helpReapAndUnlock()
-			continue
-		}
 		if !q.armed {
 			if q.starved {
 				// This read goes single-shot; the next waiting one
@@ -230,23 +224,6 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 			return true, err
 		}
 	}
-}
-
-// helpReapAndUnlock reaps the ring's CQ for the reaper, submits what the
-// CQEs queued, and wakes their waiters. Datagram sockets call it where
-// their CQEs may be waiting: a reader about to wait on an empty queue, and
-// a sender whose sendto(2) just ran the multishot receives' task work
-// (SendDatagramsNow). The reaper itself wakes only when the netpoller
-// notices its eventfd, and while other goroutines keep the P busy that can
-// take until sysmon looks, 10ms; a round trip of UDP ping-pong then waited
-// for it (gonet's TestDeadlineStormPacket at GOMAXPROCS=1: 56 s, against
-// 11 s when every send was a ring op that kept the reaper busy).
-//
-// Preconditions: sh.mu is held.
-func (sh *shard) helpReapAndUnlock() {
-	wake := sh.reapLocked(noSelf, nil)
-	sh.submitAndUnlock()
-	wakeAll(wake)
 }
 
 // recvBatch takes s off its queue for RecvMmsg, and serves the batch from

@@ -249,13 +249,6 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 	}
 	if s.sendNow.Load() {
 		if n, done, err := sendDatagramNow(s, p, oob, flags, to); done {
-			if sh := b.shardOf(s); sh.ring.CQReady() > 0 && sh.mu.TryLock() {
-				if sh.reaping == 0 && !sh.inline {
-					sh.helpReapAndUnlock()
-				} else {
-					sh.mu.Unlock()
-				}
-			}
 			return n, err
 		}
 	}
