@@ -152,7 +152,7 @@ func TestDeadlineStormPacket(t *testing.T) {
 	if testing.Short() {
 		// At GOMAXPROCS=1 an echo whose deadline has passed spins until
 		// preempted, and holds up the round (10ms at worst): 2,000 rounds
-		// took 56 s under -race (11 s when every send parked on the ring), net.s
+		// took 56 s under -race (11 s when every send parked on the ring), net's
 		// sockets 18 s.
 		rounds = 500
 	}
