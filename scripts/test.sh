@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as real peers or tools.
-packages=(strace netcat-openbsd curl dnsmasq-base)
+packages=(strace netcat-openbsd curl dnsmasq-base iproute2 util-linux)
 
 missing=()
 for p in "${packages[@]}"; do
