@@ -64,6 +64,28 @@ type Config struct {
 	Buffers int
 }
 
+// withDefaults returns a copy of c (the zero Config if c is nil) with its
+// zero fields set: Loops to GOMAXPROCS, and bufferSize and buffers.
+func (c *Config) withDefaults(bufferSize, buffers int) (Config, error) {
+	var d Config
+	if c != nil {
+		d = *c
+	}
+	if d.Loops <= 0 {
+		d.Loops = runtime.GOMAXPROCS(0)
+	}
+	if d.BufferSize <= 0 {
+		d.BufferSize = bufferSize
+	}
+	if d.Buffers <= 0 {
+		d.Buffers = buffers
+	}
+	if d.Buffers&(d.Buffers-1) != 0 || d.Buffers > 32768 {
+		return d, fmt.Errorf("loop: Buffers %d: want a power of two up to 32768", d.Buffers)
+	}
+	return d, nil
+}
+
 // ErrServerClosed is OnClose's error for connections still open when the
 // server is closed, and Serve's when it is called after Close.
 var ErrServerClosed = errors.New("loop: server closed")
@@ -97,21 +119,9 @@ type loopRunner interface {
 // Listen creates a server for network ("tcp", "tcp4" or "tcp6") and
 // address. Serve starts it.
 func Listen(network, address string, h Handler, cfg *Config) (*Server, error) {
-	var c Config
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Loops <= 0 {
-		c.Loops = runtime.GOMAXPROCS(0)
-	}
-	if c.BufferSize <= 0 {
-		c.BufferSize = 4096
-	}
-	if c.Buffers <= 0 {
-		c.Buffers = 1024
-	}
-	if c.Buffers&(c.Buffers-1) != 0 || c.Buffers > 32768 {
-		return nil, fmt.Errorf("loop: Buffers %d: want a power of two up to 32768", c.Buffers)
+	c, err := cfg.withDefaults(4096, 1024)
+	if err != nil {
+		return nil, err
 	}
 	e, err := engine.Default()
 	if err != nil {

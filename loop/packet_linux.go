@@ -5,10 +5,8 @@ package loop
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -90,21 +88,9 @@ const maxQueuedBytes = 64 << 20
 // received whole (0 means 64 KiB: every datagram), and Buffers the number
 // of receive buffers per loop (0 means 256).
 func ListenPacket(network, address string, h PacketHandler, cfg *Config) (*PacketServer, error) {
-	var c Config
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Loops <= 0 {
-		c.Loops = runtime.GOMAXPROCS(0)
-	}
-	if c.BufferSize <= 0 {
-		c.BufferSize = defaultPacketBufferSize
-	}
-	if c.Buffers <= 0 {
-		c.Buffers = defaultPacketBuffers
-	}
-	if c.Buffers&(c.Buffers-1) != 0 || c.Buffers > 32768 {
-		return nil, fmt.Errorf("loop: Buffers %d: want a power of two up to 32768", c.Buffers)
+	c, err := cfg.withDefaults(defaultPacketBufferSize, defaultPacketBuffers)
+	if err != nil {
+		return nil, err
 	}
 	c.BufferSize = min(c.BufferSize, maxDatagram)
 	var tcp string

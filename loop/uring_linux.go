@@ -112,26 +112,10 @@ func (l *uringLoop) stop() {
 
 // setup creates the ring on the calling (locked) thread.
 func (l *uringLoop) setup() error {
-	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: 4 * 4096}
-	optional := uint32(uring.IORING_SETUP_SUBMIT_ALL | uring.IORING_SETUP_COOP_TASKRUN | uring.IORING_SETUP_TASKRUN_FLAG |
-		uring.IORING_SETUP_SINGLE_ISSUER | uring.IORING_SETUP_DEFER_TASKRUN) // 6.1+, dropped first on EINVAL
-	// Created disabled, restricted to ringOps once set up, then enabled
-	// on this thread, which SINGLE_ISSUER makes the ring's only issuer.
-	optional |= engine.DisabledSetupFlag()
-	ring, err := uring.Setup(4096, &p, optional)
-	if err != nil {
-		return fmt.Errorf("loop: io_uring_setup: %w", err)
-	}
+	ring, err := newLoopRing(&l.br, l.nbufs, ringOps, ringSQEFlags)
 	l.ring = ring // closed by discard
-	// A registered ring fd saves an fd lookup per enter (Linux 5.18+); the
-	// loop's thread is locked, so the per-thread registration holds.
-	ring.RegisterRingFd()
-	if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
-		return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
-	}
-	// Restricted where the engine's ring is (ksocket probe says which).
-	if _, _, err := engine.EnableRestricted(ring, ringOps, ringSQEFlags); err != nil {
-		return fmt.Errorf("loop: %w", err)
+	if err != nil {
+		return err
 	}
 	for i := range l.nbufs {
 		l.recycle(uint16(i))
@@ -142,12 +126,46 @@ func (l *uringLoop) setup() error {
 	return nil
 }
 
-func (l *uringLoop) sqe() *uring.SQE {
+func (l *uringLoop) sqe() *uring.SQE { return loopSQE(l.ring) }
+
+// newLoopRing sets up a loop's ring on the calling (locked) thread, with
+// br registered as buffer group bgid unless br is nil, restricted to ops
+// and sqeFlags. On error the ring, if any, is returned for the caller to
+// close.
+func newLoopRing(br *uring.BufRing, nbufs uint32, ops []engine.RingOp, sqeFlags uint8) (*uring.Ring, error) {
+	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: 4 * 4096}
+	optional := uint32(uring.IORING_SETUP_SUBMIT_ALL | uring.IORING_SETUP_COOP_TASKRUN | uring.IORING_SETUP_TASKRUN_FLAG |
+		uring.IORING_SETUP_SINGLE_ISSUER | uring.IORING_SETUP_DEFER_TASKRUN) // 6.1+, dropped first on EINVAL
+	// Created disabled, restricted to ops once set up, then enabled on
+	// this thread, which SINGLE_ISSUER makes the ring's only issuer.
+	optional |= engine.DisabledSetupFlag()
+	ring, err := uring.Setup(4096, &p, optional)
+	if err != nil {
+		return nil, fmt.Errorf("loop: io_uring_setup: %w", err)
+	}
+	// A registered ring fd saves an fd lookup per enter (Linux 5.18+); the
+	// loop's thread is locked, so the per-thread registration holds.
+	ring.RegisterRingFd()
+	if br != nil {
+		if err := ring.RegisterBufRing(br.Addr(), nbufs, bgid); err != nil {
+			return ring, fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
+		}
+	}
+	// Restricted where the engine's ring is (ksocket probe says which).
+	if _, _, err := engine.EnableRestricted(ring, ops, sqeFlags); err != nil {
+		return ring, fmt.Errorf("loop: %w", err)
+	}
+	return ring, nil
+}
+
+// loopSQE returns a zeroed SQE of a loop's ring, submitting the queue when
+// it is full.
+func loopSQE(ring *uring.Ring) *uring.SQE {
 	for {
-		if sqe := l.ring.GetSQE(); sqe != nil {
+		if sqe := ring.GetSQE(); sqe != nil {
 			return sqe
 		}
-		l.ring.Submit()
+		ring.Submit()
 	}
 }
 

@@ -115,23 +115,14 @@ func (l *uringPacketLoop) stop() {
 
 // setup creates the ring on the calling (locked) thread, as the TCP loop's.
 func (l *uringPacketLoop) setup() error {
-	p := uring.Params{Flags: uring.IORING_SETUP_CQSIZE, CqEntries: 4 * 4096}
-	optional := uint32(uring.IORING_SETUP_SUBMIT_ALL | uring.IORING_SETUP_COOP_TASKRUN | uring.IORING_SETUP_TASKRUN_FLAG |
-		uring.IORING_SETUP_SINGLE_ISSUER | uring.IORING_SETUP_DEFER_TASKRUN)
-	optional |= engine.DisabledSetupFlag()
-	ring, err := uring.Setup(4096, &p, optional)
-	if err != nil {
-		return fmt.Errorf("loop: io_uring_setup: %w", err)
+	br := &l.br
+	if l.single {
+		br = nil
 	}
+	ring, err := newLoopRing(br, l.nbufs, packetRingOps, uring.IOSQE_BUFFER_SELECT)
 	l.ring = ring // closed by discard
-	ring.RegisterRingFd()
-	if !l.single {
-		if err := ring.RegisterBufRing(l.br.Addr(), l.nbufs, bgid); err != nil {
-			return fmt.Errorf("loop: provided buffer ring (Linux 5.19+): %w", err)
-		}
-	}
-	if _, _, err := engine.EnableRestricted(ring, packetRingOps, uring.IOSQE_BUFFER_SELECT); err != nil {
-		return fmt.Errorf("loop: %w", err)
+	if err != nil {
+		return err
 	}
 	if l.single {
 		for i := range int(l.nbufs) {
@@ -150,14 +141,7 @@ func (l *uringPacketLoop) setup() error {
 	return nil
 }
 
-func (l *uringPacketLoop) sqe() *uring.SQE {
-	for {
-		if sqe := l.ring.GetSQE(); sqe != nil {
-			return sqe
-		}
-		l.ring.Submit()
-	}
-}
+func (l *uringPacketLoop) sqe() *uring.SQE { return loopSQE(l.ring) }
 
 func (l *uringPacketLoop) armRecv() {
 	sqe := l.sqe()
