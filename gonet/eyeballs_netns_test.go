@@ -42,7 +42,9 @@ func TestHappyEyeballsNetns(t *testing.T) {
 	if err := exec.Command(unshare, "-n", "true").Run(); err != nil {
 		t.Skipf("unshare -n: %v", err)
 	}
-	cmd := exec.Command(unshare, "-n", os.Args[0], "-test.run=^TestHappyEyeballsNetns$", "-test.count=1", "-test.v")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, unshare, "-n", os.Args[0], "-test.run=^TestHappyEyeballsNetns$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), "KSOCKET_NETNS_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -63,16 +65,16 @@ func TestHappyEyeballsNetns(t *testing.T) {
 
 // eyeballsInNetns is the test, in the child's namespace.
 func eyeballsInNetns(t *testing.T) {
+	// A namespace without the privilege (CAP_NET_ADMIN), the tun device or
+	// IPv6 cannot hold the test: it skips.
 	ip := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v\n%s", args, err, out)
+			t.Skipf("ip %v: %v\n%s", args, err, out)
 		}
 	}
 	ip("link", "set", "lo", "up")
-	if out, err := exec.Command("ip", "tuntap", "add", "dev", "hole", "mode", "tun").CombinedOutput(); err != nil {
-		t.Skipf("no tun device here: %v\n%s", err, out)
-	}
+	ip("tuntap", "add", "dev", "hole", "mode", "tun")
 	ip("link", "set", "hole", "up")
 	ip("addr", "add", "192.0.2.1/24", "dev", "hole")
 	ip("addr", "add", "2001:db8::1/64", "dev", "hole", "nodad")

@@ -198,6 +198,14 @@ func parseAddr(network, address string) (int, unix.Sockaddr, error) {
 			return 0, nil, &net.AddrError{Err: "want a numeric host", Addr: address}
 		}
 	}
+	// Wildcards as net reads them: "tcp" on 0.0.0.0 listens dual-stack on
+	// [::], and "tcp4" on [::] on 0.0.0.0.
+	switch {
+	case network == "tcp" && ip == netip.IPv4Unspecified():
+		ip = netip.Addr{}
+	case network == "tcp4" && ip == netip.IPv6Unspecified():
+		ip = netip.IPv4Unspecified()
+	}
 	switch {
 	case network == "tcp4" || (network == "tcp" && ip.Is4()):
 		if !ip.IsValid() {
@@ -207,7 +215,7 @@ func parseAddr(network, address string) (int, unix.Sockaddr, error) {
 			return 0, nil, &net.AddrError{Err: "not an IPv4 address", Addr: address}
 		}
 		return unix.AF_INET, &unix.SockaddrInet4{Port: p, Addr: ip.Unmap().As4()}, nil
-	case network == "tcp6" && ip.Is4():
+	case network == "tcp6" && ip.Unmap().Is4():
 		return 0, nil, &net.AddrError{Err: "not an IPv6 address", Addr: address}
 	case network == "tcp6" || network == "tcp":
 		if !ip.IsValid() {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -363,12 +364,17 @@ func addrPortFrom(raw unsafe.Pointer, n uint32) netip.AddrPort {
 // zones maps IPv6 zones to interface indexes and back for the loops, from
 // a copy of the interface table, reloaded on a miss (at most once a
 // second) and when it is a minute old, as net's own cache is: a lookup per
-// datagram would dump the table over netlink each time. A numeric zone is
-// its index, and an index with no interface its number.
+// datagram would dump the table over netlink each time. Readers take no
+// lock; one reloader at a time swaps in a new table. A numeric zone is its
+// index, and an index with no interface its number.
 var zones zoneCache
 
 type zoneCache struct {
-	mu      sync.Mutex
+	t         atomic.Pointer[zoneTable]
+	reloading atomic.Bool
+}
+
+type zoneTable struct {
 	byName  map[string]uint32
 	byIndex map[uint32]string
 	fetched time.Time
@@ -378,21 +384,27 @@ func (z *zoneCache) index(zone string) uint32 {
 	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
 		return uint32(n)
 	}
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	i, ok := z.byName[zone]
-	if z.reloadLocked(ok) {
-		i = z.byName[zone]
+	t := z.t.Load()
+	var i uint32
+	var ok bool
+	if t != nil {
+		i, ok = t.byName[zone]
+	}
+	if nt := z.reload(t, ok); nt != nil {
+		i = nt.byName[zone]
 	}
 	return i
 }
 
 func (z *zoneCache) name(index uint32) string {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	n, ok := z.byIndex[index]
-	if z.reloadLocked(ok) {
-		n, ok = z.byIndex[index]
+	t := z.t.Load()
+	var n string
+	var ok bool
+	if t != nil {
+		n, ok = t.byIndex[index]
+	}
+	if nt := z.reload(t, ok); nt != nil {
+		n, ok = nt.byIndex[index]
 	}
 	if !ok {
 		return strconv.FormatUint(uint64(index), 10)
@@ -400,22 +412,29 @@ func (z *zoneCache) name(index uint32) string {
 	return n
 }
 
-// reloadLocked reloads the table if it is a minute old, or a second old
-// after a miss (found is false), and reports whether it did.
-//
-// Preconditions: z.mu is held.
-func (z *zoneCache) reloadLocked(found bool) bool {
-	age := time.Since(z.fetched)
-	if age < time.Second || found && age < time.Minute {
-		return false
+// reload swaps in a new table if t is a minute old, or a second old after
+// a miss (found is false), unless another goroutine is at it; it returns
+// the new table, or nil. A failed read of the interfaces keeps the old
+// entries, with the new time.
+func (z *zoneCache) reload(t *zoneTable, found bool) *zoneTable {
+	if t != nil {
+		age := time.Since(t.fetched)
+		if age < time.Second || found && age < time.Minute {
+			return nil
+		}
 	}
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return false
+	if !z.reloading.CompareAndSwap(false, true) {
+		return nil
 	}
-	z.byName, z.byIndex, z.fetched = make(map[string]uint32), make(map[uint32]string), time.Now()
-	for _, ifi := range ifs {
-		z.byName[ifi.Name], z.byIndex[uint32(ifi.Index)] = uint32(ifi.Index), ifi.Name
+	defer z.reloading.Store(false)
+	nt := &zoneTable{byName: map[string]uint32{}, byIndex: map[uint32]string{}, fetched: time.Now()}
+	if ifs, err := net.Interfaces(); err == nil {
+		for _, ifi := range ifs {
+			nt.byName[ifi.Name], nt.byIndex[uint32(ifi.Index)] = uint32(ifi.Index), ifi.Name
+		}
+	} else if t != nil {
+		nt.byName, nt.byIndex = t.byName, t.byIndex
 	}
-	return true
+	z.t.Store(nt)
+	return nt
 }

@@ -4,9 +4,11 @@ package loop
 
 import (
 	"net"
+	"os"
 	"testing"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"golang.org/x/sys/unix"
 )
 
 // TestPacketLoopHonoursFeatures: a UDP loop on io_uring receives through a
@@ -33,5 +35,81 @@ func TestPacketLoopHonoursFeatures(t *testing.T) {
 	}
 	if want := engine.Usable("SENDTO"); l.sendto != want {
 		t.Errorf("sends with the address in the SQE: %v; want %v", l.sendto, want)
+	}
+}
+
+// TestListenAddrsMatchNet listens on the same network and address with
+// loop and with net: each succeeds where the other does, on the same
+// family, IPv6-only or dual-stack alike.
+func TestListenAddrsMatchNet(t *testing.T) {
+	type result struct {
+		ok     bool
+		is6    bool
+		v6only int
+	}
+	var wildcard bool
+	inspect := func(a net.Addr, fd int) result {
+		r := result{ok: true}
+		switch a := a.(type) {
+		case *net.TCPAddr:
+			r.is6 = a.IP.To4() == nil
+		case *net.UDPAddr:
+			r.is6 = a.IP.To4() == nil
+		}
+		// Bound to one IPv6 address, a socket is IPv6-only whatever was
+		// asked (and net's TCP listeners are MPTCP sockets, which
+		// report the flag as set before the bind): only a wildcard's
+		// flag says anything.
+		if r.is6 && wildcard {
+			r.v6only, _ = unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+		}
+		return r
+	}
+	fileFd := func(c interface{ File() (*os.File, error) }) (int, func()) {
+		f, err := c.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(f.Fd()), func() { f.Close() }
+	}
+	for _, network := range []string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6"} {
+		for _, addr := range []string{"0.0.0.0:0", "127.0.0.1:0", "[::]:0", "[::1]:0", "[::ffff:127.0.0.1]:0", ":0"} {
+			var got, want result
+			host, _, _ := net.SplitHostPort(addr)
+			wildcard = host == "" || host == "::" || host == "0.0.0.0"
+			if network[:3] == "tcp" {
+				if s, err := Listen(network, addr, echo, &Config{Loops: 1}); err == nil {
+					var fd int
+					switch l := s.loops[0].(type) {
+					case *uringLoop:
+						fd = l.lnFd
+					case *epollLoop:
+						fd = l.lnFd
+					}
+					got = inspect(s.Addr(), fd)
+					s.Close()
+				}
+				if l, err := net.Listen(network, addr); err == nil {
+					fd, done := fileFd(l.(*net.TCPListener))
+					want = inspect(l.Addr(), fd)
+					done()
+					l.Close()
+				}
+			} else {
+				if s, err := ListenPacket(network, addr, packetEcho, &Config{Loops: 1}); err == nil {
+					got = inspect(s.Addr(), s.conns[0].fd)
+					s.Close()
+				}
+				if c, err := net.ListenPacket(network, addr); err == nil {
+					fd, done := fileFd(c.(*net.UDPConn))
+					want = inspect(c.LocalAddr(), fd)
+					done()
+					c.Close()
+				}
+			}
+			if got != want {
+				t.Errorf("%s %s: loop %+v; net %+v", network, addr, got, want)
+			}
+		}
 	}
 }

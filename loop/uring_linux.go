@@ -5,6 +5,7 @@ package loop
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -36,7 +37,7 @@ func udata(kind uint8, id, gen uint32) uint64 {
 type uringLoop struct {
 	s    *Server
 	lnFd int
-	ring *uring.Ring
+	ring loopRing
 
 	tasks    taskQueue
 	stopping atomic.Bool
@@ -113,7 +114,7 @@ func (l *uringLoop) stop() {
 // setup creates the ring on the calling (locked) thread.
 func (l *uringLoop) setup() error {
 	ring, err := newLoopRing(&l.br, l.nbufs, ringOps, ringSQEFlags)
-	l.ring = ring // closed by discard
+	l.ring = loopRing{Ring: ring} // closed by discard
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func (l *uringLoop) setup() error {
 	return nil
 }
 
-func (l *uringLoop) sqe() *uring.SQE { return loopSQE(l.ring) }
+func (l *uringLoop) sqe() *uring.SQE { return l.ring.sqe() }
 
 // newLoopRing sets up a loop's ring on the calling (locked) thread, with
 // br registered as buffer group bgid unless br is nil, restricted to ops
@@ -158,15 +159,79 @@ func newLoopRing(br *uring.BufRing, nbufs uint32, ops []engine.RingOp, sqeFlags 
 	return ring, nil
 }
 
-// loopSQE returns a zeroed SQE of a loop's ring, submitting the queue when
-// it is full.
-func loopSQE(ring *uring.Ring) *uring.SQE {
+// loopRing is a loop's ring, with the CQEs that sqe moved off a full CQ
+// so that the kernel would take more SQEs while a handler ran. next hands
+// them out first, in order.
+type loopRing struct {
+	*uring.Ring
+	backlog []uring.CQE
+	err     error     // the ring failed: sqe hands out scratch
+	scratch uring.SQE // an SQE the kernel never sees
+}
+
+// sqe returns a zeroed SQE, submitting the queue when it is full. When the
+// kernel takes nothing (EBUSY: no CQ room for what it would complete;
+// EAGAIN: short of memory), it moves the CQ's entries to the backlog and
+// tries again after a pause: the loop is the ring's only reaper, and may
+// be inside a handler. Once the ring has failed otherwise, it returns a
+// scratch SQE that is never submitted.
+func (r *loopRing) sqe() *uring.SQE {
 	for {
-		if sqe := ring.GetSQE(); sqe != nil {
+		if sqe := r.GetSQE(); sqe != nil {
 			return sqe
 		}
-		ring.Submit()
+		_, err := r.Submit()
+		switch err {
+		case nil, unix.EINTR:
+		case unix.EBUSY, unix.EAGAIN:
+			for cqe := r.PeekCQE(); cqe != nil; cqe = r.PeekCQE() {
+				r.backlog = append(r.backlog, *cqe)
+				r.CQAdvance(1)
+			}
+			time.Sleep(time.Millisecond)
+		default:
+			// The ring is broken: what is prepared now goes nowhere,
+			// and the teardown's drain reports the error.
+			r.err = err
+			r.scratch = uring.SQE{}
+			return &r.scratch
+		}
 	}
+}
+
+// next returns the next CQE to handle, the backlog's first; ok is false
+// when there is none.
+func (r *loopRing) next() (ud uint64, res int32, flags uint32, ok bool) {
+	if len(r.backlog) > 0 {
+		c := r.backlog[0]
+		r.backlog = r.backlog[1:]
+		if len(r.backlog) == 0 {
+			r.backlog = nil
+		}
+		return c.UserData, c.Res, c.Flags, true
+	}
+	cqe := r.PeekCQE()
+	if cqe == nil {
+		return 0, 0, 0, false
+	}
+	ud, res, flags = cqe.UserData, cqe.Res, cqe.Flags
+	r.CQAdvance(1)
+	return ud, res, flags, true
+}
+
+// leaked keeps loops whose ring failed while the kernel still owned their
+// memory: their pinned buffers must never be collected.
+var leaked struct {
+	sync.Mutex
+	loops []any
+}
+
+// leak keeps l forever, and returns the error that Serve reports for it.
+func leak(l any, err error) error {
+	leaked.Lock()
+	leaked.loops = append(leaked.loops, l)
+	leaked.Unlock()
+	return fmt.Errorf("loop: the ring failed while requests were in flight; their buffers are leaked: %w", err)
 }
 
 func (l *uringLoop) armAccept() {
@@ -225,14 +290,18 @@ func (l *uringLoop) lookup(ud uint64) *Conn {
 	return l.conns[id]
 }
 
-func (l *uringLoop) run() error {
+func (l *uringLoop) run() (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := l.setup(); err != nil {
 		l.discard()
 		return err
 	}
-	defer l.teardown()
+	defer func() {
+		if terr := l.teardown(); err == nil {
+			err = terr
+		}
+	}()
 	for !l.stopping.Load() {
 		l.flush()
 		n := l.ring.FlushSQ()
@@ -248,9 +317,11 @@ func (l *uringLoop) run() error {
 
 // reap handles every CQE there is, then returns the used buffers.
 func (l *uringLoop) reap() {
-	for cqe := l.ring.PeekCQE(); cqe != nil; cqe = l.ring.PeekCQE() {
-		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
-		l.ring.CQAdvance(1)
+	for {
+		ud, res, flags, ok := l.ring.next()
+		if !ok {
+			break
+		}
 		more := flags&uring.IORING_CQE_F_MORE != 0
 		switch uint8(ud >> 56) {
 		case kindAccept:
@@ -434,7 +505,7 @@ func (l *uringLoop) opDone(c *Conn) {
 }
 
 // teardown closes every connection and the ring.
-func (l *uringLoop) teardown() {
+func (l *uringLoop) teardown() error {
 	for _, c := range l.conns {
 		if c != nil && !c.closed {
 			l.end(c, ErrServerClosed)
@@ -444,14 +515,18 @@ func (l *uringLoop) teardown() {
 	sqe.PrepCancelFd(l.lnFd, uring.IORING_ASYNC_CANCEL_ALL)
 	l.ring.Submit()
 	// Wait for every connection's requests to finish.
-	if !drainRing(l.ring, func() bool { return l.live() > 0 }, l.reapTeardown) {
-		l.bufMem, l.brMem = nil, nil // the kernel may still use them: leak them
+	if err := drainRing(&l.ring, func() bool { return l.live() > 0 }, l.reapTeardown); err != nil {
+		// The kernel may still use the buffers, and the conns' pinned
+		// sends: keep them all.
+		err = leak(l, err)
+		l.bufMem, l.brMem = nil, nil
 		l.ring.Close()
 		unix.Close(l.lnFd)
 		l.tasks.close()
-		return
+		return err
 	}
 	l.discard()
+	return nil
 }
 
 // discard closes the ring, the listener and the eventfd and frees the
@@ -460,7 +535,7 @@ func (l *uringLoop) discard() {
 	if l.bufMem == nil {
 		return
 	}
-	if l.ring != nil {
+	if l.ring.Ring != nil {
 		l.ring.Close()
 	}
 	unix.Close(l.lnFd)
@@ -482,9 +557,11 @@ func (l *uringLoop) live() int {
 
 // reapTeardown is reap without handlers for new work.
 func (l *uringLoop) reapTeardown() {
-	for cqe := l.ring.PeekCQE(); cqe != nil; cqe = l.ring.PeekCQE() {
-		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
-		l.ring.CQAdvance(1)
+	for {
+		ud, res, flags, ok := l.ring.next()
+		if !ok {
+			break
+		}
 		more := flags&uring.IORING_CQE_F_MORE != 0
 		c := l.lookup(ud)
 		switch uint8(ud >> 56) {
@@ -514,20 +591,24 @@ func (l *uringLoop) reapTeardown() {
 
 // drainRing waits in ring's enter until busy reports nothing in flight,
 // reaping with reap after each enter. On EAGAIN or EBUSY (the kernel short
-// of memory, or of CQ room) it pauses and tries again. It reports false if
-// the ring failed otherwise: the kernel may then still own the memory the
-// requests point at, and the caller must leak it rather than unmap it.
-func drainRing(ring *uring.Ring, busy func() bool, reap func()) bool {
+// of memory, or of CQ room) it pauses and tries again. If the ring failed
+// otherwise, now or before, it returns the error: the kernel may then
+// still own the memory the requests point at, and the caller must leak it
+// rather than unmap it.
+func drainRing(ring *loopRing, busy func() bool, reap func()) error {
 	for busy() {
+		if ring.err != nil {
+			return ring.err
+		}
 		_, err := ring.Enter(ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil)
 		switch err {
 		case nil, unix.EINTR, unix.ETIME:
 		case unix.EAGAIN, unix.EBUSY:
 			time.Sleep(time.Millisecond)
 		default:
-			return false
+			return err
 		}
 		reap()
 	}
-	return true
+	return nil
 }

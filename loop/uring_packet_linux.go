@@ -24,7 +24,7 @@ import (
 type uringPacketLoop struct {
 	s    *PacketServer
 	pc   *PacketConn
-	ring *uring.Ring
+	ring loopRing
 
 	tasks    taskQueue
 	stopping atomic.Bool
@@ -120,7 +120,7 @@ func (l *uringPacketLoop) setup() error {
 		br = nil
 	}
 	ring, err := newLoopRing(br, l.nbufs, packetRingOps, uring.IOSQE_BUFFER_SELECT)
-	l.ring = ring // closed by discard
+	l.ring = loopRing{Ring: ring} // closed by discard
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (l *uringPacketLoop) setup() error {
 	return nil
 }
 
-func (l *uringPacketLoop) sqe() *uring.SQE { return loopSQE(l.ring) }
+func (l *uringPacketLoop) sqe() *uring.SQE { return l.ring.sqe() }
 
 func (l *uringPacketLoop) armRecv() {
 	sqe := l.sqe()
@@ -171,14 +171,18 @@ func (l *uringPacketLoop) recycle(bid uint16) {
 	l.br.Add(bid, unsafe.Pointer(&l.bufMem[int(bid)*l.stride]), uint32(l.stride))
 }
 
-func (l *uringPacketLoop) run() error {
+func (l *uringPacketLoop) run() (err error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := l.setup(); err != nil {
 		l.discard()
 		return err
 	}
-	defer l.teardown()
+	defer func() {
+		if terr := l.teardown(); err == nil {
+			err = terr
+		}
+	}()
 	for !l.stopping.Load() {
 		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil &&
 			err != unix.ETIME && err != unix.EINTR && err != unix.EBUSY && err != unix.EAGAIN {
@@ -192,9 +196,11 @@ func (l *uringPacketLoop) run() error {
 // reap handles every CQE there is, then gives the buffers back and re-arms
 // the receive if it ended.
 func (l *uringPacketLoop) reap() {
-	for cqe := l.ring.PeekCQE(); cqe != nil; cqe = l.ring.PeekCQE() {
-		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
-		l.ring.CQAdvance(1)
+	for {
+		ud, res, flags, ok := l.ring.next()
+		if !ok {
+			break
+		}
 		switch uint8(ud >> 56) {
 		case kindRecv:
 			if l.single {
@@ -345,20 +351,22 @@ func (l *uringPacketLoop) onSend(ud uint64, res int32) {
 
 // teardown cancels the receive and any send still waiting for room, waits
 // until the kernel has let go of every buffer, then frees them.
-func (l *uringPacketLoop) teardown() {
+func (l *uringPacketLoop) teardown() error {
 	l.stopped = true
 	sqe := l.sqe()
 	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = udata(kindCancel, 0, 0)
 	busy := func() bool { return l.armed || l.recvs > 0 || l.out.busy() }
-	if !drainRing(l.ring, busy, l.reap) {
-		// The kernel may still use the buffers and slabs: leak them.
-		l.bufMem, l.brMem, l.out = nil, nil, sendSlabs{}
+	if err := drainRing(&l.ring, busy, l.reap); err != nil {
+		// The kernel may still use the buffers and slabs: keep them.
+		err = leak(l, err)
+		l.bufMem, l.brMem, l.out = nil, nil, sendSlabs{cur: -1}
 		l.ring.Close()
 		l.tasks.close()
-		return
+		return err
 	}
 	l.discard()
+	return nil
 }
 
 // discard closes the ring and the loop's own fd and frees its memory,
@@ -367,7 +375,7 @@ func (l *uringPacketLoop) discard() {
 	if l.bufMem == nil {
 		return
 	}
-	if l.ring != nil {
+	if l.ring.Ring != nil {
 		l.ring.Close()
 	}
 	l.tasks.close()
