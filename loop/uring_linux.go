@@ -199,6 +199,19 @@ func (r *loopRing) sqe() *uring.SQE {
 	}
 }
 
+// enterFault, when set, is the error the loops' waits return instead of
+// entering the ring: tests make a ring fail with it.
+var enterFault atomic.Pointer[error]
+
+// wait submits n SQEs and waits for at least one CQE.
+func (r *loopRing) wait(n uint32) error {
+	if err := enterFault.Load(); err != nil {
+		return *err
+	}
+	_, err := r.Enter(n, 1, uring.IORING_ENTER_GETEVENTS, nil)
+	return err
+}
+
 // next returns the next CQE to handle, the backlog's first; ok is false
 // when there is none.
 func (r *loopRing) next() (ud uint64, res int32, flags uint32, ok bool) {
@@ -305,7 +318,7 @@ func (l *uringLoop) run() (err error) {
 	for !l.stopping.Load() {
 		l.flush()
 		n := l.ring.FlushSQ()
-		if _, err := l.ring.Enter(n, 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil && err != unix.ETIME {
+		if err := l.ring.wait(n); err != nil && err != unix.ETIME {
 			if err != unix.EBUSY && err != unix.EAGAIN {
 				return fmt.Errorf("loop: io_uring_enter: %w", err)
 			}
@@ -517,7 +530,8 @@ func (l *uringLoop) teardown() error {
 	// Wait for every connection's requests to finish.
 	if err := drainRing(&l.ring, func() bool { return l.live() > 0 }, l.reapTeardown); err != nil {
 		// The kernel may still use the buffers, and the conns' pinned
-		// sends: keep them all.
+		// sends: keep them all. The conns' fds stay open too: whether
+		// the kernel ran their closes is not known.
 		err = leak(l, err)
 		l.bufMem, l.brMem = nil, nil
 		l.ring.Close()
@@ -600,7 +614,7 @@ func drainRing(ring *loopRing, busy func() bool, reap func()) error {
 		if ring.err != nil {
 			return ring.err
 		}
-		_, err := ring.Enter(ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil)
+		err := ring.wait(ring.FlushSQ())
 		switch err {
 		case nil, unix.EINTR, unix.ETIME:
 		case unix.EAGAIN, unix.EBUSY:

@@ -184,7 +184,7 @@ func (l *uringPacketLoop) run() (err error) {
 		}
 	}()
 	for !l.stopping.Load() {
-		if _, err := l.ring.Enter(l.ring.FlushSQ(), 1, uring.IORING_ENTER_GETEVENTS, nil); err != nil &&
+		if err := l.ring.wait(l.ring.FlushSQ()); err != nil &&
 			err != unix.ETIME && err != unix.EINTR && err != unix.EBUSY && err != unix.EAGAIN {
 			return fmt.Errorf("loop: io_uring_enter: %w", err)
 		}
