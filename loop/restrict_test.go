@@ -72,8 +72,12 @@ func TestLoopRingsRestricted(t *testing.T) {
 		c.Close()
 	}
 
-	if fds := ringFds(t); len(fds) < before+2 {
-		t.Fatalf("%d io_uring fds with two loops serving, %d before: the loops' rings are missing", len(fds), before)
+	// The echoes may all have gone to one loop (SO_REUSEPORT hashes
+	// them), and the other may not have made its ring yet.
+	for wait := time.Now(); len(ringFds(t)) < before+2; time.Sleep(5 * time.Millisecond) {
+		if time.Since(wait) > 5*time.Second {
+			t.Fatalf("%d io_uring fds with two loops serving, %d before: the loops' rings are missing", len(ringFds(t)), before)
+		}
 	}
 	// A SINGLE_ISSUER ring answers EEXIST to a register call from any
 	// other thread, so each loop makes the call on its own thread.
