@@ -139,13 +139,5 @@ func eyeballsInNetns(t *testing.T) {
 		t.Errorf("the dial took %v; the fallback was due after 100ms", took)
 	}
 	t.Logf("%s never answered; connected to %s after %v", first, second, took.Round(time.Millisecond))
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if now, _ := e.Slots(); now <= slots {
-			break
-		}
-		if time.Now().After(deadline) {
-			now, _ := e.Slots()
-			t.Fatalf("op slots in use: %d before the dial, %d 2 s after it", slots, now)
-		}
-	}
+	waitSlots(t, e, slots)
 }

@@ -81,6 +81,22 @@ func loopbackOf(family, port int) unix.Sockaddr {
 	return &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
 }
 
+// waitSlots waits up to 2 s for the engine's op slots in use to fall back
+// to slots: a losing connect is cancelled on the ring, not left to time
+// out.
+func waitSlots(t *testing.T, e *engine.Engine, slots int) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if now, _ := e.Slots(); now <= slots {
+			return
+		}
+		if time.Now().After(deadline) {
+			now, _ := e.Slots()
+			t.Fatalf("op slots in use: %d before the dial, %d 2 s after it", slots, now)
+		}
+	}
+}
+
 // TestHappyEyeballs dials "localhost", which resolves to both loopback
 // addresses, where the first family's address never answers: the dial
 // connects through the other family once FallbackDelay has passed, and
@@ -129,15 +145,7 @@ func TestHappyEyeballs(t *testing.T) {
 		t.Errorf("the dial took %v; the fallback was due after 100ms", took)
 	}
 	// The losing connect is cancelled on the ring, not left to time out.
-	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if now, _ := e.Slots(); now <= slots {
-			break
-		}
-		if time.Now().After(deadline) {
-			now, _ := e.Slots()
-			t.Fatalf("op slots in use: %d before the dial, %d 2 s after it", slots, now)
-		}
-	}
+	waitSlots(t, e, slots)
 
 	// One by one: the first address takes the whole timeout.
 	d = Dialer{Timeout: 300 * time.Millisecond, FallbackDelay: -1}

@@ -25,13 +25,25 @@ func TestMain(m *testing.M) {
 // echo is the handler most tests use.
 var echo = Handlers{Data: func(c *Conn, data []byte) { c.Write(data) }}
 
-// serve starts s and stops it at the end of the test.
+// serve starts a Server and stops it at the end of the test.
 func serve(t *testing.T, h Handler, cfg *Config) *Server {
 	t.Helper()
 	s, err := Listen("tcp4", "127.0.0.1:0", h, cfg)
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
+	run(t, s)
+	return s
+}
+
+// run checks that server s is on the backend KSOCKET_BACKEND asks for,
+// serves it, and closes it at the end of the test.
+func run(t *testing.T, s interface {
+	Serve() error
+	Close() error
+	Backend() string
+}) {
+	t.Helper()
 	if want := os.Getenv("KSOCKET_BACKEND"); (want == "uring" || want == "epoll") && s.Backend() != want {
 		t.Fatalf("backend %s, want %s", s.Backend(), want)
 	}
@@ -46,7 +58,6 @@ func serve(t *testing.T, h Handler, cfg *Config) *Server {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return s
 }
 
 func TestEchoManyConnections(t *testing.T) {

@@ -31,20 +31,7 @@ func servePacket(t *testing.T, network, addr string, h PacketHandler, cfg *Confi
 	if err != nil {
 		t.Fatalf("ListenPacket: %v", err)
 	}
-	if want := os.Getenv("KSOCKET_BACKEND"); (want == "uring" || want == "epoll") && s.Backend() != want {
-		t.Fatalf("backend %s, want %s", s.Backend(), want)
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve() }()
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		// Serve may start after Close, and return ErrServerClosed.
-		if err := <-errc; err != nil && !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	run(t, s)
 	return s
 }
 
