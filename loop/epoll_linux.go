@@ -5,7 +5,6 @@ package loop
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,15 +16,13 @@ type epollLoop struct {
 	lnFd int
 	epfd int
 
-	tasks    taskQueue
-	stopping atomic.Bool
+	control // tasks and the stop flag, from any goroutine
 
 	// Owned by the loop goroutine.
 	conns  map[int]*Conn
 	dirty  []*Conn
 	buf    []byte
 	events []unix.EpollEvent
-	run1   []func()
 }
 
 func newEpollLoop(s *Server, lnFd int) (loopRunner, error) {
@@ -48,16 +45,7 @@ func newEpollLoop(s *Server, lnFd int) (loopRunner, error) {
 	return l, nil
 }
 
-func (l *epollLoop) post(f func()) bool {
-	return l.tasks.push(f)
-}
-
 func (l *epollLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
-
-func (l *epollLoop) stop() {
-	l.stopping.Store(true)
-	l.tasks.stop()
-}
 
 func (l *epollLoop) run() error {
 	runtime.LockOSThread()
@@ -79,11 +67,7 @@ func (l *epollLoop) run() error {
 			case l.tasks.efd:
 				var b [8]byte
 				unix.Read(l.tasks.efd, b[:])
-				l.run1 = l.tasks.take(l.run1)
-				for i, f := range l.run1 {
-					f()
-					l.run1[i] = nil
-				}
+				l.runTasks()
 			default:
 				if c := l.conns[fd]; c != nil {
 					l.onEvent(c, ev.Events)

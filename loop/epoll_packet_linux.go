@@ -5,7 +5,6 @@ package loop
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -22,11 +21,9 @@ type epollPacketLoop struct {
 	pc   *PacketConn
 	epfd int
 
-	tasks    taskQueue
-	stopping atomic.Bool
+	control // tasks and the stop flag, from any goroutine
 
 	// Owned by the loop goroutine.
-	run1    []func()
 	events  []unix.EpollEvent
 	in      []unix.Mmsghdr // recvmmsg's, each with one buffer and a name
 	inIov   []unix.Iovec
@@ -83,15 +80,6 @@ func newEpollPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	return l, nil
 }
 
-func (l *epollPacketLoop) post(f func()) bool {
-	return l.tasks.push(f)
-}
-
-func (l *epollPacketLoop) stop() {
-	l.stopping.Store(true)
-	l.tasks.stop()
-}
-
 func (l *epollPacketLoop) run() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -109,11 +97,7 @@ func (l *epollPacketLoop) run() error {
 			if int(ev.Fd) == l.tasks.efd {
 				var b [8]byte
 				unix.Read(l.tasks.efd, b[:])
-				l.run1 = l.tasks.take(l.run1)
-				for i, f := range l.run1 {
-					f()
-					l.run1[i] = nil
-				}
+				l.runTasks()
 				continue
 			}
 			if ev.Events&unix.EPOLLOUT != 0 {

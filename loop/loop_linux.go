@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
 	"golang.org/x/sys/unix"
@@ -372,6 +373,30 @@ func (c *Conn) markDirty() {
 	if !c.dirty {
 		c.dirty = true
 		c.l.addDirty(c)
+	}
+}
+
+// control is how other goroutines reach a loop: its task queue and its
+// stop flag. Each loop embeds one.
+type control struct {
+	tasks    taskQueue
+	stopping atomic.Bool
+	run1     []func() // the tasks being run; loop goroutine only
+}
+
+func (c *control) post(f func()) bool { return c.tasks.push(f) }
+
+func (c *control) stop() {
+	c.stopping.Store(true)
+	c.tasks.stop()
+}
+
+// runTasks runs the tasks posted so far; loop goroutine only.
+func (c *control) runTasks() {
+	c.run1 = c.tasks.take(c.run1)
+	for i, f := range c.run1 {
+		f()
+		c.run1[i] = nil
 	}
 }
 

@@ -24,7 +24,8 @@ const (
 	kindCancel
 	kindClose
 	kindWake
-	kindRetry // accept back-off timer
+	kindRetry       // back-off timer
+	kindRetryCancel // its cancel at teardown
 )
 
 func udata(kind uint8, id, gen uint32) uint64 {
@@ -39,8 +40,7 @@ type uringLoop struct {
 	lnFd int
 	ring loopRing
 
-	tasks    taskQueue
-	stopping atomic.Bool
+	control // tasks and the stop flag, from any goroutine
 
 	// Owned by the loop goroutine.
 	conns  []*Conn
@@ -48,8 +48,7 @@ type uringLoop struct {
 	free   []uint32
 	dirty  []*Conn
 	rearm  []*Conn // receives ended by -ENOBUFS, re-armed after buffers return
-	run1   []func()
-	accept bool // multishot accept armed
+	accept bool    // multishot accept armed
 
 	// Receive buffers: nbufs of bufSize in bufMem, handed to the kernel
 	// through the provided buffer ring in brMem (Linux 5.19+). Both are
@@ -59,7 +58,6 @@ type uringLoop struct {
 	bufMem  []byte
 	brMem   []byte // ring entries, then one kslot-like area for the timespec
 	br      uring.BufRing
-	ts      *uring.Timespec
 }
 
 const bgid = 0
@@ -96,25 +94,16 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 		return nil, err
 	}
 	l.br = uring.NewBufRing(l.brMem, l.nbufs)
-	l.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[int(l.nbufs)*uring.SizeofBuf]))
+	l.ring.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[int(l.nbufs)*uring.SizeofBuf]))
 	return l, nil
-}
-
-func (l *uringLoop) post(f func()) bool {
-	return l.tasks.push(f)
 }
 
 func (l *uringLoop) addDirty(c *Conn) { l.dirty = append(l.dirty, c) }
 
-func (l *uringLoop) stop() {
-	l.stopping.Store(true)
-	l.tasks.stop()
-}
-
 // setup creates the ring on the calling (locked) thread.
 func (l *uringLoop) setup() error {
 	ring, err := newLoopRing(&l.br, l.nbufs, ringOps, ringSQEFlags)
-	l.ring = loopRing{Ring: ring} // closed by discard
+	l.ring.Ring = ring // closed by discard
 	if err != nil {
 		return err
 	}
@@ -164,9 +153,38 @@ func newLoopRing(br *uring.BufRing, nbufs uint32, ops []engine.RingOp, sqeFlags 
 // them out first, in order.
 type loopRing struct {
 	*uring.Ring
-	backlog []uring.CQE
-	err     error     // the ring failed: sqe hands out scratch
-	scratch uring.SQE // an SQE the kernel never sees
+	backlog  []uring.CQE
+	err      error     // the ring failed: sqe hands out scratch
+	scratch  uring.SQE // an SQE the kernel never sees
+	retrying bool      // the back-off timer is armed
+	ts       *uring.Timespec
+}
+
+// retryLater arms a 100ms back-off timer, whose CQE (kindRetry) tells the
+// loop to try again what failed: an accept or a receive that ended with an
+// error, which retrying at once could spin on. The kernel may read ts
+// until that CQE; teardown cancels the timer and waits for it.
+func (r *loopRing) retryLater() {
+	if r.retrying {
+		return
+	}
+	r.retrying = true
+	*r.ts = uring.Timespec{Nsec: 100e6}
+	sqe := r.sqe()
+	sqe.Opcode = uring.IORING_OP_TIMEOUT
+	sqe.Fd = -1
+	sqe.Addr = uint64(uintptr(unsafe.Pointer(r.ts)))
+	sqe.Len = 1
+	sqe.UserData = udata(kindRetry, 0, 0)
+}
+
+// cancelRetry cancels the back-off timer, if armed; its CQE still comes.
+func (r *loopRing) cancelRetry() {
+	if r.retrying {
+		sqe := r.sqe()
+		sqe.PrepCancel(udata(kindRetry, 0, 0), 0)
+		sqe.UserData = udata(kindRetryCancel, 0, 0)
+	}
 }
 
 // sqe returns a zeroed SQE, submitting the queue when it is full. When the
@@ -221,14 +239,18 @@ func (r *loopRing) next() (ud uint64, res int32, flags uint32, ok bool) {
 		if len(r.backlog) == 0 {
 			r.backlog = nil
 		}
-		return c.UserData, c.Res, c.Flags, true
+		ud, res, flags = c.UserData, c.Res, c.Flags
+	} else {
+		cqe := r.PeekCQE()
+		if cqe == nil {
+			return 0, 0, 0, false
+		}
+		ud, res, flags = cqe.UserData, cqe.Res, cqe.Flags
+		r.CQAdvance(1)
 	}
-	cqe := r.PeekCQE()
-	if cqe == nil {
-		return 0, 0, 0, false
+	if uint8(ud>>56) == kindRetry {
+		r.retrying = false
 	}
-	ud, res, flags = cqe.UserData, cqe.Res, cqe.Flags
-	r.CQAdvance(1)
 	return ud, res, flags, true
 }
 
@@ -352,11 +374,7 @@ func (l *uringLoop) reap() {
 			if !more {
 				l.armWake()
 			}
-			l.run1 = l.tasks.take(l.run1)
-			for i, f := range l.run1 {
-				f()
-				l.run1[i] = nil
-			}
+			l.runTasks()
 		case kindRetry:
 			if !l.accept {
 				l.armAccept()
@@ -379,14 +397,7 @@ func (l *uringLoop) onAccept(res int32, more bool) {
 	}
 	if res < 0 {
 		if !more {
-			// EMFILE and friends: try again in 100ms rather than spin.
-			*l.ts = uring.Timespec{Nsec: 100e6}
-			sqe := l.sqe()
-			sqe.Opcode = uring.IORING_OP_TIMEOUT
-			sqe.Fd = -1
-			sqe.Addr = uint64(uintptr(unsafe.Pointer(l.ts)))
-			sqe.Len = 1
-			sqe.UserData = udata(kindRetry, 0, 0)
+			l.ring.retryLater() // EMFILE and friends
 		}
 		return
 	}
@@ -528,7 +539,8 @@ func (l *uringLoop) teardown() error {
 	sqe.PrepCancelFd(l.lnFd, uring.IORING_ASYNC_CANCEL_ALL)
 	l.ring.Submit()
 	// Wait for every connection's requests to finish.
-	if err := drainRing(&l.ring, func() bool { return l.live() > 0 }, l.reapTeardown); err != nil {
+	l.ring.cancelRetry()
+	if err := drainRing(&l.ring, func() bool { return l.live() > 0 || l.ring.retrying }, l.reapTeardown); err != nil {
 		// The kernel may still use the buffers, and the conns' pinned
 		// sends: keep them all. The conns' fds stay open too: whether
 		// the kernel ran their closes is not known.

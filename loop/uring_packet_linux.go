@@ -5,7 +5,6 @@ package loop
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
@@ -26,11 +25,9 @@ type uringPacketLoop struct {
 	pc   *PacketConn
 	ring loopRing
 
-	tasks    taskQueue
-	stopping atomic.Bool
+	control // tasks and the stop flag, from any goroutine
 
 	// Owned by the loop goroutine.
-	run1    []func()
 	armed   bool  // the multishot recvmsg is in flight
 	rearm   bool  // arm it once this reap has given its buffers back
 	single  bool  // single-shot receives, one per buffer (no RECVMSG_MULTISHOT)
@@ -48,7 +45,6 @@ type uringPacketLoop struct {
 	brMem        []byte // ring entries (or single's msghdrs), then msg and ts
 	br           uring.BufRing
 	msg          *unix.Msghdr // the multishot's: room for the sender only
-	ts           *uring.Timespec
 }
 
 const packetHdrLen = uring.SizeofRecvmsgOut + packetNameLen
@@ -100,17 +96,8 @@ func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	tail := int(l.nbufs) * singleMsgSize // room for either use of the head
 	l.msg = (*unix.Msghdr)(unsafe.Pointer(&l.brMem[tail]))
 	l.msg.Namelen = packetNameLen
-	l.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
+	l.ring.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
 	return l, nil
-}
-
-func (l *uringPacketLoop) post(f func()) bool {
-	return l.tasks.push(f)
-}
-
-func (l *uringPacketLoop) stop() {
-	l.stopping.Store(true)
-	l.tasks.stop()
 }
 
 // setup creates the ring on the calling (locked) thread, as the TCP loop's.
@@ -120,7 +107,7 @@ func (l *uringPacketLoop) setup() error {
 		br = nil
 	}
 	ring, err := newLoopRing(br, l.nbufs, packetRingOps, uring.IOSQE_BUFFER_SELECT)
-	l.ring = loopRing{Ring: ring} // closed by discard
+	l.ring.Ring = ring // closed by discard
 	if err != nil {
 		return err
 	}
@@ -216,11 +203,7 @@ func (l *uringPacketLoop) reap() {
 				sqe.PrepPollMultishot(l.tasks.efd, unix.POLLIN)
 				sqe.UserData = udata(kindWake, 0, 0)
 			}
-			l.run1 = l.tasks.take(l.run1)
-			for i, f := range l.run1 {
-				f()
-				l.run1[i] = nil
-			}
+			l.runTasks()
 		case kindRetry:
 			l.rearm = true
 		}
@@ -269,21 +252,8 @@ func (l *uringPacketLoop) onRecv(res int32, flags uint32) {
 	case res >= 0 || res == -int32(unix.ENOBUFS):
 		l.rearm = true
 	default:
-		l.retryLater()
+		l.ring.retryLater()
 	}
-}
-
-// retryLater arms a 100ms timer whose CQE re-arms the receive: an error
-// is not expected on an unconnected socket, and retrying at once could
-// spin.
-func (l *uringPacketLoop) retryLater() {
-	*l.ts = uring.Timespec{Nsec: 100e6}
-	sqe := l.sqe()
-	sqe.Opcode = uring.IORING_OP_TIMEOUT
-	sqe.Fd = -1
-	sqe.Addr = uint64(uintptr(unsafe.Pointer(l.ts)))
-	sqe.Len = 1
-	sqe.UserData = udata(kindRetry, 0, 0)
 }
 
 // onSingle handles the completion of the single-shot receive into buffer
@@ -294,9 +264,7 @@ func (l *uringPacketLoop) onSingle(i int, res int32) {
 		return
 	}
 	if res < 0 {
-		if len(l.idle) == 0 {
-			l.retryLater()
-		}
+		l.ring.retryLater() // once for all the idle buffers
 		l.idle = append(l.idle, i)
 		return
 	}
@@ -356,7 +324,8 @@ func (l *uringPacketLoop) teardown() error {
 	sqe := l.sqe()
 	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = udata(kindCancel, 0, 0)
-	busy := func() bool { return l.armed || l.recvs > 0 || l.out.busy() }
+	l.ring.cancelRetry()
+	busy := func() bool { return l.armed || l.recvs > 0 || l.out.busy() || l.ring.retrying }
 	if err := drainRing(&l.ring, busy, l.reap); err != nil {
 		// The kernel may still use the buffers and slabs: keep them.
 		err = leak(l, err)

@@ -90,17 +90,11 @@ func rawMsg(iov *unix.Iovec, p, oob []byte) unix.Msghdr {
 }
 
 // sendRaw is send(2) (sendto without an address).
-func sendRaw(fd int, p []byte, flags int) (int, error) { return bufCall(unix.SYS_SENDTO, fd, p, flags) }
+func sendRaw(fd int, p []byte, flags int) (int, error) { return sendtoRaw(fd, p, nil, 0, flags) }
 
 // recvRaw is recv(2) (recvfrom without an address).
 func recvRaw(fd int, p []byte, flags int) (int, error) {
-	return bufCall(unix.SYS_RECVFROM, fd, p, flags)
-}
-
-// bufCall makes sendto or recvfrom with no address.
-func bufCall(trap uintptr, fd int, p []byte, flags int) (int, error) {
-	ptr := bufPtr(p)
-	n, _, e := unix.Syscall6(trap, uintptr(fd), uintptr(ptr), uintptr(len(p)), uintptr(flags), 0, 0)
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
