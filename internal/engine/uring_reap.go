@@ -190,12 +190,12 @@ func (sh *shard) reap() {
 	sh.erc.Read(func(uintptr) bool {
 		for {
 			sh.mu.Lock()
-			if sh.dispatchAndUnlock(&wake) {
+			if sh.dispatchAndUnlock(&wake, true) {
 				continue
 			}
 			if next != sh && next.ring.CQReady() > 0 && next.mu.TryLock() {
 				if next.reaping == 0 && !next.inline {
-					if next.dispatchAndUnlock(&wake) {
+					if next.dispatchAndUnlock(&wake, false) {
 						continue
 					}
 				} else {
@@ -209,11 +209,16 @@ func (sh *shard) reap() {
 
 // dispatchAndUnlock reaps the ring and wakes the waiters, lets them queue
 // their next requests, and submits them all in one enter. It reports
-// whether it woke anyone; either way mu is dropped.
+// whether it woke anyone; either way mu is dropped. own says that the
+// caller is this ring's reaper, which reaps it again right after: its
+// enter may then go with the eventfd muted (submitMutedAndUnlock). A
+// neighbour's reaper moves on and cannot count on that.
 //
 // Preconditions: sh.mu is held.
-func (sh *shard) dispatchAndUnlock(wake *[]*opState) bool {
-	*wake = sh.reapLocked(noSelf, (*wake)[:0])
+func (sh *shard) dispatchAndUnlock(wake *[]*opState, own bool) bool {
+	*wake = sh.reapLocked(noSelf, append((*wake)[:0], sh.handoff...))
+	clear(sh.handoff)
+	sh.handoff = sh.handoff[:0]
 	if len(*wake) == 0 {
 		sh.submitAndUnlock() // stragglers whose submit failed
 		return false
@@ -228,6 +233,32 @@ func (sh *shard) dispatchAndUnlock(wake *[]*opState) bool {
 	runtime.Gosched()
 	sh.mu.Lock()
 	sh.reaping--
-	sh.submitAndUnlock()
+	if own {
+		sh.submitMutedAndUnlock()
+	} else {
+		sh.submitAndUnlock()
+	}
 	return true
+}
+
+// submitMutedAndUnlock is submitAndUnlock for the ring's own reaper, which
+// reaps again right after: the eventfd is muted during the enter, so that
+// the completions it brings (sends, receives with data) wake no thread for
+// CQEs the reaper is about to see. Unmuting comes before that reap, and
+// the kernel checks the mute after publishing a CQE (with a full barrier
+// between, in io_cqring_wake's wq_has_sleeper), so a CQE is either seen by
+// the reap or signalled.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) submitMutedAndUnlock() {
+	if sh.reaping > 0 || sh.entering || sh.inline || !sh.ring.SetEventfdDisabled(true) {
+		sh.submitAndUnlock()
+		return
+	}
+	err := sh.enterAllLocked()
+	sh.ring.SetEventfdDisabled(false)
+	sh.mu.Unlock()
+	if err != nil {
+		sh.poke()
+	}
 }
