@@ -31,30 +31,39 @@ type deadline struct {
 	pend *opState
 }
 
-// fireLocked closes c, the current channel, and cancels the ops in pend.
+// fireLocked closes the current channel, or where there is none, since
+// nobody has waited on this deadline, installs closedCh in its place (so
+// that passing allocates nothing); then
+// it cancels the ops in pend.
 //
 // Preconditions: d.mu is held.
-func (d *deadline) fireLocked(c chan struct{}) {
-	close(c)
+func (d *deadline) fireLocked() {
+	if p := d.ch.Load(); p == nil {
+		d.ch.Store(&closedCh)
+	} else if !closed(*p) {
+		close(*p)
+	}
 	d.cancelPendLocked()
 }
 
 // wait returns the channel to select on.
 func (d *deadline) wait() chan struct{} {
-	if p := d.ch.Load(); p != nil {
-		return *p
+	for {
+		if p := d.ch.Load(); p != nil {
+			return *p
+		}
+		c := make(chan struct{})
+		if d.ch.CompareAndSwap(nil, &c) {
+			return c
+		}
 	}
-	c := make(chan struct{})
-	if d.ch.CompareAndSwap(nil, &c) {
-		return c
-	}
-	return *d.ch.Load()
 }
 
 // fired reports whether c, which a waiter saw closed, is still the current
 // channel: if not, the deadline moved and the waiter must wait again.
 func (d *deadline) fired(c chan struct{}) bool {
-	return *d.ch.Load() == c
+	p := d.ch.Load()
+	return p != nil && *p == c
 }
 
 func closed(c chan struct{}) bool {
@@ -67,7 +76,9 @@ func closed(c chan struct{}) bool {
 }
 
 // set moves the deadline to t; the zero time removes it. Pending waiters see
-// the change.
+// the change. A channel that has fired is dropped, and the next waiter
+// makes a fresh one; so net/http's pattern per request, a deadline in the
+// past to end a background read and then none, allocates nothing.
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -77,25 +88,23 @@ func (d *deadline) set(t time.Time) {
 		d.timer = nil
 	}
 	d.store(t)
-	c := d.wait()
-	if closed(c) {
-		c = make(chan struct{})
-		d.ch.Store(&c)
+	if p := d.ch.Load(); p != nil && closed(*p) {
+		d.ch.Store(nil)
 	}
 	if t.IsZero() {
 		return
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
-		d.fireLocked(c)
+		d.fireLocked()
 		return
 	}
 	gen := d.gen
 	d.timer = time.AfterFunc(dur, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.gen == gen && !closed(c) {
-			d.fireLocked(c)
+		if d.gen == gen {
+			d.fireLocked()
 		}
 	})
 }

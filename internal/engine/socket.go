@@ -95,7 +95,7 @@ func (s *Socket) release() {
 }
 
 // closedCh is a closed channel, for closing and drained once Close has
-// passed them.
+// passed them, and for a deadline that passed with no channel.
 var closedCh = func() chan struct{} {
 	c := make(chan struct{})
 	close(c)
