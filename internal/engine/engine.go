@@ -13,7 +13,11 @@
 //     made. Callers fill SQEs under the ring's mutex; the ring's reaper
 //     goroutine, parked in Go's netpoller on the eventfd, wakes waiters in
 //     batches and submits what they queued in one io_uring_enter, and
-//     before it parks serves the next ring's completions too. With
+//     before it parks serves the next ring's completions too. A caller
+//     that enters the ring itself does so with the eventfd muted and
+//     reaps right after: a send with room or a receive with data ends in
+//     that one enter, with no wake-up and no hand-off, and the CQEs of
+//     others it finds go to the reaper to wake. With
 //     KSOCKET_INLINE_WAIT set (off by default: see defaultInlineWait), an
 //     op alone in flight in the engine waits in the kernel on its caller's
 //     thread instead, which saves the hand-off (engine-experiment.md has
