@@ -62,6 +62,13 @@ type uringBackend struct {
 
 	inlineWait time.Duration // longest inline wait; 0 turns it off
 
+	// muteEnters lets a caller enter with the eventfd muted and reap
+	// after (submitOwnAndUnlock): on Linux 6.0 and later, where the
+	// kernel reads the mute flag only after a full barrier that follows
+	// publishing the CQ tail, so an unmute-then-look never misses a CQE
+	// that raised no signal. 5.19 reads the flag with no barrier between.
+	muteEnters bool
+
 	shards []*shard // immutable after setup
 
 	// busyRings counts the rings with an op in flight (accepts aside). A

@@ -242,21 +242,17 @@ func (sh *shard) dispatchAndUnlock(wake *[]*opState, own bool) bool {
 }
 
 // submitMutedAndUnlock is submitAndUnlock for the ring's own reaper, which
-// reaps again right after: the eventfd is muted during the enter, so that
-// the completions it brings (sends, receives with data) wake no thread for
-// CQEs the reaper is about to see. Unmuting comes before that reap, and
-// the kernel checks the mute after publishing a CQE (with a full barrier
-// between, in io_cqring_wake's wq_has_sleeper), so a CQE is either seen by
-// the reap or signalled.
+// reaps again right after: its first enter goes with the eventfd muted
+// (enterMutedLocked), so that the completions it brings (sends, receives
+// with data) wake no thread for CQEs the reaper is about to see.
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) submitMutedAndUnlock() {
-	if sh.reaping > 0 || sh.entering || sh.inline || !sh.ring.SetEventfdDisabled(true) {
+	if !sh.muteLocked() {
 		sh.submitAndUnlock()
 		return
 	}
-	err := sh.enterAllLocked()
-	sh.ring.SetEventfdDisabled(false)
+	err := sh.enterMutedLocked()
 	sh.mu.Unlock()
 	if err != nil {
 		sh.poke()

@@ -93,7 +93,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	// Created disabled, so that it can be restricted before first use.
 	optional |= disabledSetupFlag(mask)
 
-	b := &uringBackend{inlineWait: inlineWait}
+	b := &uringBackend{inlineWait: inlineWait, muteEnters: kernelAtLeast(6, 0)}
 	var ops []bool
 	var restricted string
 	var allowed []uint8

@@ -80,6 +80,39 @@ func (sh *shard) submitAndUnlock() {
 	}
 }
 
+// muteLocked mutes the eventfd for an enter whose caller reaps after it,
+// if the ring allows: nobody else submits or dispatches, no inline wait
+// has muted it already, and the kernel orders the mute (muteEnters).
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) muteLocked() bool {
+	return sh.b.muteEnters && sh.reaping == 0 && !sh.entering && !sh.inline && sh.ring.SetEventfdDisabled(true)
+}
+
+// enterMutedLocked submits the queue, as enterAllLocked does, with the
+// eventfd muted for the first enter only: that one carries the caller's
+// op, and a queue that keeps growing must not keep the ring quiet. It
+// unmutes before it returns, and the caller then reaps: the kernel checks
+// the mute after publishing a CQE, with a full barrier between
+// (io_cqring_wake's wq_has_sleeper since 6.7, the completion lock taken by
+// the eventfd signal from 6.0 to 6.6), and unmuting is a CAS, so a CQE is
+// either seen by that reap or signalled.
+//
+// Preconditions: as enterAllLocked, and muteLocked reported true.
+func (sh *shard) enterMutedLocked() error {
+	sh.entering = true
+	n := sh.ring.FlushSQ()
+	sh.mu.Unlock()
+	_, err := sh.ring.Enter(n, 0, 0, nil)
+	sh.mu.Lock()
+	sh.ring.SetEventfdDisabled(false)
+	sh.entering = false
+	if err != nil {
+		return err
+	}
+	return sh.enterAllLocked()
+}
+
 // enterAllLocked submits the queue, dropping mu for each enter, until it is
 // empty or the kernel refuses. Others who queue meanwhile leave their
 // SQEs to it.
@@ -200,7 +233,7 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 	// if the last reap woke several waiters, they are runnable and have not
 	// queued their next ops yet: an inline wait would hold the P they need
 	// (measured: at 64 connections, 1ms stalls and half the throughput).
-	if sh.inflight-sh.idle == 1 && sh.batch <= 1 && !st.idle && sh.reaping == 0 && !sh.inline && !sh.entering && sh.b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) && sh.mayWaitInline() {
+	if sh.inflight-sh.idle == 1 && sh.batch <= 1 && len(sh.handoff) == 0 && !st.idle && sh.reaping == 0 && !sh.inline && !sh.entering && sh.b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) && sh.mayWaitInline() {
 		if wait := sh.b.inlineBudget(s, w); wait > 0 {
 			sh.waitInline(idx, st, wait) // drops and retakes mu
 		}
@@ -227,17 +260,18 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) submitOwnAndUnlock(idx uint32, st *opState) (pending bool) {
-	if sh.reaping > 0 || sh.entering || sh.inline || !sh.ring.SetEventfdDisabled(true) {
+	if !sh.muteLocked() {
 		sh.submitAndUnlock()
 		return true
 	}
-	err := sh.enterAllLocked()
-	sh.ring.SetEventfdDisabled(false) // before the reap: see submitMutedAndUnlock
-	queued := len(sh.handoff)         // if any, the reaper is poked already
-	if sh.ring.CQReady() > 0 {
+	err := sh.enterMutedLocked()
+	queued := len(sh.handoff) // if any, the reaper is poked already
+	if sh.ring.CQReady() > 0 || sh.ring.SQFlags()&uring.IORING_SQ_CQ_OVERFLOW != 0 {
 		sh.handoff = sh.reapLocked(idx, sh.handoff)
 	}
-	poke := err != nil || queued == 0 && len(sh.handoff) > 0
+	// The reap may have queued a cancel (a multishot queue at its
+	// limit): the reaper's next pass submits it.
+	poke := err != nil || queued == 0 && len(sh.handoff) > 0 || sh.ring.SQPending() > 0
 	pending = !st.done || st.tokened // tokened: a neighbour's reaper took the CQE
 	sh.mu.Unlock()
 	if poke {
