@@ -123,6 +123,13 @@ func (sh *shard) finish(s *Socket, idx uint32, st *opState, reason error) (opRes
 // Preconditions: sh.mu is held.
 func (sh *shard) reapLocked(self uint32, wake []*opState) []*opState {
 	for {
+		// A CQ found full may be overflowing at this moment: a poster
+		// that read the head before we moved it puts its CQE on the
+		// kernel's overflow list and sets IORING_SQ_CQ_OVERFLOW, maybe
+		// after the check below, and raises no signal, since the tail
+		// does not move. The flush below, under the lock that poster
+		// holds, catches it.
+		full := sh.ring.CQReady() >= sh.ring.CQEntries()
 		for cqe := sh.ring.PeekCQE(); cqe != nil; cqe = sh.ring.PeekCQE() {
 			ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
 			sh.ring.CQAdvance(1)
@@ -155,7 +162,7 @@ func (sh *shard) reapLocked(self uint32, wake []*opState) []*opState {
 				wake = append(wake, st)
 			}
 		}
-		if sh.ring.SQFlags()&uring.IORING_SQ_CQ_OVERFLOW == 0 {
+		if !full && sh.ring.SQFlags()&uring.IORING_SQ_CQ_OVERFLOW == 0 {
 			sh.setBusyLocked()
 			return wake
 		}
