@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -240,20 +241,70 @@ type udpMsgConn interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
-func TestUDPMsgWithNet(t *testing.T) {
+// udpFamily is what differs between the IPv4 and IPv6 runs of the UDP
+// tests: the loopback address, the options that ask for the destination
+// address and the traffic class, the cmsg that sets it, and x/net's parse
+// of what arrives.
+type udpFamily struct {
+	network   string
+	loopback  net.IP
+	level     int
+	recvDst   int // IP_PKTINFO, IPV6_RECVPKTINFO
+	recvClass int // IP_RECVTOS, IPV6_RECVTCLASS
+	class     int // IP_TOS, IPV6_TCLASS: the cmsg type, both ways
+	parse     func(oob []byte) (dst net.IP, ifindex int, err error)
+}
+
+var udpFamilies = []udpFamily{
+	{"udp4", net.IPv4(127, 0, 0, 1), unix.IPPROTO_IP, unix.IP_PKTINFO, unix.IP_RECVTOS, unix.IP_TOS,
+		func(oob []byte) (net.IP, int, error) {
+			var cm ipv4.ControlMessage
+			err := cm.Parse(oob)
+			return cm.Dst, cm.IfIndex, err
+		}},
+	{"udp6", net.IPv6loopback, unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, unix.IPV6_RECVTCLASS, unix.IPV6_TCLASS,
+		func(oob []byte) (net.IP, int, error) {
+			var cm ipv6.ControlMessage
+			err := cm.Parse(oob)
+			return cm.Dst, cm.IfIndex, err
+		}},
+}
+
+// forUDPFamilies runs f once per family, skipping IPv6 where ::1 cannot
+// be bound.
+func forUDPFamilies(t *testing.T, f func(t *testing.T, fam udpFamily)) {
+	for _, fam := range udpFamilies {
+		t.Run(fam.network, func(t *testing.T) {
+			c, err := net.ListenUDP(fam.network, &net.UDPAddr{IP: fam.loopback})
+			if err != nil {
+				t.Skipf("no %s loopback here: %v", fam.network, err)
+			}
+			c.Close()
+			f(t, fam)
+		})
+	}
+}
+
+// TestUDPMsgWithNet sends a datagram with a traffic class set by cmsg
+// and reads it with its destination address and class, on net and on
+// gonet, for IPv4 and IPv6: what x/net's ipv4 and ipv6 ControlMessage
+// parse out of the oob must match.
+func TestUDPMsgWithNet(t *testing.T) { forUDPFamilies(t, testUDPMsgWithNet) }
+
+func testUDPMsgWithNet(t *testing.T, fam udpFamily) {
 	impls := []struct {
 		name   string
 		listen func(*net.UDPAddr) (udpMsgConn, error)
 		dial   func(*net.UDPAddr) (udpMsgConn, error)
 	}{
-		{"net", func(a *net.UDPAddr) (udpMsgConn, error) { return net.ListenUDP("udp4", a) },
-			func(a *net.UDPAddr) (udpMsgConn, error) { return net.DialUDP("udp4", nil, a) }},
-		{"gonet", func(a *net.UDPAddr) (udpMsgConn, error) { return ListenUDP("udp4", a) },
-			func(a *net.UDPAddr) (udpMsgConn, error) { return DialUDP("udp4", nil, a) }},
+		{"net", func(a *net.UDPAddr) (udpMsgConn, error) { return net.ListenUDP(fam.network, a) },
+			func(a *net.UDPAddr) (udpMsgConn, error) { return net.DialUDP(fam.network, nil, a) }},
+		{"gonet", func(a *net.UDPAddr) (udpMsgConn, error) { return ListenUDP(fam.network, a) },
+			func(a *net.UDPAddr) (udpMsgConn, error) { return DialUDP(fam.network, nil, a) }},
 	}
 	var got [2]string
 	for i, impl := range impls {
-		srv, err := impl.listen(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		srv, err := impl.listen(&net.UDPAddr{IP: fam.loopback})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,20 +314,20 @@ func TestUDPMsgWithNet(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cli.Close()
-		// Ask for the destination address and the TOS byte, as quic-go
-		// does, and send with a TOS of our own.
+		// Ask for the destination address and the traffic class, as
+		// quic-go does, and send with a class of our own.
 		rc, _ := srv.SyscallConn()
 		rc.Control(func(fd uintptr) {
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
-			unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 1)
+			unix.SetsockoptInt(int(fd), fam.level, fam.recvDst, 1)
+			unix.SetsockoptInt(int(fd), fam.level, fam.recvClass, 1)
 		})
-		tos := make([]byte, unix.CmsgSpace(4))
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&tos[0]))
-		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_TOS
+		class := make([]byte, unix.CmsgSpace(4))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&class[0]))
+		h.Level, h.Type = int32(fam.level), int32(fam.class)
 		h.SetLen(unix.CmsgLen(4))
-		tos[unix.CmsgLen(0)] = 0x02 // ECT(0)
+		class[unix.CmsgLen(0)] = 0x02 // ECT(0)
 		var out string
-		n, oobn, err := cli.WriteMsgUDP([]byte("datagram"), tos, nil)
+		n, oobn, err := cli.WriteMsgUDP([]byte("datagram"), class, nil)
 		out += fmt.Sprintf("write %d %d %s; ", n, oobn, errShape(err))
 		_, _, err = cli.WriteMsgUDP([]byte("x"), nil, srv.LocalAddr().(*net.UDPAddr))
 		out += "connected+addr " + errShape(err) + "; "
@@ -286,15 +337,14 @@ func TestUDPMsgWithNet(t *testing.T) {
 		srv.SetReadDeadline(time.Now().Add(5 * time.Second))
 		buf, oob := make([]byte, 64), make([]byte, 128)
 		n, oobn, flags, from, err := srv.ReadMsgUDP(buf, oob)
-		var cm ipv4.ControlMessage
-		perr := cm.Parse(oob[:oobn])
+		dst, ifindex, perr := fam.parse(oob[:oobn])
 		out += fmt.Sprintf("read %q %d flags %#x from-cli %v %s; parse %s dst %v ifindex>0 %v",
-			buf[:n], oobn, flags, from.String() == cli.LocalAddr().String(), errShape(err), errShape(perr), cm.Dst, cm.IfIndex > 0)
-		// The TOS byte: x/net does not parse it; find it by hand.
+			buf[:n], oobn, flags, from.String() == cli.LocalAddr().String(), errShape(err), errShape(perr), dst, ifindex > 0)
+		// The class: x/net parses neither IP_TOS nor IPV6_TCLASS.
 		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
 		for _, m := range msgs {
-			if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TOS {
-				out += fmt.Sprintf(" tos %#x", m.Data[0])
+			if m.Header.Level == int32(fam.level) && m.Header.Type == int32(fam.class) {
+				out += fmt.Sprintf(" class %#x/%d", m.Data[0], len(m.Data))
 			}
 		}
 		got[i] = out
@@ -306,35 +356,42 @@ func TestUDPMsgWithNet(t *testing.T) {
 }
 
 // TestBatchWithNet sends a batch with WriteBatch and reads it with
-// ReadBatch, on gonet, and on net through x/net's ipv4.PacketConn.
-func TestBatchWithNet(t *testing.T) {
+// ReadBatch, on gonet, and on net through x/net's ipv4.PacketConn and
+// ipv6.PacketConn; ipv4.Message and ipv6.Message are the same type.
+func TestBatchWithNet(t *testing.T) { forUDPFamilies(t, testBatchWithNet) }
+
+func testBatchWithNet(t *testing.T, fam udpFamily) {
 	type batcher interface {
 		ReadBatch([]ipv4.Message, int) (int, error)
 		WriteBatch([]ipv4.Message, int) (int, error)
 		SetReadDeadline(time.Time) error
 	}
+	laddr := &net.UDPAddr{IP: fam.loopback}
 	impls := []struct {
 		name string
 		open func(t *testing.T) (a, b batcher, baddr net.Addr)
 	}{
 		{"net", func(t *testing.T) (batcher, batcher, net.Addr) {
-			a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			a, err := net.ListenUDP(fam.network, laddr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			b, err := net.ListenUDP(fam.network, laddr)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { a.Close(); b.Close() })
+			if fam.network == "udp6" {
+				return ipv6.NewPacketConn(a), ipv6.NewPacketConn(b), b.LocalAddr()
+			}
 			return ipv4.NewPacketConn(a), ipv4.NewPacketConn(b), b.LocalAddr()
 		}},
 		{"gonet", func(t *testing.T) (batcher, batcher, net.Addr) {
-			a, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			a, err := ListenUDP(fam.network, laddr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			b, err := ListenUDP(fam.network, laddr)
 			if err != nil {
 				t.Fatal(err)
 			}
