@@ -64,10 +64,15 @@
 // those nobody took. Listen sets TCP_NODELAY and keep-alive on the
 // listening socket, and accepted connections inherit them.
 //
-// A UDPConn on the uring backend (Linux 6.0+) receives through one
-// multishot recvmsg into provided buffers, each large enough for any UDP
-// datagram, and its ReadFrom, Read and ReadMsgUDP with no oob buffer take
-// datagrams from a queue of at most about 128. The first read that asks for
+// A UDPConn made at GOMAXPROCS=1 on the uring backend (Linux 6.0+)
+// receives through one multishot recvmsg into provided buffers, each large
+// enough for any UDP datagram, and its ReadFrom, Read and ReadMsgUDP with
+// no oob buffer take datagrams from a queue of at most about 128. Made at
+// more Ps, it receives with one recvmsg on the ring per read instead: the
+// kernel completes a multishot's datagrams on the thread that armed it,
+// and with more Ps that thread is often asleep, so each datagram cost a
+// thread wake-up (64 B echo at two Ps: 0.77x net with the multishot, 1.19x
+// without). The first read that asks for
 // control data (ReadMsgUDP with an oob buffer) or a raw read (SyscallConn,
 // ReadBatch) takes the conn off the queue for good; the datagrams queued
 // until then come out first, without control data, with MSG_CTRUNC where
