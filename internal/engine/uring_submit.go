@@ -100,8 +100,12 @@ func (sh *shard) muteLocked() bool {
 //
 // Preconditions: as enterAllLocked, and muteLocked reported true.
 func (sh *shard) enterMutedLocked() error {
-	sh.entering = true
 	n := sh.ring.FlushSQ()
+	if n == 0 { // the reaper's woken goroutines queued nothing
+		sh.ring.SetEventfdDisabled(false)
+		return nil
+	}
+	sh.entering = true
 	sh.mu.Unlock()
 	_, err := sh.ring.Enter(n, 0, 0, nil)
 	sh.mu.Lock()
