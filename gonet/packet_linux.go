@@ -5,7 +5,6 @@ package gonet
 import (
 	"net"
 	"net/netip"
-	"runtime"
 	"syscall"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
@@ -31,18 +30,7 @@ func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr)
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
 	c := &UDPConn{conn: conn{s: s, net: network, raddr: raddr}, family: family}
-	if runtime.GOMAXPROCS(0) == 1 {
-		// uring: plain reads take datagrams from one multishot
-		// receive. Only at one P: the kernel completes each datagram
-		// as task work on the thread that armed the receive, and with
-		// more Ps that thread is often another, asleep, so every
-		// datagram woke it. Measured, 64 B echo at GOMAXPROCS=2
-		// (bench -points udp-f1,udp-f16 -procs 1,2): one flow 0.77x
-		// net with the multishot, 1.19x with a receive per read; 16
-		// flows 0.99x and 1.08x. At one P the multishot wins at 16
-		// flows (0.92x against 0.79x) and ties at one.
-		s.QueueDatagrams()
-	}
+	s.QueueDatagrams()   // uring, at GOMAXPROCS=1: plain reads take datagrams from one multishot receive
 	s.SendDatagramsNow() // uring: sends try sendto(2) first, and wait on the ring only for room
 	c.laddr = localAddr(s, network)
 	return c

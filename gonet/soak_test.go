@@ -115,9 +115,9 @@ func TestSoak(t *testing.T) {
 	srvWG.Go(func() { srv.Serve(hln) })
 
 	// The UDP echo server: two readers on one socket, which receives
-	// through its multishot queue on the uring backend. gonet queues only
-	// a socket made at one P (newUDPConn), so make it there, and drive it
-	// at the soak's two.
+	// through its multishot queue on the uring backend. The engine queues
+	// only a socket made at one P (engine.Socket.QueueDatagrams), so make
+	// it there, and drive it at the soak's two.
 	prev := runtime.GOMAXPROCS(1)
 	uln, err := ListenPacket("udp4", "127.0.0.1:0")
 	runtime.GOMAXPROCS(prev)

@@ -55,7 +55,7 @@ func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	s.QueueDatagrams()
+	s.queueDatagrams()
 	if err := s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestQueuedDgramShutRD(t *testing.T) {
 		}
 		defer s.Close()
 		if queue {
-			s.QueueDatagrams()
+			s.queueDatagrams()
 		}
 		if err := s.Bind(loopbackOf(unix.AF_INET)); err != nil {
 			t.Fatal(err)

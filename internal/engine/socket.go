@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,14 +234,29 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 // one-at-a-time semantics.
 func (s *Socket) QueueAccepts() { s.queueAccepts.Store(true) }
 
-// QueueDatagrams lets a UDP socket receive ahead of its reads. On the
-// uring backend its plain receives (data and sender, no flags) then take
-// datagrams from a multishot receive kept armed on the socket, so a burst
-// costs one ring round instead of one round each (see uring_dgram.go for
-// what else changes); on other sockets and elsewhere it does nothing.
-// gonet's UDP conns want it; the Berkeley API keeps recvfrom(2)'s
-// semantics exactly.
+// QueueDatagrams lets a UDP socket receive ahead of its reads, if the
+// process runs at GOMAXPROCS=1 when it is called. On the uring backend its
+// plain receives (data and sender, no flags) then take datagrams from a
+// multishot receive kept armed on the socket, so a burst costs one ring
+// round instead of one round each (see uring_dgram.go for what else
+// changes); on other sockets and elsewhere it does nothing. gonet's UDP
+// conns want it; the Berkeley API keeps recvfrom(2)'s semantics exactly.
+//
+// At more Ps it does nothing either: the kernel completes a multishot's
+// datagrams as task work on the thread that armed it, and with more Ps
+// that thread is often asleep, so each datagram woke it. Measured, gonet's
+// 64 B echo at GOMAXPROCS=2 (bench -points udp-f1,udp-f16 -procs 1,2): one
+// flow 0.77x net with the multishot, 1.12-1.19x with a receive per read;
+// 16 flows 0.99x and 1.08-1.16x. At one P the multishot wins at 16 flows
+// (0.92x against 0.79x) and ties at one.
 func (s *Socket) QueueDatagrams() {
+	if runtime.GOMAXPROCS(0) == 1 {
+		s.queueDatagrams()
+	}
+}
+
+// queueDatagrams is QueueDatagrams whatever the number of Ps.
+func (s *Socket) queueDatagrams() {
 	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
 		s.queueDgrams.Store(true)
 	}
