@@ -3,6 +3,8 @@
 package engine
 
 import (
+	"net"
+	"net/netip"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -123,4 +125,36 @@ func putPort(field *uint16, port int) {
 func getPort(field *uint16) int {
 	b := (*[2]byte)(unsafe.Pointer(field))
 	return int(b[0])<<8 | int(b[1])
+}
+
+// InetName returns an IP socket's own address (getsockname(2)), or with
+// peer its peer's (getpeername(2)), and the address's IPv6 scope id,
+// without allocating: gonet names every connection it accepts. It fails
+// with EAFNOSUPPORT on a socket of another family.
+func (s *Socket) InetName(peer bool) (ap netip.AddrPort, scope uint32, err error) {
+	if s.domain != unix.AF_INET && s.domain != unix.AF_INET6 {
+		return ap, 0, unix.EAFNOSUPPORT
+	}
+	if !s.acquire() {
+		return ap, 0, net.ErrClosed
+	}
+	defer s.release()
+	call := uintptr(unix.SYS_GETSOCKNAME)
+	if peer {
+		call = unix.SYS_GETPEERNAME
+	}
+	var raw unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	if _, _, e := unix.RawSyscall(call, uintptr(s.fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return ap, 0, e
+	}
+	switch {
+	case raw.Addr.Family == unix.AF_INET && n >= unix.SizeofSockaddrInet4:
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(&raw))
+		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(getPort(&p.Port))), 0, nil
+	case raw.Addr.Family == unix.AF_INET6 && n >= unix.SizeofSockaddrInet6:
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(&raw))
+		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), uint16(getPort(&p.Port))), p.Scope_id, nil
+	}
+	return ap, 0, unix.EAFNOSUPPORT
 }

@@ -26,7 +26,9 @@ type Socket struct {
 	sotype   int  // SOCK_STREAM, SOCK_DGRAM, ...; immutable
 	nonblock bool // SOCK_NONBLOCK was asked for: EAGAIN instead of waiting; immutable
 
-	cat atomic.Uint32 // Category; changes once, from CatUnified
+	// cancelQueued is backend state (below), kept here where it packs.
+	cancelQueued bool          // uring: the FD|ALL cancel of Close is queued; guarded by the home ring's shard.mu
+	cat          atomic.Uint32 // Category; changes once, from CatUnified
 
 	// state counts the ops in progress; closedBit marks Close. The last op
 	// to leave after Close closes drained.
@@ -39,18 +41,22 @@ type Socket struct {
 	queueAccepts atomic.Bool // QueueAccepts was called
 	queueDgrams  atomic.Bool // QueueDatagrams was called on a UDP socket
 	sendNow      atomic.Bool // SendDatagramsNow was called on a UDP socket
+	home         uint32      // uring: index of the socket's ring, where all its ops go; set by attach, then immutable
 
 	sendMu sync.Mutex // serializes whole Sends, so their bytes stay contiguous
 
 	rdl, wdl deadline // read and write deadlines (SetReadDeadline and friends)
 
-	// Backend state, guarded by the backend.
-	home         uint32       // uring: index of the socket's ring, where all its ops go; set by attach, then immutable
-	cancelQueued bool         // uring: the FD|ALL cancel of Close is queued; guarded by the home ring's shard.mu
-	acc          *acceptQueue // uring: the multishot accept of QueueAccepts; guarded by the home ring's shard.mu
-	dq           *dgramQueue  // uring: the multishot receive of QueueDatagrams; guarded by the home ring's shard.mu
-	ep           *epollState
+	// Backend state, guarded by the backend (and home and cancelQueued,
+	// above).
+	acc *acceptQueue // uring: the multishot accept of QueueAccepts; guarded by the home ring's shard.mu
+	dq  *dgramQueue  // uring: the multishot receive of QueueDatagrams; guarded by the home ring's shard.mu
+	ep  *epollState
 }
+
+// One Socket is held by every connection, idle ones included: its fields
+// are ordered so that it packs into 208 bytes, not 224.
+var _ [208 - unsafe.Sizeof(Socket{})]byte
 
 const closedBit = 1 << 62
 
@@ -292,6 +298,7 @@ type multishot struct {
 	ud         uint64        // its user_data while armed
 	more       chan struct{} // capacity 1: the queue changed
 	ended      chan struct{} // closed by the final CQE of the armed multishot
+	owed       bool          // on its shard's owed list for a signal (shard.notifyLocked)
 }
 
 func (m *multishot) signal() {

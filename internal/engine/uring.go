@@ -95,6 +95,8 @@ type shard struct {
 	inline   bool       // a caller waits in the kernel, eventfd muted
 	slots    slotTable  // this ring's op slots
 	handoff  []*opState // ops whose CQE a submitter reaped, for the reaper to wake (submitOwnAndUnlock)
+	owed     []owedNote // multishot notes a submitter's reap deferred, for the reaper (notifyLocked)
+	owing    bool       // the reap in progress is a submitter's: multishot notes go on owed
 	dgrams   *dgramPool // buffers of multishot datagram receives; nil where the kernel has none (before 6.0) or KSOCKET_FEATURES masks them
 
 	busy bool // inflight-idle > 0, as counted in b.busyRings; guarded by mu

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"net"
+	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/uring"
 	"golang.org/x/sys/unix"
@@ -143,7 +144,7 @@ func (sh *shard) armedLocked(m *multishot, idx uint32, st *opState, sqe *uring.S
 // Preconditions: sh.mu is held.
 func (sh *shard) endedLocked(m *multishot, idx uint32, st *opState) {
 	m.armed = false
-	close(m.ended)
+	sh.notifyLocked(nil, m.ended)
 	sh.inflight--
 	sh.idle--
 	sh.setBusyLocked()
@@ -189,7 +190,7 @@ func (sh *shard) acceptCQELocked(idx uint32, st *opState, res int32, flags uint3
 		// Nobody is taking them: leave the rest in the kernel's backlog.
 		sh.cancelLocked(&q.multishot)
 	}
-	q.signal()
+	sh.notifyLocked(&q.multishot, nil)
 }
 
 // awaitEnd waits until m, if armed, has had its final CQE.
@@ -229,8 +230,13 @@ func (b *uringBackend) drainAccepts(s *Socket) {
 // peerName returns the address of fd's peer: a zero address of the family
 // if it is gone already.
 func peerName(fd, domain int) unix.Sockaddr {
-	if sa, err := unix.Getpeername(fd); err == nil {
-		return sa
+	// getpeername(2) by hand: x/sys's puts its buffer on the heap.
+	var raw unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e == 0 {
+		if sa := sockaddrFrom(&raw, n); sa != nil {
+			return sa
+		}
 	}
 	switch domain {
 	case unix.AF_INET:

@@ -358,7 +358,7 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 		// Nobody is taking them: leave the rest in the kernel's queue.
 		sh.cancelLocked(&q.multishot)
 	}
-	q.signal()
+	sh.notifyLocked(&q.multishot, nil)
 }
 
 // leaveQueue takes s off its queue for good, as the first receive that

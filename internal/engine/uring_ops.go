@@ -209,7 +209,7 @@ func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
 	}
 	p = p[:min(len(p), maxIO)]
 	st.pin.Pin(&p[0])
-	st.buf = p
+	st.buf = unsafe.Pointer(&p[0])
 	return unsafe.Pointer(&p[0]), uint32(len(p))
 }
 
@@ -377,7 +377,7 @@ func setMsgBufs(st *opState, addr unsafe.Pointer, l uint32, oob []byte) {
 	k.msg.iov, k.msg.iovlen = uintptr(unsafe.Pointer(&k.iov)), 1
 	if len(oob) > 0 {
 		st.pin.Pin(&oob[0])
-		st.oob = oob
+		st.oob = unsafe.Pointer(&oob[0])
 		k.msg.control, k.msg.controllen = uintptr(unsafe.Pointer(&oob[0])), uintptr(len(oob))
 	}
 }

@@ -122,6 +122,8 @@ func (sh *shard) finish(s *Socket, idx uint32, st *opState, reason error) (opRes
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) reapLocked(self uint32, wake []*opState) []*opState {
+	sh.owing = self != noSelf
+	defer func() { sh.owing = false }()
 	for {
 		// A CQ found full may be overflowing at this moment: a poster
 		// that read the head before we moved it puts its CQE on the
@@ -172,6 +174,62 @@ func (sh *shard) reapLocked(self uint32, wake []*opState) []*opState {
 		sh.ring.Enter(0, 0, uring.IORING_ENTER_GETEVENTS, nil)
 	}
 }
+
+// owedNote is a multishot note that a goroutine's reap for itself
+// deferred to the reaper: a signal that m's queue changed, or the close
+// of a multishot's ended channel.
+type owedNote struct {
+	m     *multishot
+	ended chan struct{}
+}
+
+// notifyLocked signals m's readers that its queue changed, when m is not
+// nil, and closes ended, when that is not nil. In the reap of a goroutine
+// that reaps for itself (submitOwnAndUnlock, waitInline) it leaves both
+// on sh.owed for the reaper: a channel operation there, under the frames
+// of a Write or Read, grew the goroutine's stack past Go's smallest, and a
+// grown stack never shrinks back while its goroutine waits (measured: one
+// in five gonet connections, accepted while others wrote, kept 4 KiB
+// stacks; 0.3 KiB per idle connection). The caller pokes the reaper.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) notifyLocked(m *multishot, ended chan struct{}) {
+	if sh.owing {
+		if ended != nil || !m.owed {
+			if m != nil {
+				m.owed = true
+			}
+			sh.owed = append(sh.owed, owedNote{m: m, ended: ended})
+		}
+		return
+	}
+	if ended != nil {
+		close(ended)
+	}
+	if m != nil {
+		m.signal()
+	}
+}
+
+// payOwedLocked sends the notes that submitters' reaps left.
+//
+// Preconditions: sh.mu is held; not sh.owing.
+func (sh *shard) payOwedLocked() {
+	for i, n := range sh.owed {
+		if n.m != nil {
+			n.m.owed = false
+		}
+		sh.notifyLocked(n.m, n.ended)
+		sh.owed[i] = owedNote{}
+	}
+	sh.owed = sh.owed[:0]
+}
+
+// deferredLocked counts what the reaper owes wake-ups for: the ops on
+// handoff and the multishot notes on owed.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) deferredLocked() int { return len(sh.handoff) + len(sh.owed) }
 
 func wakeAll(wake []*opState) {
 	for _, st := range wake {
@@ -226,6 +284,7 @@ func (sh *shard) dispatchAndUnlock(wake *[]*opState, own bool) bool {
 	*wake = sh.reapLocked(noSelf, append((*wake)[:0], sh.handoff...))
 	clear(sh.handoff)
 	sh.handoff = sh.handoff[:0]
+	sh.payOwedLocked()
 	if len(*wake) == 0 {
 		sh.submitAndUnlock() // stragglers whose submit failed
 		return false

@@ -69,6 +69,9 @@ var _ [kslotSize - unsafe.Sizeof(kslot{})]byte // kslot must fit its stride
 // mmap'd memory would look unreachable, and its finalizer would unpin early
 // and panic. Fields marked "guarded by mu" are guarded by the mu of the
 // shard whose table holds the slot.
+//
+// One is held by every op in flight, an idle connection's read among them,
+// so it holds the caller's buffers by pointer, not by slice: 112 bytes.
 type opState struct {
 	k        *kslot         // kernel half; immutable
 	ch       chan struct{}  // capacity 1: the reaper's wake-up; immutable
@@ -82,8 +85,8 @@ type opState struct {
 	res      int32          // CQE res; valid once done
 	cflags   uint32         // CQE flags; valid once done
 	pin      runtime.Pinner // pins buf and oob until the final CQE
-	buf      []byte         // the caller's slice, kept reachable until the final CQE
-	oob      []byte         // the caller's control data, likewise
+	buf      unsafe.Pointer // the caller's slice's first byte: keeps its array reachable until the final CQE
+	oob      unsafe.Pointer // the caller's control data's, likewise
 
 	// While the op waits in await, it is on its socket's deadline's
 	// pend list, for the deadline to cancel. Guarded by that deadline's
@@ -91,10 +94,12 @@ type opState struct {
 	sh      *shard   // the ring whose table holds the slot; immutable
 	idx     uint32   // the slot's index; immutable
 	dlGen   uint32   // gen of the op on the list
-	dlFired bool     // the deadline cancelled it
 	dlPrev  *opState // neighbours on the list
 	dlNext  *opState
+	dlFired bool // the deadline cancelled it
 }
+
+var _ [112 - unsafe.Sizeof(opState{})]byte // keep it small (see above)
 
 type slotChunk [slotsPerChunk]opState
 
