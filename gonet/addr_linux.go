@@ -158,22 +158,23 @@ var supportsDualStack = sync.OnceValue(func() bool {
 
 // sockaddrToAddr converts a kernel address to net's type for network.
 func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
-	var ip netip.Addr
-	var port int
 	switch sa := sa.(type) {
 	case *unix.SockaddrInet4:
-		ip, port = netip.AddrFrom4(sa.Addr), sa.Port
+		return inetAddr(network, netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), 0)
 	case *unix.SockaddrInet6:
-		ip, port = netip.AddrFrom16(sa.Addr), sa.Port
-		if sa.ZoneId != 0 {
-			ip = ip.WithZone(zoneName(sa.ZoneId))
-		}
+		return inetAddr(network, netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), sa.ZoneId)
 	case *unix.SockaddrUnix:
 		return &net.UnixAddr{Name: sa.Name, Net: network}
-	default:
-		return nil
 	}
-	ap := netip.AddrPortFrom(ip, uint16(port))
+	return nil
+}
+
+// inetAddr is an IP address of network's kind (*net.UDPAddr for UDP,
+// *net.TCPAddr otherwise), with the zone that scope names.
+func inetAddr(network string, ap netip.AddrPort, scope uint32) net.Addr {
+	if scope != 0 {
+		ap = netip.AddrPortFrom(ap.Addr().WithZone(zoneName(scope)), ap.Port())
+	}
 	switch network {
 	case "udp", "udp4", "udp6":
 		return net.UDPAddrFromAddrPort(ap)

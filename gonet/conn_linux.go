@@ -16,21 +16,41 @@ import (
 var bg = context.Background()
 
 // conn is what every connection type shares: an engine socket and its
-// addresses.
+// addresses. Every connection holds one, idle ones included, so it names
+// its network by index (48 bytes, not 64).
 type conn struct {
 	s      *engine.Socket
-	net    string
 	laddr  net.Addr // immutable
 	raddr  net.Addr // immutable; nil for an unconnected datagram socket
+	netIdx uint8    // immutable: the network, in networks
 	stream bool     // immutable
 }
 
-func (c *conn) readErr(err error) error {
-	return opError("read", "read", c.net, c.laddr, c.raddr, err)
+// networks are the networks a conn can be of.
+var networks = [...]string{"tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix", "unixgram", "unixpacket"}
+
+// networkIndex is network's index in networks. Every constructor's
+// network has passed a check for one of them already.
+func networkIndex(network string) uint8 {
+	for i, n := range networks {
+		if n == network {
+			return uint8(i)
+		}
+	}
+	panic("gonet: a conn of unknown network " + network)
 }
 
+// network is the network the conn was made for, as net names it.
+func (c *conn) network() string { return networks[c.netIdx] }
+
+//go:noinline
+func (c *conn) readErr(err error) error {
+	return opError("read", "read", c.network(), c.laddr, c.raddr, err)
+}
+
+//go:noinline
 func (c *conn) writeErr(err error) error {
-	return opError("write", "write", c.net, c.laddr, c.raddr, err)
+	return opError("write", "write", c.network(), c.laddr, c.raddr, err)
 }
 
 // Read reads from the connection. It returns io.EOF at the end of a
@@ -69,7 +89,7 @@ func (c *conn) readMsg(b, oob []byte, flags int) (n, oobn, mflags int, sa unix.S
 		b = make([]byte, 1)
 	}
 	n, oobn, mflags, sa, err = c.s.RecvMsg(bg, b, oob, flags, 0)
-	return n, oobn, mflags, sa, opError("read", "recvmsg", c.net, c.laddr, c.raddr, err)
+	return n, oobn, mflags, sa, opError("read", "recvmsg", c.network(), c.laddr, c.raddr, err)
 }
 
 // writeMsg is one sendmsg(2) for WriteMsgUDP and WriteMsgUnix; sa nil
@@ -95,7 +115,7 @@ func (c *conn) writeMsg(b, oob []byte, sa unix.Sockaddr) (n, oobn int, err error
 // Close closes the connection; pending Reads and Writes return
 // net.ErrClosed.
 func (c *conn) Close() error {
-	return opError("close", "close", c.net, c.laddr, c.raddr, c.s.Close())
+	return opError("close", "close", c.network(), c.laddr, c.raddr, c.s.Close())
 }
 
 // LocalAddr returns the local address.
@@ -107,7 +127,7 @@ func (c *conn) RemoteAddr() net.Addr { return c.raddr }
 // SetDeadline sets both deadlines; pending calls see the change.
 func (c *conn) SetDeadline(t time.Time) error {
 	if c.s.Closed() {
-		return opError("set", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+		return opError("set", "", c.network(), c.laddr, c.raddr, net.ErrClosed)
 	}
 	c.s.SetReadDeadline(t)
 	c.s.SetWriteDeadline(t)
@@ -117,7 +137,7 @@ func (c *conn) SetDeadline(t time.Time) error {
 // SetReadDeadline sets the deadline for Read; a pending Read sees the change.
 func (c *conn) SetReadDeadline(t time.Time) error {
 	if c.s.Closed() {
-		return opError("set", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+		return opError("set", "", c.network(), c.laddr, c.raddr, net.ErrClosed)
 	}
 	c.s.SetReadDeadline(t)
 	return nil
@@ -126,7 +146,7 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline sets the deadline for Write.
 func (c *conn) SetWriteDeadline(t time.Time) error {
 	if c.s.Closed() {
-		return opError("set", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+		return opError("set", "", c.network(), c.laddr, c.raddr, net.ErrClosed)
 	}
 	c.s.SetWriteDeadline(t)
 	return nil
@@ -143,16 +163,16 @@ func (c *conn) SetWriteBuffer(bytes int) error {
 }
 
 func (c *conn) setInt(op string, level, opt, v int) error {
-	return opError(op, "setsockopt", c.net, c.laddr, c.raddr, c.s.SetsockoptInt(level, opt, v))
+	return opError(op, "setsockopt", c.network(), c.laddr, c.raddr, c.s.SetsockoptInt(level, opt, v))
 }
 
 // SyscallConn returns the raw connection. See the package doc for what its
 // Read and Write wait on.
 func (c *conn) SyscallConn() (syscall.RawConn, error) {
 	if c.s.Closed() {
-		return nil, opError("syscallconn", "", c.net, c.laddr, c.raddr, net.ErrClosed)
+		return nil, opError("syscallconn", "", c.network(), c.laddr, c.raddr, net.ErrClosed)
 	}
-	return rawConn{c.s, c.net, c.laddr, c.raddr}, nil
+	return rawConn{c.s, c.network(), c.laddr, c.raddr}, nil
 }
 
 // TCPConn is a TCP connection on the engine, with *net.TCPConn's methods.
@@ -160,12 +180,12 @@ type TCPConn struct{ conn }
 
 // CloseRead shuts down the reading side.
 func (c *TCPConn) CloseRead() error {
-	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
+	return opError("close", "shutdown", c.network(), c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
 }
 
 // CloseWrite shuts down the writing side: the peer reads EOF.
 func (c *TCPConn) CloseWrite() error {
-	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
+	return opError("close", "shutdown", c.network(), c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
 }
 
 // SetNoDelay sets TCP_NODELAY; it is on by default, as with net.
@@ -203,7 +223,7 @@ func (c *TCPConn) SetLinger(sec int) error {
 		l.Onoff, l.Linger = 1, int32(sec)
 	}
 	err := c.s.Control(func(fd int) error { return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l) })
-	return opError("set", "setsockopt", c.net, c.laddr, c.raddr, err)
+	return opError("set", "setsockopt", c.network(), c.laddr, c.raddr, err)
 }
 
 func boolInt(b bool) int {
@@ -239,5 +259,5 @@ func newConn(s *engine.Socket, network string, family int, raddr net.Addr) net.C
 	if family == unix.AF_UNIX {
 		return newUnixConn(s, network, raddr)
 	}
-	return &TCPConn{conn{s: s, net: network, laddr: localAddr(s, network), raddr: raddr, stream: true}}
+	return &TCPConn{conn{s: s, netIdx: networkIndex(network), laddr: localAddr(s, network), raddr: raddr, stream: true}}
 }

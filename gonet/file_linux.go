@@ -136,9 +136,9 @@ func (f fileAddr) String() string { return string(f) }
 // net's File methods do: closing either leaves the other open. The copy
 // shares the socket's open file, so it is non-blocking too.
 func (c *conn) File() (*os.File, error) {
-	f, err := dupFile(c.s, fmt.Sprintf("%s:%v->%v", c.net, c.laddr, c.raddr))
+	f, err := dupFile(c.s, fmt.Sprintf("%s:%v->%v", c.network(), c.laddr, c.raddr))
 	if err != nil {
-		return nil, opError("file", "fcntl", c.net, c.laddr, c.raddr, err)
+		return nil, opError("file", "fcntl", c.network(), c.laddr, c.raddr, err)
 	}
 	return f, nil
 }

@@ -148,6 +148,9 @@ func (lc *ListenConfig) bind(ctx context.Context, k netKind, network, address st
 }
 
 func localAddr(s *engine.Socket, network string) net.Addr {
+	if ap, scope, err := s.InetName(false); err == nil {
+		return inetAddr(network, ap, scope)
+	}
 	var sa unix.Sockaddr
 	s.Control(func(fd int) (err error) { sa, err = unix.Getsockname(fd); return })
 	return sockaddrToAddr(network, sa)

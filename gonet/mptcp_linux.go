@@ -126,7 +126,7 @@ func (c *TCPConn) MultipathTCP() (bool, error) {
 		return nil
 	})
 	if err != nil {
-		return false, opError("get", "getsockopt", c.net, c.laddr, c.raddr, err)
+		return false, opError("get", "getsockopt", c.network(), c.laddr, c.raddr, err)
 	}
 	return using, nil
 }

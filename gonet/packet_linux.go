@@ -29,7 +29,7 @@ func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr)
 }
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
-	c := &UDPConn{conn: conn{s: s, net: network, raddr: raddr}, family: family}
+	c := &UDPConn{conn: conn{s: s, netIdx: networkIndex(network), raddr: raddr}, family: family}
 	s.QueueDatagrams()   // uring, at GOMAXPROCS=1: plain reads take datagrams from one multishot receive
 	s.SendDatagramsNow() // uring: sends try sendto(2) first, and wait on the ring only for room
 	c.laddr = localAddr(s, network)
@@ -43,7 +43,7 @@ func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if err != nil {
 		return n, nil, c.readErr(err)
 	}
-	return n, sockaddrToAddr(c.net, sa), nil
+	return n, sockaddrToAddr(c.network(), sa), nil
 }
 
 // ReadFromUDP is ReadFrom returning a *net.UDPAddr.
@@ -65,20 +65,20 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 // WriteTo sends b as one datagram to addr.
 func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.raddr != nil {
-		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: net.ErrWriteToConnected}
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addr, Err: net.ErrWriteToConnected}
 	}
 	if !destinationType(c.family, addr) {
 		// As in net: a UDP socket sends to a *net.UDPAddr, a unixgram
 		// socket to a *net.UnixAddr.
-		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
 	}
 	sa, err := addrToSockaddr(c.family, addr)
 	if err != nil {
-		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: err}
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addr, Err: err}
 	}
 	n, err := c.s.Send(bg, b, 0, sa, 0)
 	if err != nil {
-		return n, opError("write", "sendto", c.net, c.laddr, addr, err)
+		return n, opError("write", "sendto", c.network(), c.laddr, addr, err)
 	}
 	return n, nil
 }
@@ -112,7 +112,7 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 // MSG_* flags and its sender.
 func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
 	n, oobn, flags, sa, err := c.readMsg(b, oob, 0)
-	if a, ok := sockaddrToAddr(c.net, sa).(*net.UDPAddr); ok {
+	if a, ok := sockaddrToAddr(c.network(), sa).(*net.UDPAddr); ok {
 		addr = a
 	}
 	return n, oobn, flags, addr, err
@@ -150,7 +150,7 @@ func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oo
 // the address its errors name.
 func (c *UDPConn) writeMsgUDP(b, oob []byte, to netip.AddrPort, errAddr net.Addr) (int, int, error) {
 	fail := func(err error) (int, int, error) {
-		return 0, 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: errAddr, Err: err}
+		return 0, 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: errAddr, Err: err}
 	}
 	var sa unix.Sockaddr
 	switch {
@@ -165,7 +165,7 @@ func (c *UDPConn) writeMsgUDP(b, oob []byte, to netip.AddrPort, errAddr net.Addr
 		}
 	}
 	n, oobn, err := c.writeMsg(b, oob, sa)
-	return n, oobn, opError("write", "sendmsg", c.net, c.laddr, errAddr, err)
+	return n, oobn, opError("write", "sendmsg", c.network(), c.laddr, errAddr, err)
 }
 
 var _ net.PacketConn = (*UDPConn)(nil)
@@ -182,12 +182,12 @@ func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	}
 	n, err := c.s.RecvMmsg(bg, mm, flags, 0)
 	if err != nil {
-		return 0, opError("read", "recvmmsg", c.net, c.laddr, c.raddr, err)
+		return 0, opError("read", "recvmmsg", c.network(), c.laddr, c.raddr, err)
 	}
 	for i := range n {
 		m := &ms[i]
 		m.N, m.NN, m.Flags = mm[i].N, mm[i].OOBN, mm[i].Flags
-		m.Addr = sockaddrToAddr(c.net, mm[i].Addr)
+		m.Addr = sockaddrToAddr(c.network(), mm[i].Addr)
 	}
 	return n, nil
 }
@@ -202,14 +202,14 @@ func (c *UDPConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 		if ms[i].Addr != nil {
 			sa, err := addrToSockaddr(c.family, ms[i].Addr)
 			if err != nil {
-				return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: ms[i].Addr, Err: err}
+				return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: ms[i].Addr, Err: err}
 			}
 			mm[i].Addr = sa
 		}
 	}
 	n, err := c.s.SendMmsg(bg, mm, flags, 0)
 	if err != nil {
-		return 0, opError("write", "sendmmsg", c.net, c.laddr, c.raddr, err)
+		return 0, opError("write", "sendmmsg", c.network(), c.laddr, c.raddr, err)
 	}
 	for i := range n {
 		ms[i].N = mm[i].N

@@ -57,7 +57,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 	if limited {
 		lr.N = remain - n
 	}
-	return n, opError("readfrom", "splice", c.net, c.laddr, c.raddr, err)
+	return n, opError("readfrom", "splice", c.network(), c.laddr, c.raddr, err)
 }
 
 // WriteTo copies the connection into w until EOF, as io.Copy does, and is
@@ -83,7 +83,7 @@ func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
 	if !handled {
 		return io.Copy(w, readerOnly{c})
 	}
-	return n, opError("writeto", "splice", c.net, c.laddr, c.raddr, err)
+	return n, opError("writeto", "splice", c.network(), c.laddr, c.raddr, err)
 }
 
 // streamConn returns the connection of a gonet TCP or unix stream
@@ -93,7 +93,7 @@ func streamConn(x any) *conn {
 	case *TCPConn:
 		return &v.conn
 	case *UnixConn:
-		if v.net == "unix" {
+		if v.network() == "unix" {
 			return &v.conn
 		}
 	}

@@ -18,7 +18,7 @@ import (
 type UnixConn struct{ conn }
 
 func newUnixConn(s *engine.Socket, network string, raddr net.Addr) *UnixConn {
-	c := &UnixConn{conn{s: s, net: network, raddr: raddr, stream: s.Type() != unix.SOCK_DGRAM}}
+	c := &UnixConn{conn{s: s, netIdx: networkIndex(network), raddr: raddr, stream: s.Type() != unix.SOCK_DGRAM}}
 	c.laddr = localAddr(s, network)
 	if c.stream && c.laddr.(*net.UnixAddr).Name == "" {
 		c.laddr = nil // an unnamed end of a connection, as net reports it
@@ -31,12 +31,12 @@ func (c *UnixConn) connected() bool { return c.stream || c.raddr != nil }
 
 // CloseRead shuts down the reading side.
 func (c *UnixConn) CloseRead() error {
-	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
+	return opError("close", "shutdown", c.network(), c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_RD))
 }
 
 // CloseWrite shuts down the writing side.
 func (c *UnixConn) CloseWrite() error {
-	return opError("close", "shutdown", c.net, c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
+	return opError("close", "shutdown", c.network(), c.laddr, c.raddr, c.s.Shutdown(unix.SHUT_WR))
 }
 
 // ReadFromUnix reads one message into b and returns its sender: nil for
@@ -68,7 +68,7 @@ func (c *UnixConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.Uni
 // unixAddr converts a sender's address, as net does: nil when unnamed.
 func (c *UnixConn) unixAddr(sa unix.Sockaddr) *net.UnixAddr {
 	if u, ok := sa.(*unix.SockaddrUnix); ok && u.Name != "" {
-		return &net.UnixAddr{Name: u.Name, Net: c.net}
+		return &net.UnixAddr{Name: u.Name, Net: c.network()}
 	}
 	return nil
 }
@@ -77,17 +77,17 @@ func (c *UnixConn) unixAddr(sa unix.Sockaddr) *net.UnixAddr {
 func (c *UnixConn) WriteToUnix(b []byte, addr *net.UnixAddr) (int, error) {
 	sa, err := c.destination(addr, true)
 	if err != nil {
-		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addrOrNil(addr), Err: err}
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addrOrNil(addr), Err: err}
 	}
 	n, err := c.s.Send(bg, b, 0, sa, 0)
-	return n, opError("write", "sendto", c.net, c.laddr, addrOrNil(addr), err)
+	return n, opError("write", "sendto", c.network(), c.laddr, addrOrNil(addr), err)
 }
 
 // WriteTo is WriteToUnix for net.PacketConn; addr must be a *net.UnixAddr.
 func (c *UnixConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	a, ok := addr.(*net.UnixAddr)
 	if !ok {
-		return 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
 	}
 	return c.WriteToUnix(b, a)
 }
@@ -104,10 +104,10 @@ func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int,
 		sa, err = c.destination(addr, false)
 	}
 	if err != nil {
-		return 0, 0, &net.OpError{Op: "write", Net: c.net, Source: c.laddr, Addr: addrOrNil(addr), Err: err}
+		return 0, 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addrOrNil(addr), Err: err}
 	}
 	n, oobn, err = c.writeMsg(b, oob, sa)
-	return n, oobn, opError("write", "sendmsg", c.net, c.laddr, addrOrNil(addr), err)
+	return n, oobn, opError("write", "sendmsg", c.network(), c.laddr, addrOrNil(addr), err)
 }
 
 // destination checks addr as net's writeTo does: none on a connected
@@ -118,7 +118,7 @@ func (c *UnixConn) destination(addr *net.UnixAddr, required bool) (unix.Sockaddr
 		return nil, net.ErrWriteToConnected
 	case addr == nil:
 		return nil, errMissingAddress
-	case addr.Net != c.net:
+	case addr.Net != c.network():
 		return nil, syscall.EAFNOSUPPORT
 	}
 	return &unix.SockaddrUnix{Name: addr.Name}, nil
