@@ -84,7 +84,10 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 	if err = l.tasks.open(); err != nil {
 		return nil, err
 	}
-	if l.bufMem, err = unix.Mmap(-1, 0, l.bufSize*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+	// The receive pool is resident from the start (MAP_POPULATE): the
+	// buffer ring hands out every buffer in turn, so it soon would be, and
+	// its memory is the loop's, not its connections'.
+	if l.bufMem, err = unix.Mmap(-1, 0, l.bufSize*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE); err != nil {
 		l.tasks.close()
 		return nil, err
 	}
