@@ -196,7 +196,7 @@ func runMain(args []string) {
 	}
 	r.header = machine()
 	r.setup = fmt.Sprintf("Each server runs alone on CPU 0 with GOMAXPROCS=1 (at points marked GOMAXPROCS=2, on CPUs 0 and 1, the second shared with the load); the Go net load generator runs on CPU 1. "+
-		"Rounds alternate between the servers: %d rounds of %v after %v of warm-up, at each point; figures are medians over the rounds. "+
+		"Rounds alternate between the servers: %d rounds of %v after %v of warm-up, at each point; figures are medians over the rounds, and \"spread\" is how far the slowest and the fastest round of ops/s were from that median. "+
 		"Latency is per round trip at the load, from the write of a batch to the last byte of its echo. "+
 		"Server CPU is utime+stime from /proc/PID/stat over the same window; syscalls are raw_syscalls:sys_enter from perf stat, counted in a window of %v just after it, since the tracepoint slows every syscall. "+
 		"\"vs best peer\" is ops/s against the faster of Go net and gnet at that point. "+

@@ -310,17 +310,17 @@ func (r *results) writeMarkdown(w io.Writer) {
 	}
 	if len(echo) > 0 {
 		fmt.Fprintf(w, "\n## Echo\n\n")
-		fmt.Fprintf(w, "| workload | server | ops/s | vs best peer | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | syscalls/op | CPU busy, server/load |\n")
-		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| workload | server | ops/s | spread | vs best peer | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | syscalls/op | CPU busy, server/load |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range echo {
 			for _, impl := range r.servers(p) {
 				s, ok := r.summary(p, impl)
 				if !ok {
-					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
+					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
 					continue
 				}
-				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
-					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), micros(s.p999),
+				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
+					commas(s.ops), failedMark(s), spread(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), micros(s.p999),
 					fixed(s.cpu), perOp(s.sys), busy(s))
 			}
 		}
@@ -329,17 +329,17 @@ func (r *results) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "\n## HTTP\n\n")
 		fmt.Fprintf(w, "The same net/http handler served by net and by gonet; the load makes one GET at a time on each keep-alive connection and reads the whole response. "+
 			"The file is served with http.ServeFile, where gonet splices it and net uses sendfile.\n\n")
-		fmt.Fprintf(w, "| workload | server | req/s | vs net | p50 µs | p99 µs | server CPU µs/req | syscalls/req | CPU busy, server/load |\n")
-		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| workload | server | req/s | spread | vs net | p50 µs | p99 µs | server CPU µs/req | syscalls/req | CPU busy, server/load |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range web {
 			for _, impl := range r.servers(p) {
 				s, ok := r.summary(p, impl)
 				if !ok {
-					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
+					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
 					continue
 				}
-				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
-					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), busy(s))
+				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s |\n", p.title(), impl,
+					commas(s.ops), failedMark(s), spread(s), r.vsPeer(p, impl, s), micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), busy(s))
 			}
 		}
 	}
@@ -348,22 +348,22 @@ func (r *results) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "Each flow is a connected socket of the load that keeps its datagrams in flight and sends one more for each echo, in batches (recvmmsg and sendmmsg), "+
 			"so the server is what limits the rate. A flow that hears nothing for %v counts its datagrams in flight as lost and sends new ones. "+
 			"net-mmsg, Go net with x/net's recvmmsg and sendmmsg 64 at a time, is the reference floor for a Go server; the other batching servers also take 64 a call.\n\n", udpFlowTimeout)
-		fmt.Fprintf(w, "| workload | server | datagrams/s | vs net | vs net-mmsg | p50 µs | p99 µs | server CPU µs/datagram | syscalls/datagram | lost | CPU busy, server/load |\n")
-		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| workload | server | datagrams/s | spread | vs net | vs net-mmsg | p50 µs | p99 µs | server CPU µs/datagram | syscalls/datagram | lost | CPU busy, server/load |\n")
+		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range udp {
 			ref, haveRef := r.summary(p, "net-mmsg")
 			for _, impl := range r.servers(p) {
 				s, ok := r.summary(p, impl)
 				if !ok {
-					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
+					fmt.Fprintf(w, "| %s | %s | failed: %s | | | | | | | | | |\n", p.title(), impl, mdEscape(s.lastErr))
 					continue
 				}
 				vsRef := ""
 				if haveRef && impl != "net-mmsg" && ref.ops > 0 {
 					vsRef = fmt.Sprintf("%.2f×", s.ops/ref.ops)
 				}
-				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %.2f%% | %s |\n", p.title(), impl,
-					commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), vsRef, micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), s.loss*100, busy(s))
+				fmt.Fprintf(w, "| %s | %s | %s%s | %s | %s | %s | %s | %s | %s | %s | %.2f%% | %s |\n", p.title(), impl,
+					commas(s.ops), failedMark(s), spread(s), r.vsPeer(p, impl, s), vsRef, micros(s.p50), micros(s.p99), fixed(s.cpu), perOp(s.sys), s.loss*100, busy(s))
 			}
 		}
 	}
@@ -372,21 +372,21 @@ func (r *results) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(w, "The load keeps %d messages in flight and counts what comes back, so the server receives and sends every byte. "+
 			"iperf3 is one-way (its client on CPU 1 sends, its server on CPU 0 receives, %s writes): the ceiling for one direction. "+
 			"An echo can pass it, since its two directions spread loopback's work over both CPUs.\n\n", p.depth, byteSize(p.size))
-		fmt.Fprintf(w, "| server | Gbit/s each way | %s msgs/s | vs best peer | vs iperf3 | server CPU µs/msg | syscalls/msg | CPU busy, server/load |\n", byteSize(p.size))
-		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(w, "| server | Gbit/s each way | %s msgs/s | spread | vs best peer | vs iperf3 | server CPU µs/msg | syscalls/msg | CPU busy, server/load |\n", byteSize(p.size))
+		fmt.Fprintf(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		ceiling, haveCeiling := r.summary(p, "iperf3")
 		for _, impl := range r.servers(p) {
 			s, ok := r.summary(p, impl)
 			if !ok {
-				fmt.Fprintf(w, "| %s | failed: %s | | | | | | |\n", impl, mdEscape(s.lastErr))
+				fmt.Fprintf(w, "| %s | failed: %s | | | | | | | |\n", impl, mdEscape(s.lastErr))
 				continue
 			}
 			vsIperf := ""
 			if haveCeiling && impl != "iperf3" && ceiling.ops > 0 {
 				vsIperf = fmt.Sprintf("%.2f×", s.ops/ceiling.ops)
 			}
-			fmt.Fprintf(w, "| %s | %.1f | %s%s | %s | %s | %s | %s | %s |\n", impl,
-				s.ops*float64(p.size)*8/1e9, commas(s.ops), failedMark(s), r.vsPeer(p, impl, s), vsIperf, fixed(s.cpu), perOp(s.sys), busy(s))
+			fmt.Fprintf(w, "| %s | %.1f | %s%s | %s | %s | %s | %s | %s | %s |\n", impl,
+				s.ops*float64(p.size)*8/1e9, commas(s.ops), failedMark(s), spread(s), r.vsPeer(p, impl, s), vsIperf, fixed(s.cpu), perOp(s.sys), busy(s))
 		}
 	}
 	for _, p := range idle {
@@ -529,6 +529,17 @@ func verdict(met, withinFloor bool) string {
 		return "met (within the 0.95 floor)"
 	}
 	return "**missed**"
+}
+
+// spread is how far the slowest and the fastest round were from the
+// median, in percent of it: the noise at that point. It is empty for one
+// round.
+func spread(s summary) string {
+	if s.rounds-s.failed < 2 || s.ops <= 0 {
+		return ""
+	}
+	pct := func(v float64) int { return int(math.Round((v/s.ops - 1) * 100)) }
+	return fmt.Sprintf("%+d%%/%+d%%", pct(s.opsMin), pct(s.opsMax))
 }
 
 // busy gives the CPU time of the server and the load over the window, as a

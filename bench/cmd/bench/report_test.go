@@ -104,7 +104,7 @@ func TestNiceCeilCoversWithRoundTicks(t *testing.T) {
 }
 
 // fakeResults is a small run: two peers and the loop engine at three points,
-// with one failed round.
+// with one failed round, and one server whose rounds spread.
 func fakeResults() *results {
 	pts := []point{defaultPoints[1], defaultPoints[4], defaultPoints[8]}
 	r := &results{points: pts, impls: []string{"net", "gnet", "loop"}, command: "go run ./cmd/bench"}
@@ -113,7 +113,7 @@ func fakeResults() *results {
 		r.add(pts[0], "net", sample{opsPerSec: 80e3 + f, p50: 400, p99: 1700, p999: 2500, cpuPerOp: 11, sysPerOp: 2.6})
 		r.add(pts[0], "gnet", sample{opsPerSec: 90e3 + f, p50: 390, p99: 1600, p999: 2400, cpuPerOp: 10, sysPerOp: 2.4})
 		r.add(pts[0], "loop", sample{opsPerSec: 95e3 + f, p50: 380, p99: 1500, p999: 2300, cpuPerOp: 8, sysPerOp: 0.4})
-		r.add(pts[1], "net", sample{opsPerSec: 1.27e6, cpuPerOp: 0.7, sysPerOp: math.NaN()})
+		r.add(pts[1], "net", sample{opsPerSec: []float64{1.2e6, 1.27e6, 1.3e6}[round], cpuPerOp: 0.7, sysPerOp: math.NaN()})
 		r.add(pts[1], "gnet", sample{opsPerSec: 1.42e6, cpuPerOp: 0.6, sysPerOp: math.NaN()})
 		r.add(pts[1], "loop", sample{opsPerSec: 1.40e6, cpuPerOp: 0.5, sysPerOp: math.NaN()})
 		r.add(pts[2], "net", sample{rssBefore: 6 << 20, rssAfter: 6<<20 + 10000*9000})
@@ -128,14 +128,14 @@ func TestMarkdownReport(t *testing.T) {
 	fakeResults().writeMarkdown(&b)
 	md := b.String()
 	for _, want := range []string{
-		"| 64 B echo, 64 conns | loop | 95,001 | 1.06× gnet |",
+		"| 64 B echo, 64 conns | loop | 95,001 | +0%/+0% | 1.06× gnet |",
 		"| loop, 64 B at 64 conns: ops/s ≥ net | 1.19× (95,001 vs 80,001 ops/s) | met |",
 		"| loop, 64 B at 64 conns: syscalls/op ≤ 0.5 | 0.40 | met |",
 		"| loop, 64 conns, 16-deep pipeline: ops/s ≥ 1.0× gnet (required) | 0.99× (1,400,000 vs 1,420,000 ops/s) | met (within the 0.95 floor) |",
 		"| loop, 64 conns, 16-deep pipeline: ops/s ≥ 1.2× gnet (stretch) | 0.99× (1,400,000 vs 1,420,000 ops/s) | **missed** |",
 		"| loop: RSS per idle conn ≤ 1 KiB at 10000 | 0.88 KiB | met |",
 		"| gnet | failed: server gnet: exited badly \\| really | | |",
-		"| 64 B echo, 64 conns, 16-deep pipeline | net | 1,270,000 |  | n/a | n/a | n/a | 0.70 | n/a |",
+		"| 64 B echo, 64 conns, 16-deep pipeline | net | 1,270,000 | -6%/+2% |  | n/a | n/a | n/a | 0.70 | n/a |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
