@@ -3,6 +3,7 @@
 package gonet
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -150,5 +151,42 @@ func TestTypedRefusals(t *testing.T) {
 				t.Errorf("gonet: %v\n                        net: %v", oerr, nerr)
 			}
 		})
+	}
+}
+
+// TestAcceptedUnixAddrsWithNet compares the addresses of an accepted unix
+// connection with net's, for a client that is unnamed (net says "@") and
+// for one bound to a path.
+func TestAcceptedUnixAddrsWithNet(t *testing.T) {
+	dir := t.TempDir()
+	server, client := filepath.Join(dir, "server.sock"), filepath.Join(dir, "client.sock")
+	accepted := func(listen func(string, string) (net.Listener, error), named bool) string {
+		t.Helper()
+		defer os.Remove(client)
+		l, err := listen("unix", server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		var laddr *net.UnixAddr
+		if named {
+			laddr = &net.UnixAddr{Name: client, Net: "unix"}
+		}
+		c, err := net.DialUnix("unix", laddr, l.Addr().(*net.UnixAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		return fmt.Sprintf("remote %#v, local %#v", s.RemoteAddr(), s.LocalAddr())
+	}
+	for _, named := range []bool{false, true} {
+		if ours, theirs := accepted(Listen, named), accepted(net.Listen, named); ours != theirs {
+			t.Errorf("named client %v: gonet's accepted conn has %s; net's has %s", named, ours, theirs)
+		}
 	}
 }

@@ -230,7 +230,14 @@ func (b *uringBackend) drainAccepts(s *Socket) {
 // peerName returns the address of fd's peer: a zero address of the family
 // if it is gone already.
 func peerName(fd, domain int) unix.Sockaddr {
-	// getpeername(2) by hand: x/sys's puts its buffer on the heap.
+	if domain == unix.AF_UNIX {
+		// x/sys names an unnamed peer "@", as net does.
+		if sa, err := unix.Getpeername(fd); err == nil {
+			return sa
+		}
+		return &unix.SockaddrUnix{}
+	}
+	// An IP peer by hand: x/sys's getpeername puts its buffer on the heap.
 	var raw unix.RawSockaddrAny
 	n := uint32(unix.SizeofSockaddrAny)
 	if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e == 0 {
