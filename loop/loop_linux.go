@@ -61,9 +61,9 @@ type Config struct {
 	// BufferSize is the size of each receive buffer; 0 means 4096.
 	BufferSize int
 	// Buffers is the number of receive buffers per loop, a power of two;
-	// 0 means 1024. On io_uring the pool, Buffers × BufferSize bytes per
-	// loop, is resident from the start: the buffer ring hands out every
-	// buffer in turn, so under load it soon would be anyway.
+	// 0 means 1024. On io_uring the first page of each buffer is made
+	// resident when the loop starts: the buffer ring hands out every buffer
+	// in turn, so under load those pages soon would be anyway.
 	Buffers int
 }
 

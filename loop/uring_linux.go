@@ -74,6 +74,19 @@ var ringOps = []engine.RingOp{
 	{Op: uring.IORING_OP_CLOSE},        // end
 }
 
+// faultFirstPages makes the first page of each buffer of a receive pool
+// resident now, where every receive into it lands: the buffer ring hands
+// out every buffer in turn, so under load these pages soon would be, and
+// they are the loop's memory, not its connections' (before, a pool of 4
+// KiB buffers was faulted in as connections came, and counted as theirs).
+// The rest of a large buffer stays unfaulted until a large message needs
+// it.
+func faultFirstPages(pool []byte, stride int) {
+	for off := 0; off < len(pool); off += stride {
+		pool[off] = 0
+	}
+}
+
 // ringSQEFlags are the SQE flags a loop sets: buffer selection on receives,
 // and the hard link from a connection's cancel to its close.
 const ringSQEFlags = uring.IOSQE_BUFFER_SELECT | uring.IOSQE_IO_HARDLINK
@@ -84,13 +97,11 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 	if err = l.tasks.open(); err != nil {
 		return nil, err
 	}
-	// The receive pool is resident from the start (MAP_POPULATE): the
-	// buffer ring hands out every buffer in turn, so it soon would be, and
-	// its memory is the loop's, not its connections'.
-	if l.bufMem, err = unix.Mmap(-1, 0, l.bufSize*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE); err != nil {
+	if l.bufMem, err = unix.Mmap(-1, 0, l.bufSize*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		l.tasks.close()
 		return nil, err
 	}
+	faultFirstPages(l.bufMem, l.bufSize)
 	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*uring.SizeofBuf+64, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		unix.Munmap(l.bufMem)
 		l.tasks.close()

@@ -82,14 +82,12 @@ func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	}
 	// Only the pages a datagram touches become resident; no huge pages,
 	// or one small datagram would make 2 MiB resident.
-	// The receive pool is resident from the start (MAP_POPULATE): the
-	// buffer ring hands out every buffer in turn, so it soon would be, and
-	// its memory is the loop's, not its connections'.
-	if l.bufMem, err = unix.Mmap(-1, 0, l.stride*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE); err != nil {
+	if l.bufMem, err = unix.Mmap(-1, 0, l.stride*int(l.nbufs), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		l.tasks.close()
 		return nil, err
 	}
 	unix.Madvise(l.bufMem, unix.MADV_NOHUGEPAGE)
+	faultFirstPages(l.bufMem, l.stride)
 	if l.brMem, err = unix.Mmap(-1, 0, int(l.nbufs)*singleMsgSize+128, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
 		unix.Munmap(l.bufMem)
 		l.tasks.close()
