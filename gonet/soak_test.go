@@ -273,7 +273,13 @@ func TestSoak(t *testing.T) {
 	var samples []soakSample
 	tick := time.NewTicker(max(*soakFor/60, time.Second))
 	for ctx.Err() == nil {
-		samples = append(samples, takeSoakSample(time.Since(start), ops.Load()))
+		s := takeSoakSample(time.Since(start), ops.Load())
+		if ctx.Err() != nil {
+			// The run ended while the sample was taken: it may count
+			// the goroutines of the clients' and servers' teardown.
+			break
+		}
+		samples = append(samples, s)
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
