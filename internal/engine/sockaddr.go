@@ -139,14 +139,9 @@ func (s *Socket) InetName(peer bool) (ap netip.AddrPort, scope uint32, err error
 		return ap, 0, net.ErrClosed
 	}
 	defer s.release()
-	call := uintptr(unix.SYS_GETSOCKNAME)
-	if peer {
-		call = unix.SYS_GETPEERNAME
-	}
-	var raw unix.RawSockaddrAny
-	n := uint32(unix.SizeofSockaddrAny)
-	if _, _, e := unix.RawSyscall(call, uintptr(s.fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e != 0 {
-		return ap, 0, e
+	raw, n, err := sockName(s.fd, peer)
+	if err != nil {
+		return ap, 0, err
 	}
 	switch {
 	case raw.Addr.Family == unix.AF_INET && n >= unix.SizeofSockaddrInet4:
@@ -157,4 +152,18 @@ func (s *Socket) InetName(peer bool) (ap netip.AddrPort, scope uint32, err error
 		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), uint16(getPort(&p.Port))), p.Scope_id, nil
 	}
 	return ap, 0, unix.EAFNOSUPPORT
+}
+
+// sockName is getsockname(2), or with peer getpeername(2), into a buffer
+// on the caller's stack: x/sys's puts its buffer on the heap.
+func sockName(fd int, peer bool) (raw unix.RawSockaddrAny, n uint32, err error) {
+	call := uintptr(unix.SYS_GETSOCKNAME)
+	if peer {
+		call = unix.SYS_GETPEERNAME
+	}
+	n = unix.SizeofSockaddrAny
+	if _, _, e := unix.RawSyscall(call, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return raw, 0, e
+	}
+	return raw, n, nil
 }

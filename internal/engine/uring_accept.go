@@ -4,7 +4,6 @@ package engine
 
 import (
 	"net"
-	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/uring"
 	"golang.org/x/sys/unix"
@@ -237,10 +236,7 @@ func peerName(fd, domain int) unix.Sockaddr {
 		}
 		return &unix.SockaddrUnix{}
 	}
-	// An IP peer by hand: x/sys's getpeername puts its buffer on the heap.
-	var raw unix.RawSockaddrAny
-	n := uint32(unix.SizeofSockaddrAny)
-	if _, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&raw)), uintptr(unsafe.Pointer(&n))); e == 0 {
+	if raw, n, err := sockName(fd, true); err == nil {
 		if sa := sockaddrFrom(&raw, n); sa != nil {
 			return sa
 		}

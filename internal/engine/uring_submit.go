@@ -331,7 +331,7 @@ func (sh *shard) waitInline(idx uint32, st *opState, wait time.Duration) {
 		sh.mu.Unlock()
 		wakeAll(wake)
 		if owed {
-			sh.poke() // an accept's note, for the reaper
+			sh.poke() // multishot notes (notifyLocked), for the reaper
 		}
 		sh.mu.Lock()
 	}
