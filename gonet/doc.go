@@ -12,7 +12,8 @@
 // unchanged.
 //
 // Networks: tcp, tcp4, tcp6, udp, udp4, udp6, unix, unixgram and
-// unixpacket. Host names
+// unixpacket. Raw IP sockets (net's "ip" networks, IPConn and
+// Dialer.DialIP) are not part of gonet. Host names
 // are resolved with ksocket's getaddrinfo (numeric hosts, the hosts file,
 // and DNS over ksocket's own sockets). Listening on "tcp" or "udp" with an
 // empty host opens one dual-stack IPv6 socket, as net does.
@@ -73,10 +74,14 @@
 // and with more Ps that thread is often asleep, so each datagram cost a
 // thread wake-up (64 B echo at two Ps: 0.77x net with the multishot, 1.19x
 // without). The first read that asks for
-// control data (ReadMsgUDP with an oob buffer) or a raw read (SyscallConn,
-// ReadBatch) takes the conn off the queue for good; the datagrams queued
-// until then come out first, without control data, with MSG_CTRUNC where
-// the kernel had some.
+// control data (ReadMsgUDP with an oob buffer) or a batch (ReadBatch)
+// takes the conn off the queue for good; the datagrams queued until then
+// come out first, without control data, with MSG_CTRUNC where the kernel
+// had some. SyscallConn takes it off too, before it returns: a raw read
+// cannot see what the queue holds, so datagrams queued by earlier plain
+// reads come out of the next plain read, and a conn wrapped before it is
+// read, as x/net's ipv4.NewPacketConn and ipv6.NewPacketConn wrap it,
+// never queues.
 //
 // A UDPConn's sends on the uring backend try sendto(2) or sendmsg(2) first,
 // and wait on the ring only when the socket has no room: a datagram send

@@ -36,6 +36,15 @@ func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *U
 	return c
 }
 
+// SyscallConn returns the raw connection, as net's does. It first takes
+// the conn off its datagram queue (see the package doc), so that raw
+// reads, which x/net's ipv4.PacketConn and ipv6.PacketConn make, see
+// every datagram the queue has not taken already.
+func (c *UDPConn) SyscallConn() (syscall.RawConn, error) {
+	c.s.LeaveDatagramQueue()
+	return c.conn.SyscallConn()
+}
+
 // ReadFrom reads one datagram into b and returns its sender. A datagram
 // larger than b is truncated to len(b), as with net.
 func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {

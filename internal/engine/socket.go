@@ -268,6 +268,21 @@ func (s *Socket) queueDatagrams() {
 	}
 }
 
+// LeaveDatagramQueue takes a socket off the datagram queue that
+// QueueDatagrams gave it, for good, and waits until the multishot receive
+// has ended: later receives, and the raw reads of RawRead, go to the
+// kernel. Datagrams the queue took before then come out of the next
+// Recv or RecvMmsg, not of a raw read, which sees only what the kernel
+// holds; a caller that will read raw calls it before it reads at all
+// (gonet's SyscallConn). Elsewhere it does nothing.
+func (s *Socket) LeaveDatagramQueue() {
+	if !s.acquire() {
+		return
+	}
+	defer s.release()
+	leaveDatagramQueue(s)
+}
+
 // SendDatagramsNow lets a UDP socket's sends on the uring backend try
 // sendto(2) (sendmsg(2) with control data) without waiting first, and use
 // the ring only to wait for room. A datagram send is done the moment the

@@ -22,3 +22,6 @@ type opState struct{}
 type dgramQueue struct{}
 
 func (d *deadline) cancelPendLocked() {}
+
+// leaveDatagramQueue does nothing: without a ring no socket queues.
+func leaveDatagramQueue(*Socket) {}

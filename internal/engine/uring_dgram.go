@@ -361,6 +361,13 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 	sh.notifyLocked(&q.multishot, nil)
 }
 
+// leaveDatagramQueue is Socket.LeaveDatagramQueue.
+func leaveDatagramQueue(s *Socket) {
+	if b, ok := s.e.b.(*uringBackend); ok && b.queues(s) {
+		b.leaveQueue(s)
+	}
+}
+
 // leaveQueue takes s off its queue for good, as the first receive that
 // the queue cannot serve does, and waits until the multishot has ended.
 // The datagrams it queued stay, for takeLeft.
