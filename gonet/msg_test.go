@@ -3,11 +3,13 @@
 package gonet
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -205,6 +207,9 @@ func TestUnixMsgWithNet(t *testing.T) {
 			return fmt.Sprintf("%s; %s; %d %d %s; %q %s from %v %s", errShape(err1), errShape(err2), n, oobn, errShape(err3),
 				buf[:rn], cmsgSummary(t, ob[:roobn]), from, errShape(err4))
 		}},
+		{"stream/credentials", "unix", credentials},
+		{"gram/credentials", "unixgram", credentials},
+		{"packet/credentials", "unixpacket", credentials},
 		{"stream/read-from", "unix", func(t *testing.T, a, b unixMsgConn, _ *net.UnixAddr) string {
 			a.Write([]byte("hi"))
 			buf := make([]byte, 8)
@@ -229,6 +234,127 @@ func TestUnixMsgWithNet(t *testing.T) {
 				t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
 			}
 		})
+	}
+}
+
+// credentials sends SCM_CREDENTIALS from a, with b asking for them
+// (SO_PASSCRED), and reports what b reads: the kernel checks what a
+// claims, so it sends its own pid, uid and gid, and then a pid not its
+// own, which an unprivileged sender is refused and root may claim.
+func credentials(t *testing.T, a, b unixMsgConn, _ *net.UnixAddr) string {
+	rc, err := b.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	}).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+	s := ""
+	for _, pid := range []int32{int32(os.Getpid()), 1} {
+		creds := unix.UnixCredentials(&unix.Ucred{Pid: pid, Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())})
+		wn, woobn, werr := a.WriteMsgUnix([]byte("cred"), creds, nil)
+		s += fmt.Sprintf("write %d %d %s; ", wn, woobn, errShape(werr))
+		if werr != nil {
+			continue
+		}
+		b.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf, oob := make([]byte, 16), make([]byte, 64)
+		n, oobn, flags, _, rerr := b.ReadMsgUnix(buf, oob)
+		s += fmt.Sprintf("read %q %s flags %#x %s", buf[:n], cmsgSummary(t, oob[:oobn]), flags, errShape(rerr))
+		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+			for _, m := range msgs {
+				if c, err := unix.ParseUnixCredentials(&m); err == nil {
+					s += fmt.Sprintf(" pid-sent %v uid %v", c.Pid == pid, c.Uid == uint32(os.Getuid()))
+				}
+			}
+		}
+		s += "; "
+	}
+	return s
+}
+
+// TestUDPSegmentsWithNet sends with UDP_SEGMENT (GSO) and reads with and
+// without UDP_GRO, then reads datagrams cut short by a small buffer
+// (MSG_TRUNC) and control data cut short by a small oob (MSG_CTRUNC),
+// on net and on gonet, with conns made at one P and at two: on the
+// uring backend at one P, reads with no oob go through the datagram
+// queue.
+func TestUDPSegmentsWithNet(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprintf("procs=%d", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			forUDPFamilies(t, testUDPSegmentsWithNet)
+		})
+	}
+}
+
+func testUDPSegmentsWithNet(t *testing.T, fam udpFamily) {
+	listens := []func(*net.UDPAddr) (udpMsgConn, error){
+		func(a *net.UDPAddr) (udpMsgConn, error) { return net.ListenUDP(fam.network, a) },
+		func(a *net.UDPAddr) (udpMsgConn, error) { return ListenUDP(fam.network, a) },
+	}
+	var got [2]string
+	for i, listen := range listens {
+		open := func() udpMsgConn {
+			c, err := listen(&net.UDPAddr{IP: fam.loopback})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		cli, gro, plain := open(), open(), open()
+		setInt := func(c udpMsgConn, level, opt int) {
+			rc, _ := c.SyscallConn()
+			rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), level, opt, 1) })
+		}
+		setInt(gro, unix.SOL_UDP, unix.UDP_GRO)
+		segment := make([]byte, unix.CmsgSpace(2))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&segment[0]))
+		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+		*(*uint16)(unsafe.Pointer(&segment[unix.CmsgLen(0)])) = 1000
+		payload := bytes.Repeat([]byte("0123456789"), 350)
+
+		var out string
+		for _, to := range []udpMsgConn{gro, plain} {
+			n, oobn, err := cli.WriteMsgUDP(payload, segment, to.LocalAddr().(*net.UDPAddr))
+			out += fmt.Sprintf("gso write %d %d %s; ", n, oobn, errShape(err))
+		}
+		gro.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf, oob := make([]byte, 8192), make([]byte, 64)
+		n, oobn, flags, _, err := gro.ReadMsgUDP(buf, oob)
+		out += fmt.Sprintf("gro read %d equal %v flags %#x %s", n, bytes.Equal(buf[:n], payload), flags, errShape(err))
+		if msgs, perr := unix.ParseSocketControlMessage(oob[:oobn]); perr == nil {
+			for _, m := range msgs {
+				out += fmt.Sprintf(" [%d/%d %d]", m.Header.Level, m.Header.Type, *(*int32)(unsafe.Pointer(&m.Data[0])))
+			}
+		}
+		out += "; plain reads"
+		plain.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for range 4 {
+			n, _, flags, _, err := plain.ReadMsgUDP(buf, nil)
+			out += fmt.Sprintf(" %d/%#x/%s", n, flags, errShape(err))
+		}
+
+		// A datagram larger than the buffer: cut, with MSG_TRUNC,
+		// through the queue (no oob) and not (oob).
+		setInt(plain, fam.level, fam.recvDst)
+		setInt(plain, fam.level, fam.recvClass)
+		for _, ob := range [][]byte{nil, make([]byte, 128), make([]byte, unix.CmsgSpace(1))} {
+			if _, err := cli.WriteTo([]byte("longer than four"), plain.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			small := make([]byte, 4)
+			n, oobn, flags, _, err := plain.ReadMsgUDP(small, ob)
+			out += fmt.Sprintf("; oob %d: read %q oobn>0 %v trunc %v ctrunc %v %s", len(ob), small[:n], oobn > 0,
+				flags&unix.MSG_TRUNC != 0, flags&unix.MSG_CTRUNC != 0, errShape(err))
+		}
+		got[i] = out
+	}
+	t.Logf("net:   %s", got[0])
+	if got[0] != got[1] {
+		t.Errorf("gonet: %s\nnet:   %s", got[1], got[0])
 	}
 }
 
