@@ -23,6 +23,7 @@ import (
 	"github.com/ksocket-go/ksocket/gonet"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // countingConn is a gonet UDP socket that counts the calls quic-go makes,
@@ -31,18 +32,46 @@ import (
 type countingConn struct {
 	*gonet.UDPConn
 	batches, batched, msgWrites, plainReads, plainWrites atomic.Int64
+	// Control messages: sends that carried UDP_SEGMENT (GSO) and IP_TOS
+	// (ECN), and datagrams read with their IP_TOS.
+	gsoWrites, ecnWrites, ecnReads atomic.Int64
 }
 
 func (c *countingConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	n, err := c.UDPConn.ReadBatch(ms, flags)
 	c.batches.Add(1)
 	c.batched.Add(int64(n))
+	for _, m := range ms[:max(n, 0)] {
+		if hasCmsg(m.OOB[:m.NN], unix.IPPROTO_IP, unix.IP_TOS) {
+			c.ecnReads.Add(1)
+		}
+	}
 	return n, err
 }
 
 func (c *countingConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, error) {
 	c.msgWrites.Add(1)
+	if hasCmsg(oob, unix.SOL_UDP, unix.UDP_SEGMENT) {
+		c.gsoWrites.Add(1)
+	}
+	if hasCmsg(oob, unix.IPPROTO_IP, unix.IP_TOS) {
+		c.ecnWrites.Add(1)
+	}
 	return c.UDPConn.WriteMsgUDP(b, oob, addr)
+}
+
+// hasCmsg reports whether oob holds a control message of level and typ.
+func hasCmsg(oob []byte, level, typ int32) bool {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == level && m.Header.Type == typ {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -198,6 +227,15 @@ func TestQUICOverGonet(t *testing.T) {
 		if c.plainReads.Load() != 0 || c.plainWrites.Load() != 0 {
 			t.Errorf("%v: quic-go fell back to ReadFrom/WriteTo", c.LocalAddr())
 		}
+		t.Logf("%v: %d sends with UDP_SEGMENT, %d with IP_TOS; %d datagrams read with IP_TOS",
+			c.LocalAddr(), c.gsoWrites.Load(), c.ecnWrites.Load(), c.ecnReads.Load())
+		if c.ecnWrites.Load() == 0 || c.ecnReads.Load() == 0 {
+			t.Errorf("%v: ECN is off: quic-go sent or read no IP_TOS", c.LocalAddr())
+		}
+	}
+	// The bulk goes from the client: its sends are the ones GSO packs.
+	if cpc.gsoWrites.Load() == 0 {
+		t.Errorf("%v: GSO is off: quic-go sent no UDP_SEGMENT", cpc.LocalAddr())
 	}
 }
 
