@@ -72,13 +72,15 @@ for backend in uring epoll; do
 	# reaper and waiter shares one P.
 	step "go test -race -short, GOMAXPROCS=1 (KSOCKET_BACKEND=$backend)"
 	GOMAXPROCS=1 KSOCKET_BACKEND=$backend go test -race -short -count=1 ./...
+	(cd interop && GOMAXPROCS=1 KSOCKET_BACKEND=$backend go test -race -short -count=1 ./...)
 done
 
 # Older kernels, emulated: KSOCKET_FEATURES masks every ring op and setup
 # flag newer than the version, and the masked calls become plain syscalls.
 for profile in 5.19 6.1 6.11; do
-	step "go test -short (KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile)"
+	step "go test -short, and interop (KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile)"
 	KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile go test -short -count=1 ./...
+	(cd interop && KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile go test -short -count=1 ./...)
 done
 
 # Every fuzz target for about 10 s, given as a count of inputs: a
