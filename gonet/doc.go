@@ -100,9 +100,11 @@
 // Sockets made elsewhere come onto the engine with FileListener, FileConn
 // and FilePacketConn, as with net's functions of those names: systemd
 // socket activation and graceful-restart libraries hand a process its
-// listeners as *os.File. Each works on a duplicate, so f and the result
-// close independently; the File methods of the conns and listeners give a
-// duplicate back, for a child process or for net.
+// listeners as *os.File. Like net's, they go by the socket's family and
+// type, not its protocol: an MPTCP listener is a *TCPListener, a UDP-Lite
+// or ICMP ping socket a *UDPConn. Each works on a duplicate, so f and the
+// result close independently; the File methods of the conns and listeners
+// give a duplicate back, for a child process or for net.
 //
 // Outside Linux every constructor delegates to package net.
 package gonet

@@ -36,7 +36,8 @@ func FileListener(f *os.File) (net.Listener, error) {
 }
 
 // FileConn returns a connection on the engine for a copy of the socket
-// f, as net.FileConn does: a *TCPConn, *UDPConn or *UnixConn.
+// f, as net.FileConn does: a *TCPConn, *UDPConn or *UnixConn, by f's
+// address family and socket type.
 func FileConn(f *os.File) (net.Conn, error) {
 	s, network, raddr, err := adopt(f, 0)
 	if err != nil {
@@ -67,6 +68,14 @@ func FilePacketConn(f *os.File) (net.PacketConn, error) {
 // its network as net does ("tcp", "udp", "unix", "unixgram" or
 // "unixpacket"). A unix socket of any type passes, as in net, which goes
 // by the address type. raddr is the peer, if connected.
+//
+// The protocol (SO_PROTOCOL, which the engine keeps as Socket.Protocol)
+// narrows nothing, as in net, which goes by the address and the socket
+// type alone: an IPPROTO_MPTCP stream socket is "tcp" (MultipathTCP asks
+// the kernel), and UDP-Lite and ICMP echo ("ping") datagram sockets are
+// "udp", *UDPConn in both packages; golang.org/x/net/icmp makes its
+// unprivileged ping sockets so, with net.FilePacketConn. Refusing them
+// would refuse what net takes (TestFileProtocolsAsNet).
 func adopt(f *os.File, want int) (_ *engine.Socket, network string, raddr net.Addr, _ error) {
 	e, err := engine.Default()
 	if err != nil {

@@ -279,21 +279,27 @@ func (e *Engine) Socket(domain, typ, proto int, cat Category) (*Socket, error) {
 		return nil, err
 	}
 	st := typ &^ (unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC)
-	return e.newSocket(fd, domain, st, typ&unix.SOCK_NONBLOCK != 0, cat)
+	s := &Socket{e: e, fd: fd, domain: domain, sotype: st, proto: uint16(proto), nonblock: typ&unix.SOCK_NONBLOCK != 0}
+	return e.register(s, cat)
 }
 
 // Adopt makes a Socket of a duplicate of fd, a socket made elsewhere (an
 // inherited one, or an *os.File's): the duplicate is close-on-exec, and
 // O_NONBLOCK is set on the open file both share, as net's FileConn does.
-// fd itself stays the caller's. The category follows the kernel's answer:
-// a listening socket is CatListen, other stream sockets CatConnection,
-// the rest CatDatagram.
+// fd itself stays the caller's. Its domain, type and protocol are the
+// kernel's answers (SO_DOMAIN, SO_TYPE, SO_PROTOCOL), and so is the
+// category: a listening socket is CatListen, other stream sockets
+// CatConnection, the rest CatDatagram.
 func (e *Engine) Adopt(fd int) (*Socket, error) {
 	domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	if err != nil {
 		return nil, os.NewSyscallError("getsockopt", err) // ENOTSOCK for a file
 	}
 	sotype, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return nil, os.NewSyscallError("getsockopt", err)
+	}
+	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if err != nil {
 		return nil, os.NewSyscallError("getsockopt", err)
 	}
@@ -312,14 +318,21 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 		unix.Close(dup)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	return e.newSocket(dup, domain, sotype, false, cat)
+	return e.register(&Socket{e: e, fd: dup, domain: domain, sotype: sotype, proto: uint16(proto)}, cat)
 }
 
+// newSocket makes a Socket of fd, a socket of unknown protocol (an
+// accepted one), in category cat.
 func (e *Engine) newSocket(fd, domain, sotype int, nonblock bool, cat Category) (*Socket, error) {
-	s := &Socket{e: e, fd: fd, domain: domain, sotype: sotype, nonblock: nonblock}
+	return e.register(&Socket{e: e, fd: fd, domain: domain, sotype: sotype, nonblock: nonblock}, cat)
+}
+
+// register puts s, a new Socket, in category cat and attaches it to the
+// backend; if that fails, it closes s's descriptor.
+func (e *Engine) register(s *Socket, cat Category) (*Socket, error) {
 	s.cat.Store(uint32(cat))
 	if err := e.b.attach(s); err != nil {
-		unix.Close(fd)
+		unix.Close(s.fd)
 		return nil, err
 	}
 	return s, nil

@@ -28,6 +28,7 @@ type Socket struct {
 
 	// cancelQueued is backend state (below), kept here where it packs.
 	cancelQueued bool          // uring: the FD|ALL cancel of Close is queued; guarded by the home ring's shard.mu
+	proto        uint16        // see Protocol; 16 bits, as struct sock's sk_protocol; immutable
 	cat          atomic.Uint32 // Category; changes once, from CatUnified
 
 	// state counts the ops in progress; closedBit marks Close. The last op
@@ -68,6 +69,13 @@ func (s *Socket) Type() int { return s.sotype }
 
 // Domain returns the socket's address family.
 func (s *Socket) Domain() int { return s.domain }
+
+// Protocol returns the socket's protocol: for an adopted socket the
+// kernel's answer (SO_PROTOCOL), for one made by Engine.Socket the protocol
+// asked for. 0 means not known: the type's default was asked for, or the
+// socket was accepted, which may differ from its listener (an MPTCP
+// listener accepts a plain TCP socket from a client without MPTCP).
+func (s *Socket) Protocol() int { return int(s.proto) }
 
 // Nonblock reports whether the socket was created with SOCK_NONBLOCK.
 func (s *Socket) Nonblock() bool { return s.nonblock }
