@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -231,7 +232,19 @@ func (st dstep) partially() dstep {
 	return st
 }
 
-func dMs(ms int) unix.Timeval { return unix.Timeval{Usec: int64(ms) * 1000} }
+func dMs(ms int) unix.Timeval { return dTV(0, int64(ms)*1000) }
+
+// dTV is the Timeval of sec and usec whatever the width of the
+// platform's time_t: where it is 32 bits, larger values are cut short, as
+// a C caller's would be.
+func dTV(sec, usec int64) unix.Timeval {
+	var tv unix.Timeval
+	setWidth(&tv.Sec, sec)
+	setWidth(&tv.Usec, usec)
+	return tv
+}
+
+func setWidth[T int32 | int64](p *T, v int64) { *p = T(v) }
 
 // dPattern returns n bytes that are not all alike.
 func dPattern(n int) []byte {
@@ -552,10 +565,10 @@ var differentialTests = []struct {
 	})},
 	{name: "tcp/rcvtimeo-huge", fams: dOnlyV4, steps: dSteps(dTCPPair(), []dstep{
 		// 584 years: the kernel keeps it (in jiffies) and reads it back.
-		dSetTV("a", unix.SO_RCVTIMEO, unix.Timeval{Sec: dHugeSec}),
-		dGetTV("a", unix.SO_RCVTIMEO).tvIs(unix.Timeval{Sec: dHugeSec}),
-		dSetTV("c", unix.SO_SNDTIMEO, unix.Timeval{Sec: dHugeSec, Usec: 4000}),
-		dGetTV("c", unix.SO_SNDTIMEO).tvIs(unix.Timeval{Sec: dHugeSec, Usec: 4000}),
+		dSetTV("a", unix.SO_RCVTIMEO, dTV(dHugeSec, 0)),
+		dGetTV("a", unix.SO_RCVTIMEO).tvIs(dTV(dHugeSec, 0)),
+		dSetTV("c", unix.SO_SNDTIMEO, dTV(dHugeSec, 4000)),
+		dGetTV("c", unix.SO_SNDTIMEO).tvIs(dTV(dHugeSec, 4000)),
 	})},
 	{name: "tcp/sndtimeo", fams: dBoth, steps: []dstep{
 		dSocket("ln", ctorListen, unix.SOCK_STREAM),
@@ -1800,15 +1813,19 @@ func dRecvFull(s int, buf []byte) error {
 
 // dHugeSec seconds do not fit in a time.Duration: multiplied by 1e9 they
 // wrap around int64 twice and land at about 0.29s.
-const dHugeSec = 18446744074
+const dHugeSec int64 = 18446744074
 
 // TestRcvtimeoHugeDoesNotWrap sets SO_RCVTIMEO to dHugeSec seconds, which
 // the kernel keeps as 584 years: a Recv must wait (here until its
 // context's deadline), not time out after the wrapped-around 0.29s.
 func TestRcvtimeoHugeDoesNotWrap(t *testing.T) {
 	t.Parallel()
+	if unsafe.Sizeof(unix.Timeval{}.Sec) < 8 {
+		t.Skip("time_t has 32 bits here")
+	}
 	_, _, a := dPair(t, unix.AF_INET)
-	if err := SetsockoptTimeval(a, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: dHugeSec}); err != nil {
+	huge := dTV(dHugeSec, 0)
+	if err := SetsockoptTimeval(a, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &huge); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
@@ -2563,7 +2580,8 @@ func TestRecvCutShortNeverWritesBufferLater(t *testing.T) {
 						t.Errorf("RecvContext = %v, want ETIMEDOUT", err)
 						return
 					}
-					SetsockoptTimeval(a, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: int64(4000 * (1 + r%3))})
+					tv := dTV(0, int64(4000*(1+r%3)))
+					SetsockoptTimeval(a, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 					if _, err := Recv(a, bufs[1], 0); err != unix.EAGAIN {
 						t.Errorf("Recv = %v, want EAGAIN", err)
 						return

@@ -349,7 +349,7 @@ func (fz *fzState) call(c []byte) {
 		_, err = GetsockoptInt(d, o[0], o[1])
 	case fzSetTV:
 		opt := fzTVOpts[x[0]%4]
-		tv := unix.Timeval{Sec: fzSecs[x[1]%8], Usec: fzUsecs[x[2]%8]}
+		tv := dTV(fzSecs[x[1]%8], fzUsecs[x[2]%8])
 		err = SetsockoptTimeval(d, unix.SOL_SOCKET, opt, &tv)
 		if err == nil && s != nil && (opt == unix.SO_RCVTIMEO || opt == unix.SO_SNDTIMEO) {
 			short := tv.Sec == 0 && tv.Usec > 0 && tv.Usec <= 40000
