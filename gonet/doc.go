@@ -44,11 +44,12 @@
 // the kernel has it, dialers when SetMultipathTCP(true) (or GODEBUG) asks,
 // and TCPConn.MultipathTCP tells whether a connection kept it.
 // TCPConn.ReadFrom moves a regular file's bytes to the socket inside the
-// kernel (IORING_OP_SPLICE through a pipe; splice(2) where the op is
-// masked and on epoll), so http.ServeFile and io.Copy from an *os.File
-// never copy through user memory; between two gonet stream connections
-// (a proxy's io.Copy, either way round) the bytes are spliced from socket
-// to socket, and io.Copy from a TCPConn into a regular file splices too.
+// kernel (IORING_OP_SPLICE through a pipe; sendfile(2), as net, where the
+// op is masked and on epoll), so http.ServeFile and io.Copy from an
+// *os.File never copy through user memory; between two gonet stream
+// connections (a proxy's io.Copy, either way round) the bytes are spliced
+// from socket to socket, and io.Copy from a TCPConn into a regular file
+// splices too.
 //
 // Errors have the standard library's shape: *net.OpError{Op, Net, Source,
 // Addr, Err} wrapping an *os.SyscallError or a sentinel, so

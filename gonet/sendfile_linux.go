@@ -12,8 +12,9 @@ import (
 // ReadFrom copies r into the connection, as io.Copy does, and is what
 // io.Copy calls. From an *os.File of a regular file, or an
 // io.LimitedReader of one, the bytes go from the page cache to the socket
-// inside the kernel (splice through a pipe: IORING_OP_SPLICE on the ring),
-// as net's sendfile path; net/http's file serving takes it. The file's
+// inside the kernel, as on net's sendfile path: IORING_OP_SPLICE through a
+// pipe on the ring, and sendfile(2), as net makes it, where that op is
+// masked and on epoll. net/http's file serving takes it. The file's
 // position moves by what was sent. Anything else is copied through a
 // buffer.
 //
@@ -32,7 +33,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	var n int64
 	var err error
-	handled := true
+	handled, call := true, "splice"
 	if src := streamConn(r); src != nil {
 		n, err = c.s.SpliceFrom(bg, src.s, remain)
 	} else {
@@ -41,6 +42,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 			if serr != nil {
 				return false
 			}
+			call = c.s.SendFileCall()
 			n, err = c.s.SendFile(bg, fd, pos, remain, 0)
 			if n > 0 {
 				unix.Seek(fd, pos+n, io.SeekStart) // the position moves past what was sent
@@ -57,7 +59,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 	if limited {
 		lr.N = remain - n
 	}
-	return n, opError("readfrom", "splice", c.network(), c.laddr, c.raddr, err)
+	return n, opError("readfrom", call, c.network(), c.laddr, c.raddr, err)
 }
 
 // WriteTo copies the connection into w until EOF, as io.Copy does, and is

@@ -13,8 +13,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ksocket-go/ksocket/internal/engine"
 )
 
 // tempFile writes size random bytes to a file in t's temporary directory.
@@ -142,6 +146,47 @@ func TestReadFromFileEnds(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("copy still running 5 s after Close")
+	}
+}
+
+// TestReadFromFileResetNamesSyscall copies a file by ReadFrom into a
+// connection whose peer resets it, on net and on gonet: the error is a
+// *net.OpError for readfrom around an *os.SyscallError naming the call
+// that moved the bytes, with EPIPE or ECONNRESET. That call is sendfile,
+// as net's, where gonet makes sendfile(2) (the ring's splice op masked,
+// or epoll), and splice where IORING_OP_SPLICE carries the copy.
+func TestReadFromFileResetNamesSyscall(t *testing.T) {
+	inf, err := engine.Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gonetCall := "splice"
+	if slices.Contains(inf.SysCalls, "sendfile") {
+		gonetCall = "sendfile"
+	}
+	for _, gonetSide := range []bool{false, true} {
+		want := "sendfile"
+		if gonetSide {
+			want = gonetCall
+		}
+		f, _ := tempFile(t, 16<<20)
+		a, b := tcpPair(t, gonetSide)
+		if err := b.(interface{ SetLinger(int) error }).SetLinger(0); err != nil {
+			t.Fatal(err)
+		}
+		b.Close() // an RST: the copy fails once it arrives
+		n, err := a.(io.ReaderFrom).ReadFrom(f)
+		t.Logf("gonet %v: %d, %v", gonetSide, n, err)
+		var oe *net.OpError
+		var se *os.SyscallError
+		if !errors.As(err, &oe) || oe.Op != "readfrom" || !errors.As(err, &se) || se.Syscall != want ||
+			!(errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+			t.Errorf("gonet %v: ReadFrom into a reset connection = %d, %v; want a readfrom OpError around %s: EPIPE or ECONNRESET",
+				gonetSide, n, err, want)
+		}
+		if pos, _ := f.Seek(0, io.SeekCurrent); pos != n {
+			t.Errorf("gonet %v: %d bytes sent, file position %d", gonetSide, n, pos)
+		}
 	}
 }
 

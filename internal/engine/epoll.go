@@ -25,7 +25,7 @@ type epollBackend struct {
 
 func newEpoll(inf *Info) *epollBackend {
 	inf.RingCalls = nil
-	inf.SysCalls = []string{"socket", "bind", "listen", "connect", "accept", "send", "recv", "sendmsg", "recvmsg", "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername"}
+	inf.SysCalls = []string{"socket", "bind", "listen", "connect", "accept", "send", "recv", "sendmsg", "recvmsg", "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername", "splice", "sendfile"}
 	return &epollBackend{inf: *inf}
 }
 
@@ -482,7 +482,8 @@ func readShutdown(fd int) bool {
 }
 
 // splice is splice(2); into s it waits in the netpoller while the send
-// buffer is full, out of s while there is nothing to read.
+// buffer is full, out of s while there is nothing to read. (SendFile does
+// not come here: it makes sendfile(2).)
 func (b *epollBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec, _ bool) (int, error) {
 	if out != s.fd && in != s.fd {
 		return spliceRaw(in, offIn, out, n)

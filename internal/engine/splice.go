@@ -15,13 +15,15 @@ import (
 // Copies that stay in the kernel: file pages go to a socket, and bytes
 // from socket to socket or file, through a pipe, as splice(2) moves them,
 // and never through user memory. On the uring backend a file's splices
-// into a socket are IORING_OP_SPLICE requests; the rest, and all of them
-// where the op is masked or on epoll, are splice(2) on the caller's
-// thread. The kernel runs splice requests on io-wq workers: measured
-// here, a 64 B echo through io.Copy(c, c) took 80-85 us a round trip that
-// way against 23 us with splice(2), while a 1 MiB file over HTTP cost the
-// same server CPU either way. Either way the waits for room or data are
-// the engine's, so deadlines, contexts and Close end a copy midway.
+// into a socket are IORING_OP_SPLICE requests. Where that op is masked,
+// and on epoll, a file goes to a socket by sendfile(2) instead, as net's
+// does (internal/poll.SendFile): one call per chunk and no pipe between.
+// The rest are splice(2) on the caller's thread. The kernel runs splice
+// requests on io-wq workers: measured here, a 64 B echo through
+// io.Copy(c, c) took 80-85 us a round trip that way against 23 us with
+// splice(2), while a 1 MiB file over HTTP cost the same server CPU either
+// way. Either way the waits for room or data are the engine's, so
+// deadlines, contexts and Close end a copy midway.
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
 
@@ -80,13 +82,87 @@ func putPipe(p *pipe) {
 // fd must be a regular file; it stays the caller's, and its position is
 // not used or moved. Concurrent Sends never interleave with it. A
 // deadline, timeout, context or Close ends it midway with the count so
-// far.
+// far. It is IORING_OP_SPLICE through a pipe where the ring has the op,
+// and sendfile(2) elsewhere (SendFileCall says which).
 func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout time.Duration) (int64, error) {
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
+	if !s.ringSplice() {
+		return s.sendFile(w, fd, off, n)
+	}
 	return s.spliceIn(w, n, func(p *pipe, sent int64, chunk int) (int, error) {
 		// File pages into the empty pipe: nothing to wait for.
 		return s.e.b.splice(s, fd, off+sent, p.w, chunk, w, true)
 	}, true)
+}
+
+// SendFileCall names the system call whose errno SendFile returns:
+// "splice" (the ring's request) or "sendfile".
+func (s *Socket) SendFileCall() string {
+	if s.ringSplice() {
+		return "splice"
+	}
+	return "sendfile"
+}
+
+// ringSplicer is a backend that may have the ring's splice request.
+type ringSplicer interface{ spliceOp() bool }
+
+// ringSplice reports whether s's backend has IORING_OP_SPLICE, unmasked.
+func (s *Socket) ringSplice() bool {
+	r, ok := s.e.b.(ringSplicer)
+	return ok && r.spliceOp()
+}
+
+// sendfileFunc is sendfile(2); tests count and interrupt its calls.
+var sendfileFunc = unix.Sendfile
+
+// sendfileChunk is the most one sendfile(2) is asked for, as in
+// internal/poll: it fits an int32 (the kernel moves at most MAX_RW_COUNT,
+// a page short of 2 GiB, a call anyway).
+const sendfileChunk = 1<<31 - 1
+
+// sendFile is SendFile by sendfile(2), as internal/poll.SendFile makes
+// it: call after call at an explicit offset, which leaves the file's
+// position alone; on EAGAIN it waits for room as the backend waits for
+// a raw write (a POLL_ADD on the ring, the netpoller on epoll), so the
+// deadline, timeout, context and Close end it there. EINTR is retried;
+// a call that sends 0 is the file's end.
+func (s *Socket) sendFile(w waitSpec, fd int, off, n int64) (int64, error) {
+	if err := s.startSend(); err != nil {
+		return 0, err
+	}
+	defer s.endSend()
+	var sent int64
+	var serr error
+	err := s.e.b.rawIO(s, w, func(sfd uintptr) bool {
+		for n < 0 || sent < n {
+			chunk := int64(sendfileChunk)
+			if n >= 0 {
+				chunk = min(chunk, n-sent)
+			}
+			pos := off + sent // the kernel moves pos, never the file's position
+			k, err := sendfileFunc(int(sfd), fd, &pos, int(chunk))
+			if k > 0 {
+				sent += int64(k)
+			}
+			switch {
+			case err == unix.EAGAIN:
+				return false // no room: wait
+			case err == unix.EINTR:
+				// Retry.
+			case err != nil:
+				serr = err
+				return true
+			case k == 0:
+				return true // the file's end
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = serr
+	}
+	return sent, err
 }
 
 // SpliceFrom moves up to n bytes (n < 0: until src's end of stream) from

@@ -493,7 +493,8 @@ func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, 
 // the caller did not ask for the ring; into s it waits for room, out of s
 // for data, on the ring between tries. The kernel runs every splice
 // request on an io-wq worker: a hop that pays for itself on a file's
-// megabytes, not on a socket's few bytes.
+// megabytes, not on a socket's few bytes. (Where the op is masked,
+// SendFile does not come here: it makes sendfile(2).)
 func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec, ring bool) (int, error) {
 	w := &wv
 	for {
@@ -523,6 +524,10 @@ func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv
 		}
 	}
 }
+
+// spliceOp reports whether SendFile may use IORING_OP_SPLICE (Linux
+// 5.7+): the kernel has it and KSOCKET_FEATURES does not mask it.
+func (b *uringBackend) spliceOp() bool { return b.useSplice }
 
 func (b *uringBackend) shutdown(s *Socket, how int) error {
 	var err error

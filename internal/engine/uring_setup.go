@@ -164,6 +164,9 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	ring2(b.useShutdown, "shutdown")
 	ring2(b.useClose, "close")
 	ring2(b.useSplice, "splice")
+	if !b.useSplice {
+		inf.SysCalls = append(inf.SysCalls, "sendfile") // a file into a socket, as net
+	}
 	ring2(b.useSetsockopt, "setsockopt")
 	ring2(b.useGetsockopt, "getsockopt(SOL_SOCKET)")
 	inf.SysCalls = append(inf.SysCalls, "getsockopt(other levels)", "getsockname", "getpeername")
