@@ -82,6 +82,10 @@ for profile in 5.19 6.1 6.11; do
 	KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile go test -short -count=1 ./...
 	(cd interop && KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile go test -short -count=1 ./...)
 done
+# No profile masks IORING_OP_SPLICE (5.7): the copies' fallback to
+# sendfile(2) and splice(2) on the uring backend runs here.
+step "zero-copy copies without the ring's splice op (KSOCKET_BACKEND=uring KSOCKET_FEATURES=-SPLICE)"
+KSOCKET_BACKEND=uring KSOCKET_FEATURES=-SPLICE go test -race -count=1 -run 'ReadFrom|WriteTo|Splice|SendFile|ServeFile|Example' ./gonet ./internal/engine
 
 # Every fuzz target for about 10 s, given as a count of inputs: a
 # -fuzztime duration trips Go 1.26's fuzz coordinator, which can report
