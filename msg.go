@@ -100,7 +100,11 @@ func RecvmmsgContext(ctx context.Context, s int, msgs []Msg, flags int) (int, er
 func batch(msgs []Msg, flags int, nonblock, recv bool, call func([]engine.Mmsg) (int, error)) (int, error) {
 	mm := make([]engine.Mmsg, len(msgs))
 	for i := range msgs {
-		mm[i] = engine.Mmsg{Buffers: msgs[i].Buffers, OOB: msgs[i].OOB, Addr: msgs[i].Addr}
+		mm[i] = engine.Mmsg{Buffers: msgs[i].Buffers, OOB: msgs[i].OOB}
+		if !recv {
+			// Receiving, the engine would fill a caller's Addr in place.
+			mm[i].Addr = msgs[i].Addr
+		}
 	}
 	once := nonblock || flags&unix.MSG_DONTWAIT != 0 || recv && flags&unix.MSG_WAITFORONE != 0
 	total := 0

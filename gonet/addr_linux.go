@@ -177,9 +177,32 @@ func inetAddr(network string, ap netip.AddrPort, scope uint32) net.Addr {
 	}
 	switch network {
 	case "udp", "udp4", "udp6":
-		return net.UDPAddrFromAddrPort(ap)
+		return udpAddr(ap)
 	}
 	return net.TCPAddrFromAddrPort(ap)
+}
+
+// udpAddr is net.UDPAddrFromAddrPort in one allocation, not two: the IP's
+// bytes share the address's object. A datagram read returns one each.
+func udpAddr(ap netip.AddrPort) *net.UDPAddr {
+	ip := ap.Addr()
+	if !ip.IsValid() {
+		return net.UDPAddrFromAddrPort(ap)
+	}
+	a := new(struct {
+		net.UDPAddr
+		ip [16]byte
+	})
+	if ip.Is4() {
+		b := ip.As4()
+		copy(a.ip[:], b[:])
+		a.IP = a.ip[:4]
+	} else {
+		a.ip = ip.As16()
+		a.IP = a.ip[:]
+	}
+	a.Port, a.Zone = int(ap.Port()), ip.Zone()
+	return &a.UDPAddr
 }
 
 // addrToSockaddr converts a net address for a socket of family.

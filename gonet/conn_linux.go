@@ -259,5 +259,6 @@ func newConn(s *engine.Socket, network string, family int, raddr net.Addr) net.C
 	if family == unix.AF_UNIX {
 		return newUnixConn(s, network, raddr)
 	}
+	s.RawWaitsInNetpoller() // uring, at more than one P: raw waits park in the netpoller, as net's
 	return &TCPConn{conn{s: s, netIdx: networkIndex(network), laddr: localAddr(s, network), raddr: raddr, stream: true}}
 }

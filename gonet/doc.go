@@ -93,10 +93,15 @@
 // Write is a regular, non-blocking fd on both backends, held open until the
 // function returns. Read and Write call their function until it returns
 // true; a function that meets EAGAIN returns false, and the call waits for
-// readiness (on the uring backend an IORING_OP_POLL_ADD request, on epoll
-// the netpoller), honouring the deadlines and Close, then calls it again.
-// That is how golang.org/x/net and grpc-go use it with read(2) and
-// recvmmsg(2).
+// readiness, honouring the deadlines and Close, then calls it again. That
+// is how golang.org/x/net and grpc-go use it with read(2) and recvmmsg(2).
+// On epoll the wait is in the netpoller. On the uring backend it is an
+// IORING_OP_POLL_ADD request at one P, and at more the netpoller too, on
+// a duplicate of the fd made at the first wait: there a POLL_ADD's
+// completion ran on the thread that submitted it, often asleep, and
+// reached the waiter through the ring's reaper (ReadBatch echoing one
+// flow: 0.71x net before, 1.01x after). ReadBatch and WriteBatch wait the
+// same way.
 //
 // Sockets made elsewhere come onto the engine with FileListener, FileConn
 // and FilePacketConn, as with net's functions of those names: systemd

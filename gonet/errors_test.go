@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"syscall"
 	"testing"
@@ -1015,4 +1017,21 @@ func wantType[T net.Addr](t *testing.T, what string, a net.Addr) T {
 		return zero
 	}
 	return v
+}
+
+// TestUDPAddrAsNet holds udpAddr, the one-allocation form of
+// net.UDPAddrFromAddrPort that reads return, to net's answer.
+func TestUDPAddrAsNet(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:53", "[::1]:443", "[::ffff:10.0.0.1]:9", "[fe80::1%lo]:7", "0.0.0.0:0", "[::]:65535"} {
+		ap := netip.MustParseAddrPort(s)
+		if got, want := udpAddr(ap), net.UDPAddrFromAddrPort(ap); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %#v, want net's %#v", s, got, want)
+		}
+	}
+	if got, want := udpAddr(netip.AddrPort{}), net.UDPAddrFromAddrPort(netip.AddrPort{}); !reflect.DeepEqual(got, want) {
+		t.Errorf("zero: %#v, want net's %#v", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { udpAddr(netip.MustParseAddrPort("[::1]:443")) }); n != 1 {
+		t.Errorf("udpAddr made %v allocations, want 1", n)
+	}
 }

@@ -5,6 +5,8 @@ package gonet
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
@@ -30,8 +32,9 @@ func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr)
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
 	c := &UDPConn{conn: conn{s: s, netIdx: networkIndex(network), raddr: raddr}, family: family}
-	s.QueueDatagrams()   // uring, at GOMAXPROCS=1: plain reads take datagrams from one multishot receive
-	s.SendDatagramsNow() // uring: sends try sendto(2) first, and wait on the ring only for room
+	s.QueueDatagrams()      // uring, at GOMAXPROCS=1: plain reads take datagrams from one multishot receive
+	s.SendDatagramsNow()    // uring: sends try sendto(2) first, and wait on the ring only for room
+	s.RawWaitsInNetpoller() // uring, at more than one P: ReadBatch, WriteBatch and raw reads wait in the netpoller
 	c.laddr = localAddr(s, network)
 	return c
 }
@@ -185,10 +188,9 @@ var _ net.PacketConn = (*UDPConn)(nil)
 // Flags and Addr. quic-go finds it, with ReadMsgUDP and WriteMsgUDP, and
 // reads in batches.
 func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	mm := make([]engine.Mmsg, len(ms))
-	for i := range ms {
-		mm[i] = engine.Mmsg{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
-	}
+	sc := readBatches.Get().(*readBatch)
+	defer sc.free()
+	mm := sc.messages(ms, c.family)
 	n, err := c.s.RecvMmsg(bg, mm, flags, 0)
 	if err != nil {
 		return 0, opError("read", "recvmmsg", c.network(), c.laddr, c.raddr, err)
@@ -199,6 +201,46 @@ func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 		m.Addr = sockaddrToAddr(c.network(), mm[i].Addr)
 	}
 	return n, nil
+}
+
+// readBatch is ReadBatch's scratch, pooled: the engine's messages, and
+// sender addresses of the conn's family for the engine to fill in place
+// (engine.Mmsg), so that a batch allocates only the net.Addr it returns
+// for each datagram (measured with quic-go over gonet: 102k against net's
+// 55k allocations per 16 MiB moved, before).
+type readBatch struct {
+	mm  []engine.Mmsg
+	sa4 []unix.SockaddrInet4
+	sa6 []unix.SockaddrInet6
+}
+
+var readBatches = sync.Pool{New: func() any { return new(readBatch) }}
+
+// messages returns the engine's view of ms, for a socket of family.
+func (sc *readBatch) messages(ms []ipv4.Message, family int) []engine.Mmsg {
+	sc.mm = slices.Grow(sc.mm[:0], len(ms))[:len(ms)]
+	for i := range ms {
+		sc.mm[i] = engine.Mmsg{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
+	}
+	switch family {
+	case unix.AF_INET:
+		sc.sa4 = slices.Grow(sc.sa4[:0], len(ms))[:len(ms)]
+		for i := range sc.mm {
+			sc.mm[i].Addr = &sc.sa4[i]
+		}
+	case unix.AF_INET6:
+		sc.sa6 = slices.Grow(sc.sa6[:0], len(ms))[:len(ms)]
+		for i := range sc.mm {
+			sc.mm[i].Addr = &sc.sa6[i]
+		}
+	}
+	return sc.mm
+}
+
+// free drops the caller's buffers and pools the scratch.
+func (sc *readBatch) free() {
+	clear(sc.mm)
+	readBatches.Put(sc)
 }
 
 // WriteBatch sends ms in one sendmmsg(2), each to its Addr (nil on a

@@ -18,6 +18,7 @@ import (
 type UnixConn struct{ conn }
 
 func newUnixConn(s *engine.Socket, network string, raddr net.Addr) *UnixConn {
+	s.RawWaitsInNetpoller() // uring, at more than one P: raw waits park in the netpoller, as net's
 	c := &UnixConn{conn{s: s, netIdx: networkIndex(network), raddr: raddr, stream: s.Type() != unix.SOCK_DGRAM}}
 	c.laddr = localAddr(s, network)
 	if c.stream && c.laddr.(*net.UnixAddr).Name == "" {

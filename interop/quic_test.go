@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ksocket-go/ksocket/gonet"
 	"github.com/quic-go/quic-go"
@@ -61,15 +62,18 @@ func (c *countingConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (int, int, 
 }
 
 // hasCmsg reports whether oob holds a control message of level and typ.
+// It walks the headers in place: the benchmark counts too, and x/sys's
+// parse allocates for every message.
 func hasCmsg(oob []byte, level, typ int32) bool {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return false
-	}
-	for _, m := range msgs {
-		if m.Header.Level == level && m.Header.Type == typ {
+	for len(oob) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		if h.Len < unix.SizeofCmsghdr || int(h.Len) > len(oob) {
+			return false
+		}
+		if h.Level == level && h.Type == typ {
 			return true
 		}
+		oob = oob[min(unix.CmsgSpace(int(h.Len)-unix.SizeofCmsghdr), len(oob)):]
 	}
 	return false
 }

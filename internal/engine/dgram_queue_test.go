@@ -72,7 +72,7 @@ func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {
 // queueOf reports whether s receives through a multishot on this engine.
 func queueOf(e *Engine, s *Socket) (*shard, bool) {
 	b, ok := e.b.(*uringBackend)
-	if !ok || !s.queueDgrams.Load() {
+	if !ok || !s.has(optQueueDgrams) {
 		return nil, false
 	}
 	sh := b.shardOf(s)

@@ -53,7 +53,9 @@ type epollState struct {
 	opExpire [2]time.Time // the current op's own timeout
 	kicked   [2]bool      // a context cancel forced the deadline into the past
 	opSeq    [2]uint64    // numbers the ops with a context; a kick applies to its own op only
-	closeErr error
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -92,11 +94,21 @@ func (b *epollBackend) socket(domain, typ, proto int) (int, error) {
 }
 
 func (b *epollBackend) attach(s *Socket) error {
-	f := os.NewFile(uintptr(s.fd), "socket")
+	ep, err := newEpollState(s, os.NewFile(uintptr(s.fd), "socket"))
+	if err != nil {
+		return err
+	}
+	s.ep.Store(ep)
+	return nil
+}
+
+// newEpollState makes s's netpoller half on f, which holds s's fd or a
+// duplicate of it. On error it closes f.
+func newEpollState(s *Socket, f *os.File) (*epollState, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return err
+		return nil, err
 	}
 	ep := &epollState{file: f, rc: rc}
 	for d := range ep.turn {
@@ -104,8 +116,13 @@ func (b *epollBackend) attach(s *Socket) error {
 		ep.ops[d].s = s
 		ep.tries[d] = ep.ops[d].try
 	}
-	s.ep = ep
-	return nil
+	return ep, nil
+}
+
+// close closes the file, once: the poller wakes every pending op, and
+// Close on a non-blocking os.File waits until they have left.
+func (ep *epollState) close() {
+	ep.closeOnce.Do(func() { ep.closeErr = ep.file.Close() })
 }
 
 // epollOp is one send or receive: its arguments, then what the last
@@ -151,8 +168,8 @@ func (op *epollOp) try(ufd uintptr) bool {
 // ctl runs a non-blocking call with the fd held open.
 func (b *epollBackend) ctl(s *Socket, f func(fd int) error) error {
 	var err error
-	if cerr := s.ep.rc.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
-		return b.mapErr(s, cerr)
+	if cerr := s.ep.Load().rc.Control(func(fd uintptr) { err = f(int(fd)) }); cerr != nil {
+		return pollErr(s, cerr)
 	}
 	return err
 }
@@ -167,12 +184,18 @@ func (b *epollBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 // wait runs try until it reports done, parking in the netpoller between
 // attempts. It honours the socket's deadline, the op's timeout and ctx.
 func (b *epollBackend) wait(s *Socket, w *waitSpec, try func(fd uintptr) bool) error {
+	return s.ep.Load().wait(s, w, try)
+}
+
+// wait is epollBackend.wait on ep, s's netpoller half: on the uring
+// backend, that of a socket whose raw waits are in the netpoller.
+func (ep *epollState) wait(s *Socket, w *waitSpec, try func(fd uintptr) bool) error {
 	d := dir(w.mode)
-	if err := b.take(s, w, d); err != nil {
+	if err := ep.take(s, w, d); err != nil {
 		return err
 	}
-	defer b.give(s, d)
-	return b.run(s, w, d, try)
+	defer ep.give(d)
+	return ep.run(s, w, d, try)
 }
 
 // turn is one direction's right to run an op. Taking a free turn is one
@@ -186,8 +209,8 @@ type turn struct {
 }
 
 // take waits for direction d's turn; give hands it back.
-func (b *epollBackend) take(s *Socket, w *waitSpec, d int) error {
-	t := &s.ep.turn[d]
+func (ep *epollState) take(s *Socket, w *waitSpec, d int) error {
+	t := &ep.turn[d]
 	if t.held.CompareAndSwap(false, true) {
 		return nil
 	}
@@ -206,8 +229,8 @@ func (b *epollBackend) take(s *Socket, w *waitSpec, d int) error {
 	return nil
 }
 
-func (b *epollBackend) give(s *Socket, d int) {
-	t := &s.ep.turn[d]
+func (ep *epollState) give(d int) {
+	t := &ep.turn[d]
 	t.held.Store(false)
 	if t.waiters.Load() > 0 {
 		select {
@@ -218,8 +241,7 @@ func (b *epollBackend) give(s *Socket, d int) {
 }
 
 // run is wait with the turn held.
-func (b *epollBackend) run(s *Socket, w *waitSpec, d int, try func(fd uintptr) bool) error {
-	ep := s.ep
+func (ep *epollState) run(s *Socket, w *waitSpec, d int, try func(fd uintptr) bool) error {
 	if !w.expire.IsZero() {
 		ep.mu.Lock()
 		ep.opExpire[d] = w.expire
@@ -276,11 +298,11 @@ func (b *epollBackend) run(s *Socket, w *waitSpec, d int, try func(fd uintptr) b
 	if cancelled != nil && cancelled.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		return w.ctx.Err()
 	}
-	return b.mapErr(s, err)
+	return pollErr(s, err)
 }
 
-// mapErr turns the poller's errors into the engine's sentinels.
-func (b *epollBackend) mapErr(s *Socket, err error) error {
+// pollErr turns the poller's errors into the engine's sentinels.
+func pollErr(s *Socket, err error) error {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return os.ErrDeadlineExceeded
 	}
@@ -386,12 +408,12 @@ func (b *epollBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 }
 
 func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
-	w := &wv
-	if err := b.take(s, w, 1); err != nil {
+	w, ep := &wv, s.ep.Load()
+	if err := ep.take(s, w, 1); err != nil {
 		return 0, err
 	}
-	defer b.give(s, 1)
-	op := &s.ep.ops[1]
+	defer ep.give(1)
+	op := &ep.ops[1]
 	op.send, op.p, op.oob, op.flags, op.salen = true, p, oob, flags|unix.MSG_NOSIGNAL, 0
 	defer func() { op.p, op.oob = nil, nil }() // the caller's buffers are not ours to keep
 	if to != nil {
@@ -403,22 +425,22 @@ func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 			return 0, err
 		}
 	}
-	if err := b.run(s, w, 1, s.ep.tries[1]); err != nil {
+	if err := ep.run(s, w, 1, ep.tries[1]); err != nil {
 		return 0, err
 	}
 	return op.n, op.err
 }
 
 func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
-	w := &wv
-	if err := b.take(s, w, 0); err != nil {
+	w, ep := &wv, s.ep.Load()
+	if err := ep.take(s, w, 0); err != nil {
 		return received{}, err
 	}
-	defer b.give(s, 0)
-	op := &s.ep.ops[0]
+	defer ep.give(0)
+	op := &ep.ops[0]
 	op.send, op.from, op.p, op.oob, op.flags = false, from, p, oob, flags
 	defer func() { op.p, op.oob, op.got = nil, nil, received{} }()
-	if err := b.run(s, w, 0, s.ep.tries[0]); err != nil {
+	if err := ep.run(s, w, 0, ep.tries[0]); err != nil {
 		return received{}, err
 	}
 	if op.err != nil {
@@ -431,18 +453,18 @@ func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 // how an idle connection waits, with no more frames above the netpoller's
 // than it needs.
 func (b *epollBackend) read(s *Socket, p []byte) (int, error) {
-	if err := b.take(s, &readWait, 0); err != nil {
+	ep := s.ep.Load()
+	if err := ep.take(s, &readWait, 0); err != nil {
 		return 0, err
 	}
-	ep := s.ep
 	op := &ep.ops[0]
 	op.send, op.from, op.p, op.oob, op.flags = false, false, p, nil, 0
 	err := ep.rc.Read(ep.tries[0])
 	n, rerr := op.got.n, op.err
 	op.p, op.got = nil, received{}
-	b.give(s, 0)
+	ep.give(0)
 	if err != nil {
-		return 0, b.mapErr(s, err)
+		return 0, pollErr(s, err)
 	}
 	return n, rerr
 }
@@ -450,10 +472,10 @@ func (b *epollBackend) read(s *Socket, p []byte) (int, error) {
 // write is send with no flags, destination, control data, timeout or
 // context, which on a blocking stream keeps going until all of p is sent.
 func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
-	if err := b.take(s, &writeWait, 1); err != nil {
+	ep := s.ep.Load()
+	if err := ep.take(s, &writeWait, 1); err != nil {
 		return 0, err
 	}
-	ep := s.ep
 	op := &ep.ops[1]
 	op.send, op.oob, op.flags, op.salen = true, nil, unix.MSG_NOSIGNAL, 0
 	total := 0
@@ -461,7 +483,7 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 	for {
 		op.p = p[total:]
 		if err = ep.rc.Write(ep.tries[1]); err != nil {
-			err = b.mapErr(s, err)
+			err = pollErr(s, err)
 			break
 		}
 		total += max(op.n, 0)
@@ -470,7 +492,7 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 		}
 	}
 	op.p = nil
-	b.give(s, 1)
+	ep.give(1)
 	return total, err
 }
 
@@ -519,7 +541,7 @@ func (b *epollBackend) getsockoptInt(s *Socket, level, opt int) (int, error) {
 }
 
 func (b *epollBackend) setDeadline(s *Socket, mode byte, t time.Time) {
-	ep, d := s.ep, dir(mode)
+	ep, d := s.ep.Load(), dir(mode)
 	ep.mu.Lock()
 	ep.userDL[d] = t
 	ep.applyLocked(d)
@@ -527,10 +549,7 @@ func (b *epollBackend) setDeadline(s *Socket, mode byte, t time.Time) {
 	s.deadline(mode).store(t)
 }
 
-// evict closes the file: the poller wakes every pending op, and Close on a
-// non-blocking os.File waits until they have left.
-func (b *epollBackend) evict(s *Socket) {
-	s.ep.closeErr = s.ep.file.Close()
-}
+// evict closes the file (epollState.close).
+func (b *epollBackend) evict(s *Socket) { s.ep.Load().close() }
 
-func (b *epollBackend) destroy(s *Socket) error { return s.ep.closeErr }
+func (b *epollBackend) destroy(s *Socket) error { return s.ep.Load().closeErr }

@@ -70,6 +70,27 @@ func putSockaddr(sa unix.Sockaddr, raw *unix.RawSockaddrAny) (uint32, error) {
 	return 0, unix.EAFNOSUPPORT
 }
 
+// sockaddrInto is sockaddrFrom, filling old in place when it is a
+// *unix.SockaddrInet4 or *unix.SockaddrInet6 of the address's family, so
+// that a caller that reuses its messages allocates nothing.
+func sockaddrInto(old unix.Sockaddr, raw *unix.RawSockaddrAny, n uint32) unix.Sockaddr {
+	switch old := old.(type) {
+	case *unix.SockaddrInet4:
+		if n >= unix.SizeofSockaddrInet4 && raw.Addr.Family == unix.AF_INET {
+			p := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
+			*old = unix.SockaddrInet4{Port: getPort(&p.Port), Addr: p.Addr}
+			return old
+		}
+	case *unix.SockaddrInet6:
+		if n >= unix.SizeofSockaddrInet6 && raw.Addr.Family == unix.AF_INET6 {
+			p := (*unix.RawSockaddrInet6)(unsafe.Pointer(raw))
+			*old = unix.SockaddrInet6{Port: getPort(&p.Port), ZoneId: p.Scope_id, Addr: p.Addr}
+			return old
+		}
+	}
+	return sockaddrFrom(raw, n)
+}
+
 // sockaddrFrom decodes the first n bytes of raw. It returns nil for an empty
 // or unknown address, as recvfrom on a connected stream socket gives.
 func sockaddrFrom(raw *unix.RawSockaddrAny, n uint32) unix.Sockaddr {

@@ -138,7 +138,7 @@ func queueFor(s *Socket) *dgramQueue {
 // queues reports whether s asked for a datagram queue and its ring has
 // the buffers for one.
 func (b *uringBackend) queues(s *Socket) bool {
-	return s.queueDgrams.Load() && b.shardOf(s).dgrams != nil
+	return s.has(optQueueDgrams) && b.shardOf(s).dgrams != nil
 }
 
 // queuedRead reports whether a receive on a socket that queues goes
@@ -415,7 +415,7 @@ func (b *uringBackend) takeLeftBatch(s *Socket, msgs []Mmsg, flags int, from boo
 	if q != nil && q.off && !q.armed && len(q.ready) == 0 {
 		// Off the queue and drained for good: later reads skip the
 		// queue's locks (quic-go reads with control data every time).
-		s.queueDgrams.Store(false)
+		s.opts.And(^optQueueDgrams)
 	}
 	if q == nil || len(q.ready) == 0 || flags&unix.MSG_ERRQUEUE != 0 {
 		return 0, false, nil

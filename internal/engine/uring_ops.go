@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"os"
 	"time"
 	"unsafe"
 
@@ -168,7 +169,7 @@ func (b *uringBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 		nfd, sa, err := unix.Accept4(s.fd, fdFlags)
 		return nfd, sa, err
 	}
-	if !s.nonblock && s.queueAccepts.Load() {
+	if !s.nonblock && s.has(optQueueAccepts) {
 		return b.acceptQueued(s, w)
 	}
 	for {
@@ -247,7 +248,7 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 			}
 		}
 	}
-	if s.sendNow.Load() {
+	if s.has(optSendNow) {
 		if n, done, err := sendDatagramNow(s, p, oob, flags, to); done {
 			return n, err
 		}
@@ -267,7 +268,7 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 // context, which on a stream keeps going until all of p is sent. Like read
 // it keeps its frames few and small, and leaves anything unusual to send.
 func (b *uringBackend) write(s *Socket, p []byte) (int, error) {
-	if s.nonblock || s.domain == unix.AF_UNIX && s.sotype != unix.SOCK_STREAM || s.sendNow.Load() {
+	if s.nonblock || s.domain == unix.AF_UNIX && s.sotype != unix.SOCK_STREAM || s.has(optSendNow) {
 		return b.writeSlow(s, p)
 	}
 	sh := b.shardOf(s)
@@ -580,11 +581,20 @@ func (b *uringBackend) getsockoptInt(s *Socket, level, opt int) (int, error) {
 func (b *uringBackend) control(s *Socket, f func(fd int) error) error { return f(s.fd) }
 
 // rawIO waits for readiness with a one-shot IORING_OP_POLL_ADD between
-// calls of f, so RawConn users park like every other op.
+// calls of f, so RawConn users park like every other op; or, on a socket
+// whose raw waits are in the netpoller (RawWaitsInNetpoller), there.
 func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) error {
 	w := &wv
 	if w.mode == 'r' && b.queues(s) {
 		b.leaveQueue(s) // what it queued waits for the ring's reads
+	}
+	if s.has(optRawNetpoll) {
+		ep, err := b.pollHalf(s)
+		if err != nil {
+			return err
+		}
+		fd := uintptr(s.fd) // the socket's own fd, not the duplicate's
+		return ep.wait(s, w, func(uintptr) bool { return f(fd) })
 	}
 	events := uint32(unix.POLLIN | unix.POLLRDHUP)
 	if w.mode == 'w' {
@@ -598,13 +608,61 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 	return nil
 }
 
-func (b *uringBackend) setDeadline(s *Socket, mode byte, t time.Time) { s.deadline(mode).set(t) }
+func (b *uringBackend) setDeadline(s *Socket, mode byte, t time.Time) {
+	dl := s.deadline(mode)
+	dl.set(t)
+	if ep := s.ep.Load(); ep != nil {
+		// Raw waits in the netpoller follow it too. Racing setters each
+		// apply the latest deadline, so the file ends with the last.
+		d := dir(mode)
+		ep.mu.Lock()
+		ep.userDL[d] = dl.when()
+		ep.applyLocked(d)
+		ep.mu.Unlock()
+	}
+}
+
+// pollHalf returns s's netpoller half for raw waits, making it at the
+// first: an os.File on a duplicate of the fd, parked in Go's netpoller as
+// the epoll backend's sockets are (the duplicate shares the open file,
+// which is non-blocking already). Close's evict closes it.
+func (b *uringBackend) pollHalf(s *Socket) (*epollState, error) {
+	if ep := s.ep.Load(); ep != nil {
+		return ep, nil
+	}
+	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	ep, err := newEpollState(s, os.NewFile(uintptr(dup), "socket"))
+	if err != nil {
+		return nil, err
+	}
+	if !s.ep.CompareAndSwap(nil, ep) {
+		ep.close() // another wait made it first
+		return s.ep.Load(), nil
+	}
+	// The deadlines set until now are the ring's: copy them, under
+	// ep.mu, as setDeadline applies them from now on.
+	ep.mu.Lock()
+	ep.userDL = [2]time.Time{s.rdl.when(), s.wdl.when()}
+	ep.applyLocked(0)
+	ep.applyLocked(1)
+	ep.mu.Unlock()
+	if s.Closed() {
+		ep.close() // Close's evict may have looked before ep was there
+	}
+	return ep, nil
+}
 
 // evict queues one ASYNC_CANCEL for every op on the socket (FD|ALL, Linux
 // 5.19+) on its home ring. Ops queue their SQEs under that ring's mu and
 // check cancelQueued there, so every op the cancel must catch is ahead of
 // it in the SQ, and no op can start after it.
 func (b *uringBackend) evict(s *Socket) {
+	if ep := s.ep.Load(); ep != nil {
+		ep.close() // raw waits in the netpoller end with ErrClosed
+	}
 	sh := b.shardOf(s) // the cancel searches this ring only: the socket's home
 	sh.mu.Lock()
 	s.cancelQueued = true
