@@ -81,6 +81,20 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	waits := !s.nonblock && flags&unix.MSG_DONTWAIT == 0
 	var n int
 	var serr error
+	if r, ok := s.e.b.(firstOnRing); ok && mode == 'r' && waits && r.takesFirst(s, &msgs[0]) {
+		r0, _, e := unix.Syscall6(trap, uintptr(s.fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(call), 0, 0)
+		switch {
+		case e == unix.EAGAIN:
+			if err := r.recvFirst(s, &msgs[0], flags&^unix.MSG_WAITFORONE, &w); err != nil {
+				return 0, err
+			}
+			return 1, nil
+		case e != 0:
+			return 0, e
+		}
+		b.results(msgs[:r0], true)
+		return int(r0), nil
+	}
 	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
 		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(call), 0, 0)
 		n, serr = int(r), errnoErr(e)
@@ -94,6 +108,14 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	}
 	b.results(msgs[:n], mode == 'r')
 	return n, nil
+}
+
+// firstOnRing is a backend that can wait for a blocking batch's first
+// datagram with a receive of its own, once recvmmsg(2) has found none,
+// rather than for readiness; takesFirst says whether it does for m on s.
+type firstOnRing interface {
+	takesFirst(s *Socket, m *Mmsg) bool
+	recvFirst(s *Socket, m *Mmsg, flags int, w *waitSpec) error
 }
 
 // batchQueue is a backend that can serve a batch receive from a socket's

@@ -239,6 +239,31 @@ func (b *uringBackend) recvBatch(s *Socket, msgs []Mmsg, flags int, _ *waitSpec)
 	return b.takeLeftBatch(s, msgs, flags, true)
 }
 
+// takesFirst reports whether recvFirst serves m on s: not a message of
+// more than one buffer, nor on a socket whose raw waits are in the
+// netpoller.
+func (b *uringBackend) takesFirst(s *Socket, m *Mmsg) bool {
+	return len(m.Buffers) <= 1 && !s.has(optRawNetpoll)
+}
+
+// recvFirst receives a blocking batch's first datagram, once recvmmsg(2)
+// has found none, with one IORING_OP_RECVMSG into m: the datagram comes
+// with the completion, where a wait for readiness (IORING_OP_POLL_ADD)
+// needed a second recvmmsg(2) to take it, one syscall of three a
+// datagram at one flow in ping-pong.
+func (b *uringBackend) recvFirst(s *Socket, m *Mmsg, flags int, w *waitSpec) error {
+	var p []byte
+	if len(m.Buffers) == 1 {
+		p = m.Buffers[0]
+	}
+	r, err := b.recv(s, p, m.OOB, flags, true, *w)
+	if err != nil {
+		return err
+	}
+	m.N, m.OOBN, m.Flags, m.Addr = r.n, r.oobn, r.flags, r.from
+	return nil
+}
+
 // takeBatchLocked takes up to len(msgs) queued datagrams (one with
 // MSG_PEEK). An error or end of input is returned on its own, by the next
 // call after the datagrams before it, as recvmmsg(2) does.
