@@ -3,6 +3,7 @@
 package gonet
 
 import (
+	"errors"
 	"io"
 	"syscall"
 
@@ -47,7 +48,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 			if n > 0 {
 				unix.Seek(fd, pos+n, io.SeekStart) // the position moves past what was sent
 			}
-			return true
+			return !unsupported(n, err)
 		})
 	}
 	if !handled {
@@ -79,13 +80,20 @@ func (c *TCPConn) WriteTo(w io.Writer) (int64, error) {
 				return false
 			}
 			n, err = c.s.SpliceTo(bg, fd, -1)
-			return true
+			return !unsupported(n, err)
 		})
 	}
 	if !handled {
 		return io.Copy(w, readerOnly{c})
 	}
 	return n, opError("writeto", "splice", c.network(), c.laddr, c.raddr, err)
+}
+
+// unsupported reports whether a copy inside the kernel moved nothing
+// because the kernel cannot do it for this file (some of /proc, say):
+// then, as net does, the bytes go through a buffer instead.
+func unsupported(n int64, err error) bool {
+	return n == 0 && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EOPNOTSUPP))
 }
 
 // streamConn returns the connection of a gonet TCP or unix stream

@@ -371,3 +371,30 @@ func TestWriteToFileWithNet(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFromUnsupportedFileWithNet copies a regular file that the
+// kernel will neither sendfile nor splice (/proc/self/status: EINVAL)
+// into a connection with io.Copy. net copies it through a buffer, and so
+// must gonet, whichever way its copy inside the kernel goes.
+func TestReadFromUnsupportedFileWithNet(t *testing.T) {
+	for _, gonetSide := range []bool{false, true} {
+		f, err := os.Open("/proc/self/status")
+		if err != nil {
+			t.Skipf("no /proc here: %v", err)
+		}
+		a, b := tcpPair(t, gonetSide)
+		got := make(chan []byte, 1)
+		go func() {
+			data, _ := io.ReadAll(b)
+			got <- data
+		}()
+		n, err := io.Copy(a, f)
+		f.Close()
+		a.Close()
+		data := <-got
+		if err != nil || n == 0 || int(n) != len(data) || !bytes.HasPrefix(data, []byte("Name:")) {
+			t.Errorf("gonet %v: io.Copy from /proc/self/status = %d, %v; the peer got %d bytes starting %q",
+				gonetSide, n, err, len(data), data[:min(len(data), 16)])
+		}
+	}
+}
