@@ -5,6 +5,7 @@ package gonet
 import (
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -46,6 +47,15 @@ func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *U
 func (c *UDPConn) SyscallConn() (syscall.RawConn, error) {
 	c.s.LeaveDatagramQueue()
 	return c.conn.SyscallConn()
+}
+
+// File returns a copy of the socket as an *os.File, as net's does, and
+// first takes the conn off its datagram queue, as SyscallConn does: what
+// reads the copy then gets every datagram the queue has not taken
+// already.
+func (c *UDPConn) File() (*os.File, error) {
+	c.s.LeaveDatagramQueue()
+	return c.conn.File()
 }
 
 // ReadFrom reads one datagram into b and returns its sender. A datagram

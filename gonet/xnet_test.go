@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // TestXNetWrappersWithNet wraps UDP conns in golang.org/x/net's
@@ -248,5 +249,61 @@ func TestRawReadsAfterQueuedReads(t *testing.T) {
 	// Datagrams sent after the wrap are the raw reads' alone.
 	if fromBatch < 4 {
 		t.Errorf("ReadBatch took %d datagrams; the 4 sent after the wrap at least", fromBatch)
+	}
+}
+
+// TestFileAfterQueuedReads reads a datagram with ReadFrom, which on the
+// uring backend at one P arms the datagram queue, then takes the socket's
+// File and reads its fd directly: every datagram sent after File must
+// reach that fd, none left in the engine's queue.
+func TestFileAfterQueuedReads(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	a, err := ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := a.WriteTo([]byte("first"), b.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	if n, _, err := b.ReadFrom(buf); err != nil || string(buf[:n]) != "first" {
+		t.Fatalf("ReadFrom: %q, %v", buf[:n], err)
+	}
+	f, err := b.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range 3 {
+		if _, err := a.WriteTo([]byte(fmt.Sprint(i)), b.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc, err := f.SyscallConn() // not Fd, which would make the shared open file blocking
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for end := time.Now().Add(2 * time.Second); len(got) < 3 && time.Now().Before(end); {
+		var n int
+		rc.Control(func(fd uintptr) { n, _, err = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT) })
+		if err == unix.EAGAIN {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if !slices.Equal(got, []string{"0", "1", "2"}) {
+		t.Errorf("read from File's fd: %q, want the 3 datagrams sent after File", got)
 	}
 }
