@@ -589,12 +589,20 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 		b.leaveQueue(s) // what it queued waits for the ring's reads
 	}
 	if s.has(optRawNetpoll) {
-		ep, err := b.pollHalf(s)
-		if err != nil {
-			return err
-		}
 		fd := uintptr(s.fd) // the socket's own fd, not the duplicate's
-		return ep.wait(s, w, func(uintptr) bool { return f(fd) })
+		ep := s.ep.Load()
+		if ep == nil {
+			// The duplicate is made for a wait only: a function that
+			// needs none costs no fd. Without one (at the fd limit,
+			// say), the wait is on the ring after all.
+			if f(fd) {
+				return nil
+			}
+			ep, _ = b.pollHalf(s)
+		}
+		if ep != nil {
+			return ep.wait(s, w, func(uintptr) bool { return f(fd) })
+		}
 	}
 	events := uint32(unix.POLLIN | unix.POLLRDHUP)
 	if w.mode == 'w' {
