@@ -196,10 +196,10 @@ func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 	if ip.Is4() {
 		b := ip.As4()
 		copy(a.ip[:], b[:])
-		a.IP = a.ip[:4]
+		a.IP = a.ip[:4:4]
 	} else {
 		a.ip = ip.As16()
-		a.IP = a.ip[:]
+		a.IP = a.ip[:16:16]
 	}
 	a.Port, a.Zone = int(ap.Port()), ip.Zone()
 	return &a.UDPAddr

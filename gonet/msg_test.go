@@ -277,8 +277,10 @@ func credentials(t *testing.T, a, b unixMsgConn, _ *net.UnixAddr) string {
 // without UDP_GRO, then reads datagrams cut short by a small buffer
 // (MSG_TRUNC) and control data cut short by a small oob (MSG_CTRUNC),
 // on net and on gonet, with conns made at one P and at two: on the
-// uring backend at one P, reads with no oob go through the datagram
-// queue.
+// uring backend at one P, the plain reads after the GSO send go through
+// the datagram queue. (The options that the truncation reads then ask
+// for are set through SyscallConn, which takes the conn off the queue;
+// the engine's tests cover MSG_TRUNC through the queue.)
 func TestUDPSegmentsWithNet(t *testing.T) {
 	for _, procs := range []int{1, 2} {
 		t.Run(fmt.Sprintf("procs=%d", procs), func(t *testing.T) {
@@ -338,7 +340,8 @@ func testUDPSegmentsWithNet(t *testing.T, fam udpFamily) {
 		}
 
 		// A datagram larger than the buffer: cut, with MSG_TRUNC,
-		// through the queue (no oob) and not (oob).
+		// with no oob, with room for the control data and with too
+		// little.
 		setInt(plain, fam.level, fam.recvDst)
 		setInt(plain, fam.level, fam.recvClass)
 		for _, ob := range [][]byte{nil, make([]byte, 128), make([]byte, unix.CmsgSpace(1))} {

@@ -301,7 +301,7 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 	}
 	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	if err != nil {
-		return nil, os.NewSyscallError("getsockopt", err)
+		proto = 0 // not known; nothing is decided by it
 	}
 	cat := CatDatagram
 	if sotype == unix.SOCK_STREAM || sotype == unix.SOCK_SEQPACKET {

@@ -15,16 +15,20 @@ import (
 // Batches of datagrams: recvmmsg(2) and sendmmsg(2).
 //
 // A batch is one syscall made on the caller's thread, without waiting,
-// and a wait for readiness only when the first message cannot move: on
-// the uring backend an IORING_OP_POLL_ADD on the socket's ring, on epoll
-// the netpoller, with deadlines, timeouts, contexts and Close honoured as
-// for every op. The kernel holds none of the caller's memory once the
-// syscall returns. (Multishot receive into a buffer ring, where datagrams
-// land without a syscall per batch, is issue 13's next step.)
+// and a wait only when the first message cannot move, with deadlines,
+// timeouts, contexts and Close honoured as for every op. On epoll, and on
+// the uring backend for a socket whose raw waits are in the netpoller
+// (RawWaitsInNetpoller), that is a wait for readiness in the netpoller.
+// Otherwise on the uring backend a receive waits with one
+// IORING_OP_RECVMSG for the first datagram (recvFirst), and a send with
+// an IORING_OP_POLL_ADD. The kernel holds none of the caller's memory
+// once the syscall returns.
 
 // Mmsg is one message of a batch. RecvMmsg fills a *unix.SockaddrInet4 or
 // *unix.SockaddrInet6 found in Addr in place, when the sender is of its
-// family, and otherwise sets a new one: a caller that reuses its messages
+// family and the datagram comes from recvmmsg(2), and otherwise sets a
+// new one (a datagram from the queue of QueueDatagrams, or the first one
+// that recvFirst waited for): a caller that reuses its messages mostly
 // allocates nothing for their senders.
 type Mmsg struct {
 	Buffers [][]byte      // the data, scattered or gathered over these

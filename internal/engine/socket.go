@@ -557,7 +557,8 @@ func (s *Socket) Control(f func(fd int) error) error {
 // RawRead calls f with the kernel fd until f returns true, waiting for the
 // socket to become readable between calls; the read deadline applies. It is
 // syscall.RawConn.Read: on the uring backend the wait is an
-// IORING_OP_POLL_ADD, on epoll Go's netpoller.
+// IORING_OP_POLL_ADD, or Go's netpoller for a socket that asks
+// (RawWaitsInNetpoller); on epoll the netpoller.
 func (s *Socket) RawRead(f func(fd uintptr) bool) error {
 	return s.rawIO('r', f)
 }
