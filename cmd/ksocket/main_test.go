@@ -505,6 +505,32 @@ func refusedPort(t *testing.T) string {
 	return strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
 }
 
+// refusedUDPPort returns a port on 127.0.0.1 where a datagram finds no
+// socket, so its sender gets ECONNREFUSED, and that no other socket can
+// take meanwhile: it is held by a UDP socket connected elsewhere, which
+// the kernel does not match to a datagram from another source. A port
+// merely closed again was taken, once, by another test process's socket
+// (go test runs packages at once), which got the datagram instead.
+func refusedUDPPort(t *testing.T) string {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 9}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strconv.Itoa(sa.(*unix.SockaddrInet4).Port)
+}
+
 // listenIPv6 listens on [::1]:0, or skips the test without IPv6 loopback.
 func listenIPv6(t *testing.T) net.Listener {
 	t.Helper()

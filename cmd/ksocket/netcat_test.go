@@ -222,7 +222,7 @@ func TestSendUDPNoReply(t *testing.T) {
 // and send.
 func TestListenSendErrors(t *testing.T) {
 	t.Parallel()
-	refused := refusedPort(t)
+	refused, refusedUDP := refusedPort(t), refusedUDPPort(t)
 	tcpBusy, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestListenSendErrors(t *testing.T) {
 	}{
 		{"send connection refused", []string{"send", "127.0.0.1:" + refused, "x"}, "connection refused"},
 		{"send unresolvable host", []string{"send", "nosuch.invalid:80", "x"}, "nosuch.invalid"},
-		{"send -u connection refused", []string{"send", "-u", "127.0.0.1:" + refused, "x"}, "connection refused"},
+		{"send -u connection refused", []string{"send", "-u", "127.0.0.1:" + refusedUDP, "x"}, "connection refused"},
 		{"send -u unresolvable host", []string{"send", "-u", "nosuch.invalid:80", "x"}, "nosuch.invalid"},
 		{"listen port in use", []string{"listen", tcpPort}, "address already in use"},
 		{"listen -u port in use", []string{"listen", "-u", udpPort}, "address already in use"},
