@@ -86,7 +86,7 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	var n int
 	var serr error
 	if r, ok := s.e.b.(firstOnRing); ok && mode == 'r' && waits && r.takesFirst(s, &msgs[0]) {
-		r0, _, e := unix.Syscall6(trap, uintptr(s.fd), uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(call), 0, 0)
+		n, e := b.call(uintptr(s.fd), trap, call)
 		switch {
 		case e == unix.EAGAIN:
 			if err := r.recvFirst(s, &msgs[0], flags&^unix.MSG_WAITFORONE, &w); err != nil {
@@ -94,14 +94,15 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 			}
 			return 1, nil
 		case e != 0:
-			return 0, e
+			return 0, errnoErr(e)
 		}
-		b.results(msgs[:r0], true)
-		return int(r0), nil
+		b.results(msgs[:n], true)
+		return n, nil
 	}
 	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(call), 0, 0)
-		n, serr = int(r), errnoErr(e)
+		var e unix.Errno
+		n, e = b.call(fd, trap, call)
+		serr = errnoErr(e)
 		return e != unix.EAGAIN || !waits
 	})
 	if err != nil {
@@ -206,6 +207,12 @@ func (b *mmsgBatch) results(msgs []Mmsg, recv bool) {
 			m.Addr = sockaddrInto(m.Addr, &b.names[i], h.Hdr.Namelen)
 		}
 	}
+}
+
+// call makes the batch's one recvmmsg(2) or sendmmsg(2) (trap) on fd.
+func (b *mmsgBatch) call(fd, trap uintptr, flags int) (int, unix.Errno) {
+	r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), uintptr(flags), 0, 0)
+	return int(r), e
 }
 
 // free drops the batch's pointers to the caller's memory and pools it.
