@@ -15,7 +15,7 @@ const epollPacketBatch = 64
 
 // epollPacketLoop is one UDP event loop on epoll: recvmmsg(2) while the
 // socket is readable, and the replies of each batch in sendmmsg(2) calls
-// when it ends.
+// when it ends, grouped for segmentation offload as on io_uring.
 type epollPacketLoop struct {
 	s    *PacketServer
 	pc   *PacketConn
@@ -36,8 +36,13 @@ type epollPacketLoop struct {
 	outData  []byte
 	hdrs     []unix.Mmsghdr
 	iovs     []unix.Iovec
-	waitOut  bool // the socket had no room: wait for EPOLLOUT
-	outArmed bool // EPOLLOUT is in the socket's epoll events
+	cmsgs    []byte           // the groups' UDP_SEGMENT control messages
+	gso      gsoGrouper       // the groups of the replies being sent
+	scratch  []queuedDatagram // group's, to put the replies in order
+	spare    []byte           // keep's, for the bytes of the replies left
+	solo     int              // replies at the front of out to send one by one
+	waitOut  bool             // the socket had no room: wait for EPOLLOUT
+	outArmed bool             // EPOLLOUT is in the socket's epoll events
 	stopped  bool
 }
 
@@ -49,6 +54,7 @@ type queuedDatagram struct {
 
 func newEpollPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	l := &epollPacketLoop{s: s, pc: pc, room: s.cfg.BufferSize, events: make([]unix.EpollEvent, 8)}
+	l.gso.init()
 	var err error
 	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, err
@@ -151,51 +157,111 @@ func (l *epollPacketLoop) writeTo(b []byte, to *unix.RawSockaddrInet6, tolen uin
 	return nil
 }
 
-// flush sends the queued replies, epollPacketBatch a call, until the
-// socket has no room; EPOLLOUT then brings the loop back for the rest.
+// flush sends the queued replies, grouped for segmentation offload
+// (gso_linux.go), epollPacketBatch sends a call, until the socket has no
+// room; EPOLLOUT then brings the loop back for the rest.
 func (l *epollPacketLoop) flush() {
 	if l.waitOut || len(l.out) == 0 && !l.outArmed {
 		return
 	}
 	sent := 0
 	for sent < len(l.out) {
-		batch := l.out[sent:min(len(l.out), sent+epollPacketBatch)]
-		l.hdrs = l.hdrs[:0]
-		l.iovs = l.iovs[:0]
-		for i := range batch {
-			d := &batch[i]
-			l.iovs = append(l.iovs, unix.Iovec{})
-			if d.n > 0 {
-				l.iovs[i].Base = &l.outData[d.off]
-				l.iovs[i].SetLen(d.n)
+		l.group(sent)
+		groups := l.gso.groups
+		for len(groups) > 0 {
+			batch := groups[:min(len(groups), epollPacketBatch)]
+			l.prepBatch(batch)
+			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(l.pc.fd), uintptr(unsafe.Pointer(&l.hdrs[0])), uintptr(len(l.hdrs)), unix.MSG_DONTWAIT, 0, 0)
+			switch {
+			case errno == unix.EINTR:
+				continue
+			case errno == unix.EAGAIN:
+				l.waitOut = true
+				l.watchOut(true)
+				l.keep(sent)
+				return
+			case errno != 0 && batch[0].count > 1:
+				// The first send of the batch was refused: its
+				// datagrams go again one by one.
+				l.gso.refused(errno, batch[0].seg)
+				l.solo = batch[0].count
+			case errno != 0:
+				// The first datagram of the batch failed: report it,
+				// and go on with the next.
+				d := l.out[sent]
+				sent++
+				groups = groups[1:]
+				l.s.h.OnSendError(l.pc, addrPortFrom(unsafe.Pointer(&d.to), d.tolen), errno)
+				continue
+			default:
+				for _, g := range groups[:r] {
+					sent += g.count
+				}
+				groups = groups[r:]
+				continue
 			}
-		}
-		for i := range batch {
-			l.hdrs = append(l.hdrs, unix.Mmsghdr{Hdr: unix.Msghdr{
-				Name: (*byte)(unsafe.Pointer(&batch[i].to)), Namelen: batch[i].tolen,
-				Iov: &l.iovs[i], Iovlen: 1,
-			}})
-		}
-		r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(l.pc.fd), uintptr(unsafe.Pointer(&l.hdrs[0])), uintptr(len(l.hdrs)), unix.MSG_DONTWAIT, 0, 0)
-		switch {
-		case errno == unix.EINTR:
-		case errno == unix.EAGAIN:
-			l.waitOut = true
-			l.watchOut(true)
-			l.keep(sent)
-			return
-		case errno != 0:
-			// The first datagram of the batch failed: report it,
-			// and go on with the next.
-			d := batch[0]
-			sent++
-			l.s.h.OnSendError(l.pc, addrPortFrom(unsafe.Pointer(&d.to), d.tolen), errno)
-		default:
-			sent += int(r)
+			break // regroup what is left
 		}
 	}
 	l.keep(sent)
 	l.watchOut(false)
+}
+
+// group puts the queued replies from the from'th on in the order of their
+// sends, each group's datagrams in a row, and leaves the groups in l.gso
+// with first and last as indexes into l.out. The first l.solo of them go
+// one by one.
+func (l *epollPacketLoop) group(from int) {
+	l.gso.reset()
+	rest := l.out[from:]
+	for i := range rest {
+		l.gso.add(&rest[i].to, rest[i].tolen, rest[i].n, i < l.solo)
+	}
+	l.solo = 0
+	l.scratch = l.scratch[:0]
+	for gi := range l.gso.groups {
+		g := &l.gso.groups[gi]
+		start := int32(from + len(l.scratch))
+		for i := g.first; i >= 0; i = l.gso.next[i] {
+			l.scratch = append(l.scratch, rest[i])
+		}
+		g.first, g.last = start, start+int32(g.count)-1
+	}
+	copy(rest, l.scratch)
+}
+
+// prepBatch fills hdrs with one message per group of batch.
+func (l *epollPacketLoop) prepBatch(batch []gsoGroup) {
+	l.hdrs, l.iovs = l.hdrs[:0], l.iovs[:0]
+	l.cmsgs = l.cmsgs[:0]
+	for _, g := range batch {
+		for _, d := range l.out[g.first : g.last+1] {
+			iov := unix.Iovec{}
+			if d.n > 0 {
+				iov.Base = &l.outData[d.off]
+				iov.SetLen(d.n)
+			}
+			l.iovs = append(l.iovs, iov)
+		}
+		if g.count > 1 {
+			l.cmsgs = append(l.cmsgs, make([]byte, gsoCmsgSpace)...)
+		}
+	}
+	iov, cm := 0, 0
+	for _, g := range batch {
+		d := &l.out[g.first]
+		h := unix.Msghdr{Name: (*byte)(unsafe.Pointer(&d.to)), Namelen: d.tolen, Iov: &l.iovs[iov]}
+		h.SetIovlen(g.count)
+		if g.count > 1 {
+			c := l.cmsgs[cm:][:gsoCmsgSpace]
+			putSegmentCmsg(c, g.seg)
+			h.Control = &c[0]
+			h.SetControllen(len(c))
+			cm += len(c)
+		}
+		iov += g.count
+		l.hdrs = append(l.hdrs, unix.Mmsghdr{Hdr: h})
+	}
 }
 
 // watchOut adds EPOLLOUT to the socket's events, or takes it out.
@@ -211,19 +277,23 @@ func (l *epollPacketLoop) watchOut(on bool) {
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, l.pc.fd, &unix.EpollEvent{Events: ev, Fd: int32(l.pc.fd)})
 }
 
-// keep drops the first sent queued replies.
+// keep drops the first sent queued replies, and moves the bytes of the
+// rest, which group may have put out of the order of outData, to the
+// front of it in their new order.
 func (l *epollPacketLoop) keep(sent int) {
 	if sent == len(l.out) {
 		l.out, l.outData = l.out[:0], l.outData[:0]
 		return
 	}
-	base := l.out[sent].off
 	n := copy(l.out, l.out[sent:])
 	l.out = l.out[:n]
+	data := l.spare[:0]
 	for i := range l.out {
-		l.out[i].off -= base
+		d := &l.out[i]
+		data = append(data, l.outData[d.off:d.off+d.n]...)
+		d.off = len(data) - d.n
 	}
-	l.outData = l.outData[:copy(l.outData, l.outData[base:])]
+	l.outData, l.spare = data, l.outData
 }
 
 // discard closes the loop's own fds and frees its buffers, once; the

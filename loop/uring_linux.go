@@ -26,6 +26,7 @@ const (
 	kindWake
 	kindRetry       // back-off timer
 	kindRetryCancel // its cancel at teardown
+	kindSendGroup   // UDP: a send of several datagrams with UDP_SEGMENT
 )
 
 func udata(kind uint8, id, gen uint32) uint64 {

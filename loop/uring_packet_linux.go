@@ -16,10 +16,12 @@ import (
 // through one multishot IORING_OP_RECVMSG into a provided buffer ring
 // (Linux 6.0+); where KSOCKET_FEATURES masks RECVMSG_MULTISHOT, or the
 // kernel is older, through single-shot RECVMSGs, one in flight per buffer
-// up to singleRecvs. Each reply is an IORING_OP_SEND with a destination address
-// (Linux 6.1+; IORING_OP_SENDMSG before), prepared as WriteTo is called, so
-// that the replies of one batch go to the kernel in the enter that waits
-// for the next.
+// up to singleRecvs. WriteTo copies each reply into a send slab; when the
+// iteration ends, the replies are grouped (gso_linux.go) and each group
+// is prepared as one send, so that the replies of one batch go to the
+// kernel in the enter that waits for the next. A group of one is an
+// IORING_OP_SEND with a destination address (Linux 6.1+; IORING_OP_SENDMSG
+// before); a larger one an IORING_OP_SENDMSG with UDP_SEGMENT.
 type uringPacketLoop struct {
 	s    *PacketServer
 	pc   *PacketConn
@@ -36,6 +38,8 @@ type uringPacketLoop struct {
 	sendto  bool  // IORING_OP_SEND takes the address (SENDTO)
 	stopped bool  // teardown has begun: no more handlers
 	out     sendSlabs
+	queued  []queuedSend // this iteration's replies, in WriteTo's order
+	gso     gsoGrouper
 
 	// Receive buffers, each the kernel's io_uring_recvmsg_out, the sender
 	// and up to room bytes of datagram; stride apart in bufMem.
@@ -48,6 +52,12 @@ type uringPacketLoop struct {
 }
 
 const packetHdrLen = uring.SizeofRecvmsgOut + packetNameLen
+
+// queuedSend is a reply that WriteTo put in a send slab: the record at off
+// in slab id, holding n bytes.
+type queuedSend struct {
+	id, off, n int
+}
 
 // packetRingOps are the ops a UDP loop issues, and the only ones its ring
 // allows where rings are restricted.
@@ -71,6 +81,7 @@ const (
 
 func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	l := &uringPacketLoop{s: s, pc: pc, nbufs: uint32(s.cfg.Buffers), room: s.cfg.BufferSize, out: sendSlabs{cur: -1}}
+	l.gso.init()
 	l.stride = (packetHdrLen + l.room + 63) &^ 63
 	l.sendto = engine.Usable("SENDTO")
 	if l.single = !engine.Usable("RECVMSG_MULTISHOT"); l.single {
@@ -172,6 +183,7 @@ func (l *uringPacketLoop) run() (err error) {
 		}
 	}()
 	for !l.stopping.Load() {
+		l.flushSends()
 		if err := l.ring.wait(l.ring.FlushSQ()); err != nil &&
 			err != unix.ETIME && err != unix.EINTR && err != unix.EBUSY && err != unix.EAGAIN {
 			return fmt.Errorf("loop: io_uring_enter: %w", err)
@@ -198,6 +210,8 @@ func (l *uringPacketLoop) reap() {
 			}
 		case kindSend:
 			l.onSend(ud, res)
+		case kindSendGroup:
+			l.onSendGroup(ud, res)
 		case kindWake:
 			if flags&uring.IORING_CQE_F_MORE == 0 && !l.stopped {
 				sqe := l.sqe()
@@ -278,8 +292,8 @@ func (l *uringPacketLoop) onSingle(i int, res int32) {
 	l.armSingle(i)
 }
 
-// writeTo copies the datagram into a send slab and prepares its send; the
-// slab keeps it until the CQE.
+// writeTo copies the datagram and its destination into a send slab, which
+// keeps them until the CQE; flushSends prepares the send.
 func (l *uringPacketLoop) writeTo(b []byte, to *unix.RawSockaddrInet6, tolen uint32) error {
 	if l.stopped {
 		return unix.ESHUTDOWN
@@ -289,24 +303,89 @@ func (l *uringPacketLoop) writeTo(b []byte, to *unix.RawSockaddrInet6, tolen uin
 		return err
 	}
 	*(*unix.RawSockaddrInet6)(unsafe.Pointer(&rec[0])) = *to
-	data := rec[sendRecHdr:][:len(b)]
-	copy(data, b)
-	p := unsafe.Pointer(unsafe.SliceData(data))
+	*(*uint32)(unsafe.Pointer(&rec[sendRecLen])) = tolen
+	copy(rec[sendRecHdr:], b)
+	l.queued = append(l.queued, queuedSend{id: id, off: off, n: len(b)})
+	l.gso.add(to, tolen, len(b), false)
+	return nil
+}
+
+// record returns the bytes of the send record at off in slab id.
+func (l *uringPacketLoop) record(id, off int) []byte { return l.out.slabs[id].mem[off:] }
+
+// flushSends prepares the sends of this iteration's replies: one per group.
+func (l *uringPacketLoop) flushSends() {
+	if len(l.queued) == 0 {
+		return
+	}
+	for _, g := range l.gso.groups {
+		if g.count == 1 || !l.prepGroup(g) {
+			for i := g.first; i >= 0; i = l.gso.next[i] {
+				l.prepSend(l.queued[i])
+			}
+		}
+	}
+	l.queued = l.queued[:0]
+	l.gso.reset()
+}
+
+// prepSend prepares the send of one queued reply.
+func (l *uringPacketLoop) prepSend(q queuedSend) {
+	rec := l.record(q.id, q.off)
+	tolen := *(*uint32)(unsafe.Pointer(&rec[sendRecLen]))
+	p := unsafe.Pointer(&rec[sendRecHdr])
 	sqe := l.sqe()
 	if l.sendto {
-		sqe.PrepSend(l.pc.fd, p, uint32(len(b)), 0)
+		sqe.PrepSend(l.pc.fd, p, uint32(q.n), 0)
 		sqe.Off = uint64(uintptr(unsafe.Pointer(&rec[0]))) // addr2: the destination
 		*(*uint16)(unsafe.Pointer(&sqe.SpliceFdIn)) = uint16(tolen)
 	} else {
 		iov := (*unix.Iovec)(unsafe.Pointer(&rec[sendRecIov]))
 		iov.Base = (*byte)(p)
-		iov.SetLen(len(b))
+		iov.SetLen(q.n)
 		msg := (*unix.Msghdr)(unsafe.Pointer(&rec[sendRecMsg]))
 		*msg = unix.Msghdr{Name: &rec[0], Namelen: tolen, Iov: iov, Iovlen: 1}
 		sqe.PrepSendmsg(l.pc.fd, unsafe.Pointer(msg), 0)
 	}
-	sqe.UserData = udata(kindSend, uint32(off), uint32(id))
-	return nil
+	sqe.UserData = udata(kindSend, uint32(q.off), uint32(q.id))
+}
+
+// A group's record, after the header: its msghdr, the UDP_SEGMENT control
+// message, then per datagram an iovec and the datagram's queuedSend.
+const groupMsg = sendRecHdr
+
+// prepGroup prepares g as one send with UDP_SEGMENT, from a record of its
+// own; false if there is no room for one (g then goes datagram by
+// datagram). Each datagram's record stays queued in its slab until the
+// group's CQE.
+func (l *uringPacketLoop) prepGroup(g gsoGroup) bool {
+	iovOff := groupMsg + int(unsafe.Sizeof(unix.Msghdr{})) + gsoCmsgSpace
+	memOff := iovOff + g.count*int(unsafe.Sizeof(unix.Iovec{}))
+	id, off, rec, err := l.out.put(memOff + g.count*int(unsafe.Sizeof(queuedSend{})) - sendRecHdr)
+	if err != nil {
+		return false
+	}
+	iovs := unsafe.Slice((*unix.Iovec)(unsafe.Pointer(&rec[iovOff])), g.count)
+	mems := unsafe.Slice((*queuedSend)(unsafe.Pointer(&rec[memOff])), g.count)
+	k := 0
+	for i := g.first; i >= 0; i = l.gso.next[i] {
+		q := l.queued[i]
+		iovs[k].Base = &l.record(q.id, q.off)[sendRecHdr]
+		iovs[k].SetLen(q.n)
+		mems[k] = q
+		k++
+	}
+	first := l.record(mems[0].id, mems[0].off)
+	cmsg := rec[groupMsg+int(unsafe.Sizeof(unix.Msghdr{})):][:gsoCmsgSpace]
+	putSegmentCmsg(cmsg, g.seg)
+	msg := (*unix.Msghdr)(unsafe.Pointer(&rec[groupMsg]))
+	*msg = unix.Msghdr{Name: &first[0], Namelen: *(*uint32)(unsafe.Pointer(&first[sendRecLen])), Iov: &iovs[0], Control: &cmsg[0]}
+	msg.SetIovlen(g.count)
+	msg.SetControllen(len(cmsg))
+	sqe := l.sqe()
+	sqe.PrepSendmsg(l.pc.fd, unsafe.Pointer(msg), 0)
+	sqe.UserData = udata(kindSendGroup, uint32(off), uint32(id))
+	return true
 }
 
 func (l *uringPacketLoop) onSend(ud uint64, res int32) {
@@ -318,10 +397,37 @@ func (l *uringPacketLoop) onSend(ud uint64, res int32) {
 	l.out.done(id)
 }
 
+// onSendGroup ends a group's send. If the kernel refused it, its
+// datagrams go again one by one, each to get its own verdict.
+func (l *uringPacketLoop) onSendGroup(ud uint64, res int32) {
+	id, off := int(uint32(ud>>32)&0xFFFFFF), int(uint32(ud))
+	rec := l.record(id, off)
+	msg := (*unix.Msghdr)(unsafe.Pointer(&rec[groupMsg]))
+	n := int(msg.Iovlen)
+	memOff := groupMsg + int(unsafe.Sizeof(unix.Msghdr{})) + gsoCmsgSpace + n*int(unsafe.Sizeof(unix.Iovec{}))
+	mems := unsafe.Slice((*queuedSend)(unsafe.Pointer(&rec[memOff])), n)
+	if res < 0 && !l.stopped {
+		l.gso.refused(unix.Errno(-res), mems[0].n)
+		for _, q := range mems {
+			l.prepSend(q) // its record stays queued for this send
+		}
+	} else {
+		for _, q := range mems {
+			l.out.done(q.id)
+		}
+	}
+	l.out.done(id)
+}
+
 // teardown cancels the receive and any send still waiting for room, waits
 // until the kernel has let go of every buffer, then frees them.
 func (l *uringPacketLoop) teardown() error {
 	l.stopped = true
+	for _, q := range l.queued { // never prepared: dropped, as Close says
+		l.out.done(q.id)
+	}
+	l.queued = l.queued[:0]
+	l.gso.reset()
 	sqe := l.sqe()
 	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = udata(kindCancel, 0, 0)
@@ -372,9 +478,10 @@ type sendSlab struct {
 	done   int // of those, sends completed
 }
 
-// A record: the destination (room for a sockaddr_in6), the msghdr and
-// iovec of a SENDMSG, then the datagram.
+// A record: the destination (room for a sockaddr_in6) and its length, the
+// msghdr and iovec of a SENDMSG, then the datagram.
 const (
+	sendRecLen    = 28
 	sendRecMsg    = 32
 	sendRecIov    = sendRecMsg + unix.SizeofMsghdr
 	sendRecHdr    = sendRecIov + unix.SizeofIovec
