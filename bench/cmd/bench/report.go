@@ -345,7 +345,7 @@ func (r *results) writeMarkdown(w io.Writer) {
 	}
 	if len(udp) > 0 {
 		fmt.Fprintf(w, "\n## UDP\n\n")
-		fmt.Fprintf(w, "Each flow is a connected socket of the load that keeps its datagrams in flight and sends one more for each echo, in batches (recvmmsg and sendmmsg), "+
+		fmt.Fprintf(w, "Each flow is a connected socket of the load that keeps its datagrams in flight and sends one more for each echo, in batches (recvmmsg, and one sendmsg with UDP_SEGMENT that the kernel cuts into separate datagrams), "+
 			"so the server is what limits the rate. A flow that hears nothing for %v counts its datagrams in flight as lost and sends new ones. "+
 			"net-mmsg, Go net with x/net's recvmmsg and sendmmsg 64 at a time, is the reference floor for a Go server; the other batching servers also take 64 a call.\n\n", udpFlowTimeout)
 		fmt.Fprintf(w, "| workload | server | datagrams/s | spread | vs net | vs net-mmsg | p50 µs | p99 µs | server CPU µs/datagram | syscalls/datagram | lost | CPU busy, server/load |\n")
