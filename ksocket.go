@@ -73,6 +73,7 @@ func newSocket(domain, typ, proto int, cat engine.Category, want ...int) (int, e
 	if err != nil {
 		return -1, errno(err, unix.EAGAIN)
 	}
+	s.RawWaitsInNetpoller() // at more than one P: Recvmmsg and Sendmmsg wait as net's do
 	return install(s), nil
 }
 

@@ -14,7 +14,8 @@ import (
 // The message calls: sendmsg, recvmsg, sendmmsg and recvmmsg, which Linux
 // has beside send and recv. Sendmsg and Recvmsg are IORING_OP_SENDMSG and
 // IORING_OP_RECVMSG requests; a batch is one sendmmsg(2) or recvmmsg(2),
-// with the waits for readiness on the ring.
+// which waits on the ring at one P, and in Go's netpoller, as net's
+// waits, at more (engine.Socket.RawWaitsInNetpoller).
 
 // Sendmsg sends buf with the control messages in oob (unix.UnixRights
 // builds SCM_RIGHTS) to the address to, or to the peer when to is nil. It
