@@ -40,7 +40,7 @@ type epollPacketLoop struct {
 	gso      gsoGrouper       // the groups of the replies being sent
 	scratch  []queuedDatagram // group's, to put the replies in order
 	spare    []byte           // keep's, for the bytes of the replies left
-	solo     int              // replies at the front of out to send one by one
+	split    []gsoGroup       // flush's, for a refused group's single sends
 	waitOut  bool             // the socket had no room: wait for EPOLLOUT
 	outArmed bool             // EPOLLOUT is in the socket's epoll events
 	stopped  bool
@@ -165,16 +165,20 @@ func (l *epollPacketLoop) flush() {
 		return
 	}
 	sent := 0
-	for sent < len(l.out) {
+	for sent < len(l.out) { // OnSendError may queue more
 		l.group(sent)
 		groups := l.gso.groups
-		for len(groups) > 0 {
-			batch := groups[:min(len(groups), epollPacketBatch)]
+		var split []gsoGroup // a refused group's datagrams, to go one by one first
+		for len(split) > 0 || len(groups) > 0 {
+			q := &groups
+			if len(split) > 0 {
+				q = &split
+			}
+			batch := (*q)[:min(len(*q), epollPacketBatch)]
 			l.prepBatch(batch)
 			r, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(l.pc.fd), uintptr(unsafe.Pointer(&l.hdrs[0])), uintptr(len(l.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 			switch {
 			case errno == unix.EINTR:
-				continue
 			case errno == unix.EAGAIN:
 				l.waitOut = true
 				l.watchOut(true)
@@ -182,25 +186,32 @@ func (l *epollPacketLoop) flush() {
 				return
 			case errno != 0 && batch[0].count > 1:
 				// The first send of the batch was refused: its
-				// datagrams go again one by one.
-				l.gso.refused(errno, batch[0].seg)
-				l.solo = batch[0].count
+				// datagrams go again one by one, before the groups
+				// after it (split is empty here: it holds only single
+				// sends). Groups the refusal now rules out are
+				// refused in their turn; nothing is regrouped.
+				g := batch[0]
+				l.gso.refused(errno, g.seg)
+				*q = (*q)[1:]
+				l.split = l.split[:0]
+				for i := g.first; i <= g.last; i++ {
+					n := l.out[i].n
+					l.split = append(l.split, gsoGroup{first: i, last: i, count: 1, seg: n, bytes: n, closed: true})
+				}
+				split = l.split
 			case errno != 0:
 				// The first datagram of the batch failed: report it,
 				// and go on with the next.
 				d := l.out[sent]
 				sent++
-				groups = groups[1:]
+				*q = (*q)[1:]
 				l.s.h.OnSendError(l.pc, addrPortFrom(unsafe.Pointer(&d.to), d.tolen), errno)
-				continue
 			default:
-				for _, g := range groups[:r] {
+				for _, g := range (*q)[:r] {
 					sent += g.count
 				}
-				groups = groups[r:]
-				continue
+				*q = (*q)[r:]
 			}
-			break // regroup what is left
 		}
 	}
 	l.keep(sent)
@@ -209,15 +220,13 @@ func (l *epollPacketLoop) flush() {
 
 // group puts the queued replies from the from'th on in the order of their
 // sends, each group's datagrams in a row, and leaves the groups in l.gso
-// with first and last as indexes into l.out. The first l.solo of them go
-// one by one.
+// with first and last as indexes into l.out.
 func (l *epollPacketLoop) group(from int) {
 	l.gso.reset()
 	rest := l.out[from:]
 	for i := range rest {
-		l.gso.add(&rest[i].to, rest[i].tolen, rest[i].n, i < l.solo)
+		l.gso.add(&rest[i].to, rest[i].tolen, rest[i].n, false)
 	}
-	l.solo = 0
 	l.scratch = l.scratch[:0]
 	for gi := range l.gso.groups {
 		g := &l.gso.groups[gi]

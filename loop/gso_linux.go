@@ -16,7 +16,9 @@ import (
 // have made, in the same order. On loopback a send of eight 64-byte
 // datagrams this way costs the sender about two thirds of sendmmsg's CPU,
 // and the pair of ends half. Datagrams to different destinations may leave
-// in another order than WriteTo's; those to one destination never do.
+// in another order than WriteTo's; those to one destination do not,
+// but for the cases below (and, as before, a send io_uring has to retry
+// when the socket's buffer is full).
 //
 // A send the kernel refuses goes again one datagram at a time, so every
 // datagram gets the verdict a single send would have; on io_uring those
@@ -93,7 +95,13 @@ func (g *gsoGrouper) add(to *unix.RawSockaddrInet6, tolen uint32, n int, solo bo
 
 // reset forgets the iteration's datagrams.
 func (g *gsoGrouper) reset() {
-	clear(g.open)
+	if len(g.open) > 256 {
+		// clear costs the map's capacity, which one iteration with many
+		// destinations would leave to every later one.
+		g.open = make(map[gsoKey]int32)
+	} else {
+		clear(g.open)
+	}
 	g.groups = g.groups[:0]
 	g.next = g.next[:0]
 }

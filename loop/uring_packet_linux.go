@@ -333,7 +333,12 @@ func (l *uringPacketLoop) flushSends() {
 func (l *uringPacketLoop) prepSend(q queuedSend) {
 	rec := l.record(q.id, q.off)
 	tolen := *(*uint32)(unsafe.Pointer(&rec[sendRecLen]))
-	p := unsafe.Pointer(&rec[sendRecHdr])
+	// A zero-length datagram's record may end where its slab does: no
+	// byte at sendRecHdr to point at, and none to send.
+	var p unsafe.Pointer
+	if q.n > 0 {
+		p = unsafe.Pointer(&rec[sendRecHdr])
+	}
 	sqe := l.sqe()
 	if l.sendto {
 		sqe.PrepSend(l.pc.fd, p, uint32(q.n), 0)
@@ -350,8 +355,9 @@ func (l *uringPacketLoop) prepSend(q queuedSend) {
 	sqe.UserData = udata(kindSend, uint32(q.off), uint32(q.id))
 }
 
-// A group's record, after the header: its msghdr, the UDP_SEGMENT control
-// message, then per datagram an iovec and the datagram's queuedSend.
+// A group's record, after the header (unused): its msghdr, the UDP_SEGMENT
+// control message, the iovecs of its datagrams, then their queuedSends,
+// which onSendGroup finds again from the msghdr's iovlen.
 const groupMsg = sendRecHdr
 
 // prepGroup prepares g as one send with UDP_SEGMENT, from a record of its
