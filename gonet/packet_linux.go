@@ -35,6 +35,7 @@ func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *U
 	c := &UDPConn{conn: conn{s: s, netIdx: networkIndex(network), raddr: raddr}, family: family}
 	s.QueueDatagrams()      // uring, at GOMAXPROCS=1: plain reads take datagrams from one multishot receive
 	s.SendDatagramsNow()    // uring: sends try sendto(2) first, and wait on the ring only for room
+	s.ReceiveDatagramsNow() // uring, where it does not queue: receives try recvmsg(2) first
 	s.RawWaitsInNetpoller() // uring, at more than one P: ReadBatch, WriteBatch and raw reads wait in the netpoller
 	c.laddr = localAddr(s, network)
 	return c

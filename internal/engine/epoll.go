@@ -432,7 +432,13 @@ func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 }
 
 func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
-	w, ep := &wv, s.ep.Load()
+	return s.ep.Load().recv(s, p, oob, flags, from, &wv)
+}
+
+// recv is epollBackend.recv on ep, s's netpoller half: on the uring
+// backend, that of a socket that receives datagrams now and waits in the
+// netpoller (uringBackend.recvDatagramNow).
+func (ep *epollState) recv(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
 	if err := ep.take(s, w, 0); err != nil {
 		return received{}, err
 	}

@@ -396,6 +396,10 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 		if r, ok, err := b.takeLeft(s, p, flags, from); ok {
 			return r, err
 		}
+	} else if s.has(optRecvNow) && flags&unix.MSG_ERRQUEUE == 0 {
+		if r, done, err := b.recvDatagramNow(s, p, oob, flags, from, w); done {
+			return r, err
+		}
 	}
 	if s.nonblock {
 		flags |= unix.MSG_DONTWAIT
@@ -421,11 +425,36 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 	}
 }
 
+// recvDatagramNow is recv for a socket that receives datagrams now
+// (ReceiveDatagramsNow): where its raw waits are in the netpoller, the
+// whole receive as the epoll backend makes it, on the socket's netpoller
+// half; otherwise one recvmsg(2) now, and done is false if that found
+// nothing and the caller should wait on the ring.
+func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (r received, done bool, err error) {
+	if s.has(optRawNetpoll) {
+		if ep, _ := b.pollHalf(s); ep != nil {
+			r, err = ep.recv(s, p, oob, flags, from, w)
+			return r, true, err
+		}
+		// No fd for the netpoller half (at the fd limit, say): the
+		// ring's way.
+	}
+	if from || len(oob) > 0 {
+		r, err = recvmsgRaw(s.fd, p, oob, flags|unix.MSG_DONTWAIT)
+	} else {
+		r.n, err = recvRaw(s.fd, p, flags|unix.MSG_DONTWAIT)
+	}
+	if err == unix.EAGAIN && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 {
+		return received{}, false, nil
+	}
+	return r, true, err
+}
+
 // read is recv with no flags, sender, control data, timeout or context:
 // how an idle connection waits. It keeps its frames few and small (see
 // await), and leaves anything unusual to recv.
 func (b *uringBackend) read(s *Socket, p []byte) (int, error) {
-	if s.nonblock || b.queues(s) {
+	if s.nonblock || b.queues(s) || s.has(optRecvNow) {
 		return b.readSlow(s, p)
 	}
 	sh := b.shardOf(s)
