@@ -77,7 +77,8 @@ Points (-points):
                                   recvmmsg and sendmmsg, 64 a call: the
                                   reference floor), gonet-batch (ReadBatch
                                   and WriteBatch), berkeley (Recvmmsg and
-                                  Sendmmsg) and loop (loop.ListenPacket);
+                                  Sendmmsg), berkeley-single (Recvfrom,
+                                  then Sendto) and loop (loop.ListenPacket);
                                   gnet sits these out.
                                   Also reported: the share of datagrams lost
 
@@ -341,8 +342,8 @@ func (b *bencher) run(r *results) {
 }
 
 // udpImpls returns the UDP points' servers for the -impls chosen: each
-// chosen one that has a UDP echo, with its batching form after it (net
-// brings net-mmsg, gonet gonet-batch).
+// chosen one that has a UDP echo, with its other form after it (net
+// brings net-mmsg, gonet gonet-batch, berkeley berkeley-single).
 func udpImpls(impls []string) []string {
 	var out []string
 	for _, impl := range impls {
@@ -350,11 +351,10 @@ func udpImpls(impls []string) []string {
 			continue
 		}
 		out = append(out, impl)
-		if slices.Contains(udpServers, impl+"-mmsg") {
-			out = append(out, impl+"-mmsg")
-		}
-		if slices.Contains(udpServers, impl+"-batch") {
-			out = append(out, impl+"-batch")
+		for _, form := range []string{"-mmsg", "-batch", "-single"} {
+			if slices.Contains(udpServers, impl+form) {
+				out = append(out, impl+form)
+			}
 		}
 	}
 	return out

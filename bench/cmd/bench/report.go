@@ -24,9 +24,9 @@ var httpServers = []string{"net", "gonet"}
 
 // udpServers are the servers of the UDP points. net-mmsg (Go net with
 // x/net's recvmmsg and sendmmsg) is the reference floor; gonet-batch is
-// gonet's ReadBatch and WriteBatch; berkeley batches with Recvmmsg; loop
-// is the UDP event loop.
-var udpServers = []string{"net", "net-mmsg", "berkeley", "gonet", "gonet-batch", "loop"}
+// gonet's ReadBatch and WriteBatch; berkeley batches with Recvmmsg, and
+// berkeley-single calls Recvfrom and Sendto; loop is the UDP event loop.
+var udpServers = []string{"net", "net-mmsg", "berkeley", "berkeley-single", "gonet", "gonet-batch", "loop"}
 
 // point is one workload of the matrix.
 type point struct {
@@ -254,7 +254,7 @@ func (r *results) add(p point, impl string, s sample) {
 // servers returns the servers measured at p, in alternation order.
 func (r *results) servers(p point) []string {
 	var out []string
-	for _, impl := range append(slices.Clone(r.impls), "net-mmsg", "gonet-batch", "iperf3") {
+	for _, impl := range append(slices.Clone(r.impls), "net-mmsg", "berkeley-single", "gonet-batch", "iperf3") {
 		if _, ok := r.samples[p.name][impl]; ok {
 			out = append(out, impl)
 		}

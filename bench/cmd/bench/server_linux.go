@@ -31,7 +31,7 @@ func serverMain(args []string) {
 	impl := fs.String("impl", "net", "the server: net, gnet, berkeley, gonet or loop")
 	size := fs.Int("size", 64, "message size; the goroutine servers read into 16×size buffers")
 	nofile := fs.Int("nofile", 0, "raise RLIMIT_NOFILE to at least this (0: to the hard limit)")
-	udp := fs.Bool("udp", false, "echo datagrams instead (net, net-mmsg, berkeley, gonet, gonet-batch)")
+	udp := fs.Bool("udp", false, "echo datagrams instead (net, net-mmsg, berkeley, berkeley-single, gonet, gonet-batch, loop)")
 	web := fs.Bool("http", false, "serve net/http instead of echo (net and gonet): /13b, /64k, and /file, 1 MiB with http.ServeFile")
 	parseFlags(fs, args, "bench server [flags]\n\nRuns one echo server and prints its address.")
 	check(raiseNofile(*nofile))

@@ -28,6 +28,7 @@ const udpBatch = 64
 //	net-mmsg     Go net with x/net's ReadBatch and WriteBatch: recvmmsg and
 //	             sendmmsg, 64 a call; the reference floor for a Go server
 //	berkeley     ksocket's Recvmmsg and Sendmmsg, 64 a call
+//	berkeley-single  ksocket's Recvfrom, then Sendto
 //	gonet        gonet, one goroutine: ReadFrom, then WriteTo
 //	gonet-batch  gonet's ReadBatch and WriteBatch, 64 a call
 //	loop         loop.ListenPacket: a multishot receive, and each batch's
@@ -61,12 +62,7 @@ func udpServer(impl string) {
 		fmt.Println(c.LocalAddr().String())
 		echoBatches(c.ReadBatch, c.WriteBatch, buf)
 	case "berkeley":
-		s, err := ksocket.SocketDatagram(unix.AF_INET, unix.SOCK_DGRAM, 0)
-		check(err)
-		check(ksocket.Bind(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
-		sa, err := ksocket.Getsockname(s)
-		check(err)
-		fmt.Printf("127.0.0.1:%d\n", sa.(*unix.SockaddrInet4).Port)
+		s := berkeleyUDP()
 		in := make([]ksocket.Msg, udpBatch)
 		for i := range in {
 			in[i].Buffers = [][]byte{make([]byte, buf)}
@@ -80,6 +76,14 @@ func udpServer(impl string) {
 			}
 			sendAll(func(msgs []ksocket.Msg) (int, error) { return ksocket.Sendmmsg(s, msgs, 0) }, out[:n])
 		}
+	case "berkeley-single":
+		s := berkeleyUDP()
+		b := make([]byte, buf)
+		for {
+			n, from, err := ksocket.Recvfrom(s, b, 0)
+			check(err)
+			ksocket.Sendto(s, b[:n], 0, from) // dropped if it cannot go back, as above
+		}
 	case "loop":
 		h := loop.PacketHandlers{Packet: func(pc *loop.PacketConn, data []byte, from netip.AddrPort) {
 			pc.WriteTo(data, from)
@@ -91,6 +95,18 @@ func udpServer(impl string) {
 	default:
 		fatalf("server: -udp: unknown -impl %q: want one of %v", impl, udpServers)
 	}
+}
+
+// berkeleyUDP opens a Berkeley API datagram socket on 127.0.0.1 and
+// prints its address.
+func berkeleyUDP() int {
+	s, err := ksocket.SocketDatagram(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	check(err)
+	check(ksocket.Bind(s, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	sa, err := ksocket.Getsockname(s)
+	check(err)
+	fmt.Printf("127.0.0.1:%d\n", sa.(*unix.SockaddrInet4).Port)
+	return s
 }
 
 // echoBatches echoes with x/net's batch calls (net-mmsg and gonet-batch).
