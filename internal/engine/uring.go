@@ -59,6 +59,7 @@ type uringBackend struct {
 	// Which calls go through the ring; immutable after setup.
 	useSocket, useBind, useListen, useShutdown, useClose, useSplice bool
 	useSetsockopt, useGetsockopt, useAcceptDontwait                 bool
+	useSendto                                                       bool // IORING_OP_SEND takes a destination (6.1)
 
 	inlineWait time.Duration // longest inline wait; 0 turns it off
 

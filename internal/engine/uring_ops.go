@@ -337,8 +337,11 @@ func sendDatagramNow(s *Socket, p, oob []byte, flags int, to unix.Sockaddr) (int
 	return n, true, err
 }
 
-// sendOnce is one SEND request, or SENDMSG with a destination or control
-// data.
+// sendOnce is one SEND request, with the destination in the SQE where the
+// kernel takes one there (6.1), or SENDMSG with control data or before:
+// SEND spares the kernel copying in a msghdr. Measured on the Berkeley
+// API's Recvfrom/Sendto echo of 64 B datagrams at 16 flows, one P, three
+// alternating rounds: 115.5k against 117.1k datagrams/s, within noise.
 func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
 	var raw unix.RawSockaddrAny
 	var n uint32
@@ -356,6 +359,12 @@ func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to unix.Soc
 		}
 		k := st.k
 		k.sa = raw
+		if len(oob) == 0 && b.useSendto {
+			sqe.PrepSend(s.fd, addr, l, flags)
+			sqe.Off = uint64(uintptr(unsafe.Pointer(&k.sa))) // addr2: the destination
+			*(*uint16)(unsafe.Pointer(&sqe.SpliceFdIn)) = uint16(n)
+			return
+		}
 		k.msg = rawMsghdr{namelen: n}
 		if n > 0 {
 			k.msg.name = uintptr(unsafe.Pointer(&k.sa))

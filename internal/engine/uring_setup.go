@@ -132,6 +132,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	b.useSetsockopt = has(uring.IORING_OP_URING_CMD, "SOCKOPT") && b.probeSockopt(uring.SOCKET_URING_OP_SETSOCKOPT)
 	b.useGetsockopt = has(uring.IORING_OP_URING_CMD, "SOCKOPT") && b.probeSockopt(uring.SOCKET_URING_OP_GETSOCKOPT)
 	b.useAcceptDontwait = !mask["ACCEPT_DONTWAIT"] && kernelAtLeast(6, 10)
+	b.useSendto = !mask["SENDTO"] && kernelAtLeast(6, 1)
 
 	ring := b.shards[0].ring
 	inf.SetupFlags = flagNames(ring.Flags()&^uring.IORING_SETUP_R_DISABLED, setupFlagNames)
