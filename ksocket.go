@@ -155,6 +155,7 @@ func AcceptContext(ctx context.Context, s int) (int, unix.Sockaddr, error) {
 	if err != nil {
 		return -1, nil, errno(err, unix.EAGAIN)
 	}
+	ns.RawWaitsInNetpoller() // as newSocket: every Berkeley socket's batches wait alike
 	return install(ns), sa, nil
 }
 

@@ -55,7 +55,9 @@ func TestReceiveDatagramsNowDifferential(t *testing.T) {
 				if family == unix.AF_INET6 {
 					level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO
 				}
-				unix.SetsockoptInt(raw, level, opt, 1)
+				if err := unix.SetsockoptInt(raw, level, opt, 1); err != nil {
+					t.Fatal(err)
+				}
 				if err := s.SetsockoptInt(level, opt, 1); err != nil {
 					t.Fatal(err)
 				}
@@ -95,7 +97,7 @@ func TestReceiveDatagramsNowDifferential(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						want.n, want.oobn, want.mflags, want.from = n, oobn, mflags, fmt.Sprint(from.(interface{}) != nil)
+						want.n, want.oobn, want.mflags, want.from = n, oobn, mflags, saKey(from)
 						want.data, want.ctl = string(b[:min(n, len(b))]), string(oob[:oobn])
 						b2, oob2 := make([]byte, c.room), make([]byte, len(oob))
 						if !c.oob {
@@ -113,7 +115,7 @@ func TestReceiveDatagramsNowDifferential(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						got.n, got.oobn, got.mflags, got.from = n, oobn, mflags, fmt.Sprint(from2 != nil)
+						got.n, got.oobn, got.mflags, got.from = n, oobn, mflags, saKey(from2)
 						got.data, got.ctl = string(b2[:min(n, len(b2))]), string(oob2[:oobn])
 						// The pktinfo's destination is each socket's own
 						// address: compare its length only.
@@ -201,6 +203,20 @@ func TestReceiveDatagramsNowWaits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// saKey is a sender's address and port: both sockets hear the same
+// sender. (A nil one, which a type assertion would panic on, is "nil".)
+func saKey(sa unix.Sockaddr) string {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return fmt.Sprint(a.Addr, a.Port)
+	case *unix.SockaddrInet6:
+		return fmt.Sprint(a.Addr, a.Port, a.ZoneId)
+	case nil:
+		return "nil"
+	}
+	return fmt.Sprintf("%T", sa)
 }
 
 // errOrNil turns a zero errno into a nil error.

@@ -67,6 +67,12 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		s.sendMu.Lock()
 		defer s.sendMu.Unlock()
 	}
+	if mode == 'r' && flags&unix.MSG_ERRQUEUE != 0 {
+		// recvmmsg(2) never waits for the error queue, as recv(2) does
+		// not (Socket.recv): an entry there does not make the socket
+		// readable, so a wait could last forever.
+		flags |= unix.MSG_DONTWAIT
+	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
 	if q, ok := s.e.b.(batchQueue); ok && mode == 'r' {
 		if n, ok, err := q.recvBatch(s, msgs, flags, &w); ok {
@@ -102,6 +108,19 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
 		var e unix.Errno
 		n, e = b.call(fd, trap, call)
+		if e == unix.EAGAIN && waits && mode == 'r' && s.sotype != unix.SOCK_STREAM && readShutdown(int(fd)) {
+			// A blocking recvmmsg(2) takes a datagram of 0 bytes, with
+			// no sender, from a socket whose read side is shut down
+			// (__skb_recv_datagram), where the non-blocking one made
+			// here keeps saying EAGAIN: and no wait would end it, the
+			// netpoller's readiness being edge-triggered (and reset as
+			// RawRead starts), where a POLL_ADD fires at once and the
+			// loop spins. As epollOp.try does for a single receive.
+			h := &b.hdrs[0]
+			h.Len, h.Hdr.Namelen, h.Hdr.Flags = 0, 0, 0
+			h.Hdr.SetControllen(0)
+			n, e = 1, 0
+		}
 		serr = errnoErr(e)
 		return e != unix.EAGAIN || !waits
 	})

@@ -647,9 +647,31 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 		events = unix.POLLOUT
 	}
 	for !f(uintptr(s.fd)) {
+		// A POLL_ADD on a ready socket completes at once, whatever
+		// time is left: a callback that leaves the socket ready (data
+		// it does not take, a shut-down read side) would spin past the
+		// deadline, the timeout and the context, which must end it.
+		if err := waitOver(s, w); err != nil {
+			return err
+		}
 		if _, err := b.pollWait(s, w, events); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// waitOver is why w may not wait again, its socket's deadline or its own
+// timeout passed or its context done; nil if it may.
+func waitOver(s *Socket, w *waitSpec) error {
+	if err := s.deadline(w.mode).errIfExpired(); err != nil {
+		return err
+	}
+	if !w.expire.IsZero() && !time.Now().Before(w.expire) {
+		return os.ErrDeadlineExceeded
+	}
+	if w.ctx != nil {
+		return w.ctx.Err()
 	}
 	return nil
 }
