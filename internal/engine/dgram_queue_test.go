@@ -59,6 +59,13 @@ func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {
 	if err := s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		t.Fatal(err)
 	}
+	return s, bindLoopback(t, s, family)
+}
+
+// bindLoopback binds s to family's loopback address, any port, and
+// returns the address it got.
+func bindLoopback(t testing.TB, s *Socket, family int) unix.Sockaddr {
+	t.Helper()
 	if err := s.Bind(loopbackOf(family)); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +73,7 @@ func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {
 	if err := s.Control(func(fd int) (err error) { sa, err = unix.Getsockname(fd); return }); err != nil {
 		t.Fatal(err)
 	}
-	return s, sa
+	return sa
 }
 
 // queueOf reports whether s receives through a multishot on this engine.

@@ -28,14 +28,7 @@ func nowUDP(t *testing.T, e *Engine, family, typ int, netpoll bool) (*Socket, un
 	if netpoll {
 		s.opts.Or(optRawNetpoll) // whatever GOMAXPROCS is
 	}
-	if err := s.Bind(loopbackOf(family)); err != nil {
-		t.Fatal(err)
-	}
-	var sa unix.Sockaddr
-	if err := s.Control(func(fd int) (err error) { sa, err = unix.Getsockname(fd); return }); err != nil {
-		t.Fatal(err)
-	}
-	return s, sa
+	return s, bindLoopback(t, s, family)
 }
 
 // TestReceiveDatagramsNowDifferential sends the same datagrams to a raw
