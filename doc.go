@@ -10,7 +10,10 @@
 //
 // Beyond the seed's calls it has Linux's message calls: Sendmsg and
 // Recvmsg with control messages, and Sendmmsg and Recvmmsg for batches of
-// datagrams.
+// datagrams. A batch is one sendmmsg(2) or recvmmsg(2) made on the calling
+// goroutine; when it must wait, it waits on the ring at GOMAXPROCS=1 and
+// in Go's netpoller at more, where a ring wait cost a hand-off between
+// threads per datagram. Every other call is a ring request.
 //
 // Descriptors are ksocket's own ints, the lowest free number from 3, and
 // errors are bare unix.Errno values, as in golang.org/x/sys/unix.

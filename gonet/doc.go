@@ -87,7 +87,10 @@
 // A UDPConn's sends on the uring backend try sendto(2) or sendmsg(2) first,
 // and wait on the ring only when the socket has no room: a datagram send
 // is done the moment the kernel takes it, and a ring op would only add the
-// reaper's hand-off back to the sender.
+// reaper's hand-off back to the sender. Where it does not queue (made at
+// more than one P, or taken off the queue), its reads try recvmsg(2)
+// first too, and wait in the netpoller at more than one P (on the ring at
+// one), as net's reads do.
 //
 // SyscallConn keeps net's contract: the fd handed to Control, Read and
 // Write is a regular, non-blocking fd on both backends, held open until the
