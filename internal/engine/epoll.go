@@ -151,10 +151,8 @@ func (op *epollOp) try(ufd uintptr) bool {
 		op.n, op.err = sendRaw(fd, op.p, op.flags)
 	case op.send:
 		op.n, op.err = sendmsgRaw(fd, op.p, op.oob, &op.raw, op.salen, op.flags)
-	case op.from || len(op.oob) > 0:
-		op.got, op.err = recvmsgRaw(fd, op.p, op.oob, op.flags)
 	default:
-		op.got.n, op.err = recvRaw(fd, op.p, op.flags) // no address: recvfrom(2) without one
+		op.got, op.err = recvRawMsg(fd, op.p, op.oob, op.flags, op.from)
 	}
 	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
 	if !op.send && op.err == unix.EAGAIN && waits && s.sotype != unix.SOCK_STREAM && readShutdown(fd) {

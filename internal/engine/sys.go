@@ -93,6 +93,16 @@ func rawMsg(iov *unix.Iovec, p, oob []byte) unix.Msghdr {
 func sendRaw(fd int, p []byte, flags int) (int, error) { return sendtoRaw(fd, p, nil, 0, flags) }
 
 // recvRaw is recv(2) (recvfrom without an address).
+// recvRawMsg is one receive on the caller's thread: recvmsg(2) with a
+// sender or control data, else recvfrom(2) without an address.
+func recvRawMsg(fd int, p, oob []byte, flags int, from bool) (received, error) {
+	if from || len(oob) > 0 {
+		return recvmsgRaw(fd, p, oob, flags)
+	}
+	n, err := recvRaw(fd, p, flags)
+	return received{n: n}, err
+}
+
 func recvRaw(fd int, p []byte, flags int) (int, error) {
 	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
 	if e != 0 {

@@ -448,11 +448,7 @@ func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from
 		// No fd for the netpoller half (at the fd limit, say): the
 		// ring's way.
 	}
-	if from || len(oob) > 0 {
-		r, err = recvmsgRaw(s.fd, p, oob, flags|unix.MSG_DONTWAIT)
-	} else {
-		r.n, err = recvRaw(s.fd, p, flags|unix.MSG_DONTWAIT)
-	}
+	r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, from)
 	if err == unix.EAGAIN && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 {
 		return received{}, false, nil
 	}
