@@ -219,3 +219,41 @@ func errOrNil(err error) error {
 	}
 	return err
 }
+
+// TestReceiveDatagramsNowNoFdWithoutWait: a receive that needs no wait (a
+// datagram already there, MSG_DONTWAIT, SOCK_NONBLOCK) opens no fd, on a
+// socket whose raw waits are in the netpoller too: the duplicate of the fd
+// that the netpoller parks on is made for a wait only (RawWaitsInNetpoller:
+// "registered at the first such wait"), as a raw read makes it.
+func TestReceiveDatagramsNowNoFdWithoutWait(t *testing.T) {
+	e := testEngine(t)
+	for _, netpoll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("netpoll=%v", netpoll), func(t *testing.T) {
+			tx, _ := rawUDP(t, unix.AF_INET)
+			s, sa := nowUDP(t, e, unix.AF_INET, unix.SOCK_DGRAM, netpoll)
+			s2, _ := nowUDP(t, e, unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK, netpoll)
+			if err := unix.Sendto(tx, []byte("hello"), 0, sa); err != nil {
+				t.Fatal(err)
+			}
+			// Until the datagram is in s's receive queue.
+			pfd := []unix.PollFd{{Fd: int32(s.Fd()), Events: unix.POLLIN}}
+			if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
+				t.Fatalf("poll: %d, %v", n, err)
+			}
+			before := openFDs(t)
+			b := make([]byte, 64)
+			if n, _, _, err := s.Recv(ctx0, b, 0, true, 5*time.Second); n != 5 || err != nil {
+				t.Errorf("a datagram there: %d, %v", n, err)
+			}
+			if _, _, _, err := s.Recv(ctx0, b, unix.MSG_DONTWAIT, true, 0); err != unix.EAGAIN {
+				t.Errorf("MSG_DONTWAIT: %v, want EAGAIN", err)
+			}
+			if _, _, _, err := s2.Recv(ctx0, b, 0, true, 0); err != unix.EAGAIN {
+				t.Errorf("SOCK_NONBLOCK: %v, want EAGAIN", err)
+			}
+			if after := openFDs(t); after != before {
+				t.Errorf("open fds: %d before, %d after receives that needed no wait", before, after)
+			}
+		})
+	}
+}

@@ -92,7 +92,6 @@ func rawMsg(iov *unix.Iovec, p, oob []byte) unix.Msghdr {
 // sendRaw is send(2) (sendto without an address).
 func sendRaw(fd int, p []byte, flags int) (int, error) { return sendtoRaw(fd, p, nil, 0, flags) }
 
-// recvRaw is recv(2) (recvfrom without an address).
 // recvRawMsg is one receive on the caller's thread: recvmsg(2) with a
 // sender or control data, else recvfrom(2) without an address.
 func recvRawMsg(fd int, p, oob []byte, flags int, from bool) (received, error) {
@@ -103,6 +102,7 @@ func recvRawMsg(fd int, p, oob []byte, flags int, from bool) (received, error) {
 	return received{n: n}, err
 }
 
+// recvRaw is recv(2) (recvfrom without an address).
 func recvRaw(fd int, p []byte, flags int) (int, error) {
 	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), 0, 0)
 	if e != 0 {

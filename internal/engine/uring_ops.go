@@ -435,11 +435,24 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 }
 
 // recvDatagramNow is recv for a socket that receives datagrams now
-// (ReceiveDatagramsNow): where its raw waits are in the netpoller, the
-// whole receive as the epoll backend makes it, on the socket's netpoller
-// half; otherwise one recvmsg(2) now, and done is false if that found
-// nothing and the caller should wait on the ring.
+// (ReceiveDatagramsNow): one recvmsg(2) now, and where that found nothing
+// and the receive must wait, on a socket whose raw waits are in the
+// netpoller, the whole receive as the epoll backend makes it, on the
+// socket's netpoller half; otherwise done is false and the caller should
+// wait on the ring. The netpoller half, a duplicate of the fd, is made for
+// a wait only, as rawIO makes it: a receive that needs none (a datagram
+// there, MSG_DONTWAIT, SOCK_NONBLOCK) costs no fd.
 func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (r received, done bool, err error) {
+	if s.has(optRawNetpoll) {
+		if ep := s.ep.Load(); ep != nil {
+			r, err = ep.recv(s, p, oob, flags, from, w)
+			return r, true, err
+		}
+	}
+	r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, from)
+	if err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0 {
+		return r, true, err
+	}
 	if s.has(optRawNetpoll) {
 		if ep, _ := b.pollHalf(s); ep != nil {
 			r, err = ep.recv(s, p, oob, flags, from, w)
@@ -448,11 +461,7 @@ func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from
 		// No fd for the netpoller half (at the fd limit, say): the
 		// ring's way.
 	}
-	r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, from)
-	if err == unix.EAGAIN && !s.nonblock && flags&unix.MSG_DONTWAIT == 0 {
-		return received{}, false, nil
-	}
-	return r, true, err
+	return received{}, false, nil
 }
 
 // read is recv with no flags, sender, control data, timeout or context:
