@@ -185,3 +185,52 @@ func TestRawWaitAtFdLimit(t *testing.T) {
 		t.Errorf("RawRead that waits, with no fd to spare: %v", err)
 	}
 }
+
+// TestRawIOAfterDeadline: a raw read or write whose deadline has passed
+// returns os.ErrDeadlineExceeded without calling its function, as Go
+// net's RawConn does (asked in the same test), with its waits on the ring
+// or in the netpoller.
+func TestRawIOAfterDeadline(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	rc, err := pc.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Second)
+	pc.SetDeadline(past)
+	var netCalls int
+	count := func(uintptr) bool { netCalls++; return true }
+	netRead, netWrite := rc.Read(count), rc.Write(count)
+
+	e := testEngine(t)
+	for _, netpoll := range []bool{false, true} {
+		s, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.Bind(loopbackOf(unix.AF_INET)); err != nil {
+			t.Fatal(err)
+		}
+		if netpoll {
+			s.RawWaitsInNetpoller()
+		}
+		s.SetReadDeadline(past)
+		s.SetWriteDeadline(past)
+		var calls int
+		count := func(uintptr) bool { calls++; return true }
+		if err := s.RawRead(count); !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(netRead, os.ErrDeadlineExceeded) {
+			t.Errorf("netpoll=%v: RawRead after its deadline: %v; net's: %v", netpoll, err, netRead)
+		}
+		if err := s.RawWrite(count); !errors.Is(err, os.ErrDeadlineExceeded) || !errors.Is(netWrite, os.ErrDeadlineExceeded) {
+			t.Errorf("netpoll=%v: RawWrite after its deadline: %v; net's: %v", netpoll, err, netWrite)
+		}
+		if calls != netCalls {
+			t.Errorf("netpoll=%v: the function ran %d times, under net %d", netpoll, calls, netCalls)
+		}
+	}
+}

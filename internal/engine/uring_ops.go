@@ -631,6 +631,11 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 	if w.mode == 'r' && b.queues(s) {
 		b.leaveQueue(s) // what it queued waits for the ring's reads
 	}
+	// A deadline, timeout or context already over refuses the call before
+	// f runs, as Go's RawConn and the epoll backend do.
+	if err := waitOver(s, w); err != nil {
+		return err
+	}
 	if s.has(optRawNetpoll) {
 		fd := uintptr(s.fd) // the socket's own fd, not the duplicate's
 		ep := s.ep.Load()
