@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -232,5 +233,81 @@ func TestRawIOAfterDeadline(t *testing.T) {
 		if calls != netCalls {
 			t.Errorf("netpoll=%v: the function ran %d times, under net %d", netpoll, calls, netCalls)
 		}
+	}
+}
+
+// TestRawReadWaitsForMore: a raw read whose function wants more than the
+// socket holds (a MSG_PEEK for 10 bytes of which 5 came) waits for more,
+// as under Go net's RawConn (asked in the same test), rather than call
+// the function again and again while the socket stays readable.
+func TestRawReadWaitsForMore(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	// peekFor returns a RawRead function that is done once the socket
+	// holds n bytes, and its count of calls.
+	peekFor := func(n int) (func(uintptr) bool, *atomic.Int32) {
+		calls := new(atomic.Int32)
+		return func(fd uintptr) bool {
+			calls.Add(1)
+			var buf [16]byte
+			got, _, err := unix.Recvfrom(int(fd), buf[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			return err == nil && got >= n
+		}, calls
+	}
+	// measure writes 5 bytes, starts read, writes 5 more after idle and
+	// returns how often f ran meanwhile and read's error.
+	measure := func(write func([]byte) error, read func(func(uintptr) bool) error) (int32, error) {
+		f, calls := peekFor(10)
+		if err := write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- read(f) }()
+		time.Sleep(idle)
+		idleCalls := calls.Load()
+		if err := write([]byte("world")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			return idleCalls, err
+		case <-time.After(5 * time.Second):
+			t.Fatal("the read still waits 5 s after the bytes it wanted came")
+			return 0, nil
+		}
+	}
+
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	np, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer np.Close()
+	rc, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	netCalls, netErr := measure(func(b []byte) error { _, err := np.Write(b); return err }, rc.Read)
+	if netErr != nil {
+		t.Fatalf("net's RawConn.Read: %v", netErr)
+	}
+
+	c, peer := connectedPair(t)
+	c.RawWaitsInNetpoller() // at one P, nothing
+	calls, err := measure(func(b []byte) error { _, err := peer.Write(b); return err }, c.RawRead)
+	if err != nil {
+		t.Fatalf("RawRead: %v", err)
+	}
+	t.Logf("calls of the function in %v with 5 of 10 bytes there: %d (net: %d)", idle, calls, netCalls)
+	if calls > netCalls+2 {
+		t.Errorf("the function ran %d times in %v while 5 of its 10 bytes were there; under net %d", calls, idle, netCalls)
 	}
 }

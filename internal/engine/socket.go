@@ -583,7 +583,11 @@ func (s *Socket) Control(f func(fd int) error) error {
 // socket to become readable between calls; the read deadline applies. It is
 // syscall.RawConn.Read: on the uring backend the wait is an
 // IORING_OP_POLL_ADD, or Go's netpoller for a socket that asks
-// (RawWaitsInNetpoller); on epoll the netpoller.
+// (RawWaitsInNetpoller); on epoll the netpoller. As under net, f is not
+// called once the deadline has passed, and a call of f that finds the
+// socket ready yet wants more waits for the socket's next change: on the
+// uring backend that wait, after a poll said ready to no avail, is in the
+// netpoller too.
 func (s *Socket) RawRead(f func(fd uintptr) bool) error {
 	return s.rawIO('r', f)
 }

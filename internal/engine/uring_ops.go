@@ -656,13 +656,24 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 	if w.mode == 'w' {
 		events = unix.POLLOUT
 	}
-	for !f(uintptr(s.fd)) {
+	for polled := false; !f(uintptr(s.fd)); polled = true {
 		// A POLL_ADD on a ready socket completes at once, whatever
 		// time is left: a callback that leaves the socket ready (data
 		// it does not take, a shut-down read side) would spin past the
 		// deadline, the timeout and the context, which must end it.
 		if err := waitOver(s, w); err != nil {
 			return err
+		}
+		// Nor may it spin before then. Go's netpoller is edge-triggered:
+		// a RawConn function that finds a ready socket wanting waits for
+		// the socket's next change, a MSG_PEEK for more bytes, say. So
+		// does this wait, once a poll said ready to no avail: in the
+		// netpoller, where there is an fd to spare for it.
+		if polled {
+			if ep, _ := b.pollHalf(s); ep != nil {
+				fd := uintptr(s.fd)
+				return ep.wait(s, w, func(uintptr) bool { return f(fd) })
+			}
 		}
 		if _, err := b.pollWait(s, w, events); err != nil {
 			return err
