@@ -6,8 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,17 +28,8 @@ func TestTinyCQQueuedDatagrams(t *testing.T) {
 		if testing.Short() {
 			t.Skip("a flood in a child process")
 		}
-		cmd := exec.Command(os.Args[0], "-test.run=^TestTinyCQQueuedDatagrams$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "KSOCKET_PRESSURE_CHILD=1", "KSOCKET_CQ_ENTRIES=8", "GORACE=atexit_sleep_ms=50")
-		cmd.WaitDelay = 5 * time.Second
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS: TestTinyCQQueuedDatagrams") {
-			t.Fatalf("child: %v\n%s", err, out)
-		}
-		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, "pressure_dgram_test.go") {
-				t.Log(strings.TrimSpace(l))
-			}
+		for _, l := range pressureChild(t, "pressure_dgram_test.go", "KSOCKET_CQ_ENTRIES=8") {
+			t.Log(l)
 		}
 		return
 	}

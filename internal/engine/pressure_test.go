@@ -21,6 +21,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// pressureChild runs the calling test alone in a child process with env
+// added to its environment (KSOCKET_PRESSURE_CHILD=1 among it, which makes
+// the test run its flood), fails unless the child's test passed, and
+// returns the child's log lines from file.
+func pressureChild(t *testing.T, file string, env ...string) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(append(os.Environ(), "KSOCKET_PRESSURE_CHILD=1", "GORACE=atexit_sleep_ms=50"), env...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("child (%s): %v\n%s", strings.Join(env, " "), err, out)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, file) {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return lines
+}
+
 // TestTinyCQLosesNothing runs a flood and a close storm on a ring whose CQ
 // holds 16 entries (KSOCKET_CQ_ENTRIES=16, in a child, since the engine is
 // set up once per process), with and without inline waits. Completions the
@@ -35,18 +57,8 @@ func TestTinyCQLosesNothing(t *testing.T) {
 			t.Skip("a flood in a child process")
 		}
 		for _, inline := range []string{"1ms", "0"} {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestTinyCQLosesNothing$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), "KSOCKET_PRESSURE_CHILD=1", "KSOCKET_BACKEND=uring",
-				"KSOCKET_CQ_ENTRIES=16", "KSOCKET_INLINE_WAIT="+inline, "GORACE=atexit_sleep_ms=50")
-			cmd.WaitDelay = 5 * time.Second
-			out, err := cmd.CombinedOutput()
-			if err != nil || !strings.Contains(string(out), "--- PASS: TestTinyCQLosesNothing") {
-				t.Fatalf("child (KSOCKET_INLINE_WAIT=%s): %v\n%s", inline, err, out)
-			}
-			for _, l := range strings.Split(string(out), "\n") {
-				if strings.Contains(l, "pressure_test.go") {
-					t.Logf("KSOCKET_INLINE_WAIT=%s: %s", inline, strings.TrimSpace(l))
-				}
+			for _, l := range pressureChild(t, "pressure_test.go", "KSOCKET_BACKEND=uring", "KSOCKET_CQ_ENTRIES=16", "KSOCKET_INLINE_WAIT="+inline) {
+				t.Logf("KSOCKET_INLINE_WAIT=%s: %s", inline, l)
 			}
 		}
 		return

@@ -30,17 +30,24 @@ func openFDs(t *testing.T) int {
 	return len(ents)
 }
 
-// netpollUDP is a bound UDP socket whose raw waits are in the netpoller.
-func netpollUDP(t *testing.T, e *Engine) *Socket {
+// boundUDP is a UDP socket bound to loopback, closed at the test's end.
+func boundUDP(t *testing.T, e *Engine) *Socket {
 	t.Helper()
 	s, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	if err := s.Bind(loopbackOf(unix.AF_INET)); err != nil {
-		s.Close()
 		t.Fatal(err)
 	}
+	return s
+}
+
+// netpollUDP is a bound UDP socket whose raw waits are in the netpoller.
+func netpollUDP(t *testing.T, e *Engine) *Socket {
+	t.Helper()
+	s := boundUDP(t, e)
 	s.RawWaitsInNetpoller()
 	return s
 }
@@ -209,14 +216,7 @@ func TestRawIOAfterDeadline(t *testing.T) {
 
 	e := testEngine(t)
 	for _, netpoll := range []bool{false, true} {
-		s, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.Bind(loopbackOf(unix.AF_INET)); err != nil {
-			t.Fatal(err)
-		}
+		s := boundUDP(t, e)
 		if netpoll {
 			s.RawWaitsInNetpoller()
 		}
