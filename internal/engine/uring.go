@@ -5,6 +5,7 @@ package engine
 import (
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,8 +21,9 @@ import (
 // kernel's uring_lock, which at GOMAXPROCS=2 made one shared ring slower
 // than at 1 (issue 9, measured in DESIGN.md).
 //
-// Every socket has a home ring, picked at random when it is made; all its
-// ops go there. That keeps Close's cancel by fd (IORING_ASYNC_CANCEL_FD
+// Every socket has a home ring, picked at random when it is made (among
+// the first GOMAXPROCS rings, where a process lowered GOMAXPROCS after
+// start-up); all its ops go there. That keeps Close's cancel by fd (IORING_ASYNC_CANCEL_FD
 // searches one ring) and the one-send-in-flight rule on one ring, and
 // spreads a server's connections over the rings whatever P accepted them.
 // Ops on no socket (socket creation, close after drain) go to a random ring.
@@ -71,6 +73,9 @@ type uringBackend struct {
 	muteEnters bool
 
 	shards []*shard // immutable after setup
+	// perP: the rings were sized by GOMAXPROCS (no KSOCKET_RINGS), so
+	// new sockets go to the first GOMAXPROCS of them (pick).
+	perP bool
 
 	// busyRings counts the rings with an op in flight (accepts aside). A
 	// ring writes it only when it goes from idle to busy or back, so
@@ -130,13 +135,26 @@ func (sh *shard) setBusyLocked() {
 // counts itself in busyRings.
 func (sh *shard) mayWaitInline() bool { return sh.b.busyRings.Load() == 1 }
 
-// pick returns a ring for a new socket, or for an op on none. The
-// runtime's random source is per thread, so picking shares nothing.
+// pick returns a ring for a new socket, or for an op on none: one of the
+// first GOMAXPROCS rings, as GOMAXPROCS is now, where the rings were sized
+// by it. A process that lowers GOMAXPROCS after the engine started (a
+// test at -cpu 1, the runtime following a smaller CPU quota) then spreads
+// its new sockets as one started at that GOMAXPROCS does. Two ends of a
+// conversation on two rings cost an enter on each, where one ring takes
+// both sides' requests in one: in-process ping-pong at one connection and
+// GOMAXPROCS=1 made 4.0 enters a round trip on two rings, 2.1 on one, at
+// 18-27 against 14-17 µs. The runtime's random source is per thread, so
+// picking shares nothing; reading GOMAXPROCS takes the scheduler's lock,
+// once per socket.
 func (b *uringBackend) pick() *shard {
-	if len(b.shards) == 1 {
+	n := len(b.shards)
+	if n > 1 && b.perP {
+		n = min(n, runtime.GOMAXPROCS(0))
+	}
+	if n == 1 {
 		return b.shards[0]
 	}
-	return b.shards[rand.IntN(len(b.shards))]
+	return b.shards[rand.IntN(n)]
 }
 
 // shardOf returns s's home ring, or a random one for ops on no socket.

@@ -60,8 +60,9 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 		}
 		inlineWait = d
 	}
-	nrings := runtime.GOMAXPROCS(0)
+	nrings, perP := runtime.GOMAXPROCS(0), true
 	if v := os.Getenv("KSOCKET_RINGS"); v != "" {
+		perP = false
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxRings {
 			return nil, fmt.Errorf("KSOCKET_RINGS=%q: want a number of rings from 1 to %d", v, maxRings)
@@ -93,7 +94,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	// Created disabled, so that it can be restricted before first use.
 	optional |= disabledSetupFlag(mask)
 
-	b := &uringBackend{inlineWait: inlineWait, muteEnters: kernelAtLeast(6, 0)}
+	b := &uringBackend{inlineWait: inlineWait, muteEnters: kernelAtLeast(6, 0), perP: perP}
 	var ops []bool
 	var restricted string
 	var allowed []uint8
