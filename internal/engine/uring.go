@@ -23,9 +23,10 @@ import (
 //
 // Every socket has a home ring, picked at random when it is made (among
 // the first GOMAXPROCS rings, where a process lowered GOMAXPROCS after
-// start-up); all its ops go there. That keeps Close's cancel by fd (IORING_ASYNC_CANCEL_FD
-// searches one ring) and the one-send-in-flight rule on one ring, and
-// spreads a server's connections over the rings whatever P accepted them.
+// start-up); all its ops go there. That keeps Close's cancel by fd
+// (IORING_ASYNC_CANCEL_FD searches one ring) and the one-send-in-flight
+// rule on one ring, and spreads a server's connections over the rings
+// whatever P accepted them.
 // Ops on no socket (socket creation, close after drain) go to a random ring.
 //
 // Within a shard, as before:

@@ -443,25 +443,24 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 // a wait only, as rawIO makes it: a receive that needs none (a datagram
 // there, MSG_DONTWAIT, SOCK_NONBLOCK) costs no fd.
 func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (r received, done bool, err error) {
-	if s.has(optRawNetpoll) {
-		if ep := s.ep.Load(); ep != nil {
-			r, err = ep.recv(s, p, oob, flags, from, w)
+	netpoll := s.has(optRawNetpoll)
+	ep := s.ep.Load()
+	if !netpoll || ep == nil {
+		r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, from)
+		if err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0 {
 			return r, true, err
 		}
-	}
-	r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, from)
-	if err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0 {
-		return r, true, err
-	}
-	if s.has(optRawNetpoll) {
-		if ep, _ := b.pollHalf(s); ep != nil {
-			r, err = ep.recv(s, p, oob, flags, from, w)
-			return r, true, err
+		if !netpoll {
+			return received{}, false, nil
 		}
-		// No fd for the netpoller half (at the fd limit, say): the
-		// ring's way.
+		if ep, _ = b.pollHalf(s); ep == nil {
+			// No fd for the netpoller half (at the fd limit, say): the
+			// ring's way.
+			return received{}, false, nil
+		}
 	}
-	return received{}, false, nil
+	r, err = ep.recv(s, p, oob, flags, from, w)
+	return r, true, err
 }
 
 // read is recv with no flags, sender, control data, timeout or context:
@@ -636,21 +635,9 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 	if err := waitOver(s, w); err != nil {
 		return err
 	}
-	if s.has(optRawNetpoll) {
-		fd := uintptr(s.fd) // the socket's own fd, not the duplicate's
-		ep := s.ep.Load()
-		if ep == nil {
-			// The duplicate is made for a wait only: a function that
-			// needs none costs no fd. Without one (at the fd limit,
-			// say), the wait is on the ring after all.
-			if f(fd) {
-				return nil
-			}
-			ep, _ = b.pollHalf(s)
-		}
-		if ep != nil {
-			return ep.wait(s, w, func(uintptr) bool { return f(fd) })
-		}
+	netpoll := s.has(optRawNetpoll)
+	if ep := s.ep.Load(); netpoll && ep != nil {
+		return netpollRawIO(ep, s, w, f)
 	}
 	events := uint32(unix.POLLIN | unix.POLLRDHUP)
 	if w.mode == 'w' {
@@ -667,12 +654,14 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 		// Nor may it spin before then. Go's netpoller is edge-triggered:
 		// a RawConn function that finds a ready socket wanting waits for
 		// the socket's next change, a MSG_PEEK for more bytes, say. So
-		// does this wait, once a poll said ready to no avail: in the
-		// netpoller, where there is an fd to spare for it.
-		if polled {
+		// this wait moves to the netpoller once a poll said ready to no
+		// avail, and a socket whose raw waits are there moves at its
+		// first. The duplicate of the fd is made for a wait only: a
+		// function that needs none costs no fd. Without one (at the fd
+		// limit, say), the wait is on the ring after all.
+		if netpoll || polled {
 			if ep, _ := b.pollHalf(s); ep != nil {
-				fd := uintptr(s.fd)
-				return ep.wait(s, w, func(uintptr) bool { return f(fd) })
+				return netpollRawIO(ep, s, w, f)
 			}
 		}
 		if _, err := b.pollWait(s, w, events); err != nil {
@@ -680,6 +669,13 @@ func (b *uringBackend) rawIO(s *Socket, wv waitSpec, f func(fd uintptr) bool) er
 		}
 	}
 	return nil
+}
+
+// netpollRawIO is rawIO's wait in the netpoller, on the socket's netpoller
+// half ep; f gets the socket's own fd, not the duplicate's.
+func netpollRawIO(ep *epollState, s *Socket, w *waitSpec, f func(fd uintptr) bool) error {
+	fd := uintptr(s.fd)
+	return ep.wait(s, w, func(uintptr) bool { return f(fd) })
 }
 
 // waitOver is why w may not wait again, its socket's deadline or its own
