@@ -202,6 +202,13 @@ func TestTinyCQLosesNothing(t *testing.T) {
 	// No op is pending any more (the flood's sockets stay open until
 	// cleanup, idle): nothing may be in flight, and every slot must be
 	// free again.
+	waitRingsIdle(t, b)
+}
+
+// waitRingsIdle waits up to 10 s until no op is in flight on b's rings and
+// every op slot is free, and fails the test if that does not come.
+func waitRingsIdle(t *testing.T, b *uringBackend) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var inflight, free, slots int
@@ -212,10 +219,10 @@ func TestTinyCQLosesNothing(t *testing.T) {
 		}
 		if inflight == 0 && free == slots {
 			t.Logf("all %d op slots free, none in flight", slots)
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("10s after the last close: %d ops in flight, %d of %d slots free", inflight, free, slots)
+			t.Fatalf("10 s on: %d ops in flight, %d of %d slots free", inflight, free, slots)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
