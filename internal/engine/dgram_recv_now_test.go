@@ -129,8 +129,9 @@ func TestReceiveDatagramsNowDifferential(t *testing.T) {
 // TestReceiveDatagramsNowWaits: a receive that finds nothing waits, in the
 // netpoller or on the ring, and ends as any engine wait does: with the
 // datagram, the deadline, the timeout, the context, Close, or 0 once the
-// read side is shut down (the kernel's answer on a raw socket, asked in
-// the same test); a non-blocking socket says EAGAIN at once.
+// read side is shut down, by Shutdown or through another descriptor (the
+// kernel's answer on a raw socket, asked in the same test); a
+// non-blocking socket says EAGAIN at once.
 func TestReceiveDatagramsNowWaits(t *testing.T) {
 	e := testEngine(t)
 	// The kernel's answer to a blocking recvfrom after shutdown(SHUT_RD).
@@ -142,6 +143,11 @@ func TestReceiveDatagramsNowWaits(t *testing.T) {
 	for _, netpoll := range []bool{false, true} {
 		t.Run(fmt.Sprintf("netpoll=%v", netpoll), func(t *testing.T) {
 			tx, _ := rawUDP(t, unix.AF_INET)
+			recvOne := func(s *Socket) (int, error) {
+				n, _, _, err := s.Recv(ctx0, make([]byte, 64), 0, true, 0)
+				return n, err
+			}
+			recv := recvOne
 			wait := func(name string, s *Socket, start func(), want func(n int, err error) bool) {
 				t.Helper()
 				type res struct {
@@ -150,7 +156,7 @@ func TestReceiveDatagramsNowWaits(t *testing.T) {
 				}
 				done := make(chan res, 1)
 				go func() {
-					n, _, _, err := s.Recv(ctx0, make([]byte, 64), 0, true, 0)
+					n, err := recv(s)
 					done <- res{n, err}
 				}()
 				time.Sleep(50 * time.Millisecond)
@@ -174,6 +180,39 @@ func TestReceiveDatagramsNowWaits(t *testing.T) {
 			wait("deadline", s, func() { s.SetReadDeadline(time.Now()) }, func(_ int, err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) })
 			s.SetReadDeadline(time.Time{})
 			wait("shutdown", s, func() { s.Shutdown(unix.SHUT_RD) }, func(n int, err error) bool { return n == shutN && err == errOrNil(shutErr) })
+			if n, _, _, err := s.Recv(ctx0, make([]byte, 8), 0, true, 2*time.Second); n != shutN || err != errOrNil(shutErr) {
+				t.Errorf("receive after shutdown: %d, %v; kernel %d, %v", n, err, shutN, shutErr)
+			}
+			// Shut down through another descriptor of the socket, which
+			// Shutdown does not see: the wait it ends is what says so. A
+			// batch receive waits in its own loop; its one datagram is
+			// the kernel's answer to a single receive.
+			elsewhere := func(s *Socket) func() {
+				return func() {
+					s.Control(func(fd int) error {
+						dup, err := unix.Dup(fd)
+						if err != nil {
+							t.Error(err)
+							return err
+						}
+						defer unix.Close(dup)
+						return unix.Shutdown(dup, unix.SHUT_RD)
+					})
+				}
+			}
+			sd, _ := nowUDP(t, e, unix.AF_INET, unix.SOCK_DGRAM, netpoll)
+			wait("shutdown elsewhere", sd, elsewhere(sd), func(n int, err error) bool { return n == shutN && err == errOrNil(shutErr) })
+			sb, _ := nowUDP(t, e, unix.AF_INET, unix.SOCK_DGRAM, netpoll)
+			recv = func(s *Socket) (int, error) {
+				m := []Mmsg{{Buffers: [][]byte{make([]byte, 64)}}, {Buffers: [][]byte{make([]byte, 64)}}}
+				k, err := s.RecvMmsg(ctx0, m, 0, 0)
+				if k != 1 {
+					return -k, err
+				}
+				return m[0].N, err
+			}
+			wait("batch, shutdown elsewhere", sb, elsewhere(sb), func(n int, err error) bool { return n == shutN && err == errOrNil(shutErr) })
+			recv = recvOne
 
 			s2, _ := nowUDP(t, e, unix.AF_INET, unix.SOCK_DGRAM, netpoll)
 			wait("close", s2, func() { s2.Close() }, func(_ int, err error) bool { return errors.Is(err, net.ErrClosed) })

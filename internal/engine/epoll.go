@@ -136,6 +136,7 @@ type epollOp struct {
 	flags int
 	raw   unix.RawSockaddrAny // send: the destination when salen > 0
 	salen uint32
+	again bool // a try said EAGAIN: the next follows a wait
 
 	n   int // send
 	got received
@@ -155,12 +156,13 @@ func (op *epollOp) try(ufd uintptr) bool {
 		op.got, op.err = recvRawMsg(fd, op.p, op.oob, op.flags, op.from)
 	}
 	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
-	if !op.send && op.err == unix.EAGAIN && waits && s.sotype != unix.SOCK_STREAM && readShutdown(fd) {
+	if !op.send && op.err == unix.EAGAIN && waits && s.sotype != unix.SOCK_STREAM && s.mayBeReadShut(op.again) && readShutdown(fd) {
 		// A blocking datagram recv returns 0 once the read side is
 		// shut down; a non-blocking one keeps saying EAGAIN.
 		op.got, op.err = received{}, nil
 	}
-	return op.err != unix.EAGAIN || !waits
+	op.again = op.err == unix.EAGAIN
+	return !op.again || !waits
 }
 
 // ctl runs a non-blocking call with the fd held open.
@@ -412,7 +414,7 @@ func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 	}
 	defer ep.give(1)
 	op := &ep.ops[1]
-	op.send, op.p, op.oob, op.flags, op.salen = true, p, oob, flags|unix.MSG_NOSIGNAL, 0
+	op.send, op.p, op.oob, op.flags, op.salen, op.again = true, p, oob, flags|unix.MSG_NOSIGNAL, 0, false
 	defer func() { op.p, op.oob = nil, nil }() // the caller's buffers are not ours to keep
 	if to != nil {
 		// Encode the destination into memory of ours: x/sys/unix would
@@ -442,7 +444,7 @@ func (ep *epollState) recv(s *Socket, p, oob []byte, flags int, from bool, w *wa
 	}
 	defer ep.give(0)
 	op := &ep.ops[0]
-	op.send, op.from, op.p, op.oob, op.flags = false, from, p, oob, flags
+	op.send, op.from, op.p, op.oob, op.flags, op.again = false, from, p, oob, flags, false
 	defer func() { op.p, op.oob, op.got = nil, nil, received{} }()
 	if err := ep.run(s, w, 0, ep.tries[0]); err != nil {
 		return received{}, err
@@ -462,7 +464,7 @@ func (b *epollBackend) read(s *Socket, p []byte) (int, error) {
 		return 0, err
 	}
 	op := &ep.ops[0]
-	op.send, op.from, op.p, op.oob, op.flags = false, false, p, nil, 0
+	op.send, op.from, op.p, op.oob, op.flags, op.again = false, false, p, nil, 0, false
 	err := ep.rc.Read(ep.tries[0])
 	n, rerr := op.got.n, op.err
 	op.p, op.got = nil, received{}
@@ -481,7 +483,7 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 		return 0, err
 	}
 	op := &ep.ops[1]
-	op.send, op.oob, op.flags, op.salen = true, nil, unix.MSG_NOSIGNAL, 0
+	op.send, op.oob, op.flags, op.salen, op.again = true, nil, unix.MSG_NOSIGNAL, 0, false
 	total := 0
 	var err error
 	for {
@@ -498,6 +500,19 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 	op.p = nil
 	ep.give(1)
 	return total, err
+}
+
+// mayBeReadShut reports whether a blocking datagram receive that found
+// nothing must ask the kernel (readShutdown) if the read side is shut
+// down, where the receive returns 0. A datagram socket's read side is
+// shut only by shutdown(2) on it (no peer does it, as for streams), so:
+// after Shutdown, and after a wait, which shutdown(2) through another
+// descriptor of the socket ends. One made there before the receive
+// started is not seen, and the receive waits, as net's do after any
+// shutdown. Asking on every wait cost one poll(2) in three syscalls of a
+// datagram ping-pong.
+func (s *Socket) mayBeReadShut(waited bool) bool {
+	return waited || s.has(optReadShut)
 }
 
 // readShutdown reports whether fd's read side is shut down (POLLRDHUP).

@@ -105,10 +105,11 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		b.results(msgs[:n], true)
 		return n, nil
 	}
+	again := false
 	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
 		var e unix.Errno
 		n, e = b.call(fd, trap, call)
-		if e == unix.EAGAIN && waits && mode == 'r' && s.sotype != unix.SOCK_STREAM && readShutdown(int(fd)) {
+		if e == unix.EAGAIN && waits && mode == 'r' && s.sotype != unix.SOCK_STREAM && s.mayBeReadShut(again) && readShutdown(int(fd)) {
 			// A blocking recvmmsg(2) takes a datagram of 0 bytes, with
 			// no sender, from a socket whose read side is shut down
 			// (__skb_recv_datagram), where the non-blocking one made
@@ -122,7 +123,8 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 			n, e = 1, 0
 		}
 		serr = errnoErr(e)
-		return e != unix.EAGAIN || !waits
+		again = e == unix.EAGAIN
+		return !again || !waits
 	})
 	if err != nil {
 		return 0, err

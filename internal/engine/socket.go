@@ -66,6 +66,7 @@ const (
 	optSendNow                         // SendDatagramsNow was called on a UDP socket
 	optRawNetpoll                      // RawWaitsInNetpoller was called
 	optRecvNow                         // ReceiveDatagramsNow was called on a UDP socket
+	optReadShut                        // Shutdown was called for the read side (mayBeReadShut)
 )
 
 // has reports whether opt is set.
@@ -541,6 +542,12 @@ func (s *Socket) Shutdown(how int) error {
 		return net.ErrClosed
 	}
 	defer s.release()
+	if how != unix.SHUT_WR {
+		// Before the call, and whatever it returns: on an unconnected
+		// UDP socket, shutdown(2) fails with ENOTCONN and still shuts
+		// the read side.
+		s.opts.Or(optReadShut)
+	}
 	return s.e.b.shutdown(s, how)
 }
 
