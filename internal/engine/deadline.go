@@ -21,9 +21,9 @@ type deadline struct {
 	at atomic.Int64                  // UnixNano of the deadline; 0 means none
 	ch atomic.Pointer[chan struct{}] // closed when the deadline passes; made on first use
 
-	mu    sync.Mutex // serializes set, stop, the timer and pend
-	gen   uint64     // bumped by set and stop, so a stale timer does nothing
-	timer *time.Timer
+	mu    sync.Mutex  // serializes set, stop, the timer and pend
+	timer *time.Timer // closes ch when it fires (armLocked); kept for reuse
+	armed bool        // the timer is set to fire
 
 	// pend lists the ring ops that wait for their CQE with a plain
 	// channel receive, not a select on ch (shard.await): when the deadline
@@ -82,11 +82,7 @@ func closed(c chan struct{}) bool {
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
+	d.stopLocked()
 	d.store(t)
 	if p := d.ch.Load(); p != nil && closed(*p) {
 		d.ch.Store(nil)
@@ -99,14 +95,42 @@ func (d *deadline) set(t time.Time) {
 		d.fireLocked()
 		return
 	}
-	gen := d.gen
-	d.timer = time.AfterFunc(dur, func() {
+	d.armLocked(dur)
+}
+
+// armLocked starts the timer that closes the channel after dur. A timer
+// that stopLocked kept is reset, so a deadline moved on before it passes,
+// as per message, allocates nothing.
+//
+// Preconditions: d.mu is held; no timer runs.
+func (d *deadline) armLocked(dur time.Duration) {
+	d.armed = true
+	if d.timer != nil {
+		d.timer.Reset(dur)
+		return
+	}
+	var tm *time.Timer
+	tm = time.AfterFunc(dur, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if d.gen == gen {
+		if d.timer == tm && d.armed { // not one that stopLocked gave up on
+			d.armed = false
 			d.fireLocked()
 		}
 	})
+	d.timer = tm
+}
+
+// stopLocked disarms the timer. One that Stop catches before it fires is
+// kept for armLocked; one that has fired, whose function may yet be
+// waiting for d.mu, is let go, and that function then does nothing.
+//
+// Preconditions: d.mu is held.
+func (d *deadline) stopLocked() {
+	if d.armed && !d.timer.Stop() {
+		d.timer = nil
+	}
+	d.armed = false
 }
 
 // store records t for expired and when, without a timer (the epoll backend
@@ -137,11 +161,7 @@ func (d *deadline) when() time.Time {
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gen++
-	if d.timer != nil {
-		d.timer.Stop()
-		d.timer = nil
-	}
+	d.stopLocked()
 }
 
 // errIfExpired is os.ErrDeadlineExceeded when the deadline has passed.

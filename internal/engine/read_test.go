@@ -242,3 +242,32 @@ func TestReadAfterDeadlineFiredWallClockBack(t *testing.T) {
 		t.Fatal("Read waited past a deadline that had fired")
 	}
 }
+
+// TestReadDeadlineMovedOn: a deadline moved on again and again while a
+// Read waits, as a per-message timeout does, never ends the Read early,
+// and the last one ends it. Moving a deadline that has not passed
+// allocates nothing (the uring backend resets its timer), as with net.
+func TestReadDeadlineMovedOn(t *testing.T) {
+	c, _ := connectedPair(t)
+	done := readAsync(c, make([]byte, 8))
+	for range 50 {
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Read ended while its deadline was moved on: %v", err)
+	default:
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v; want ErrDeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read still waiting 5s after its last deadline")
+	}
+	if n := testing.AllocsPerRun(100, func() { c.SetReadDeadline(time.Now().Add(time.Hour)) }); n != 0 {
+		t.Errorf("SetReadDeadline allocates %v times a call; want 0", n)
+	}
+}
