@@ -46,16 +46,19 @@ func TestBatchWaitRcvtimeoRecvmmsg(t *testing.T) {
 	}
 }
 
+// TestBatchWaitShutRDRecvmmsg: after Shutdown(SHUT_RD), a blocking
+// Recvmmsg and then a Recvfrom return what recvmmsg(2) and recvfrom(2)
+// return on a raw socket shut down the same way, and neither waits.
 func TestBatchWaitShutRDRecvmmsg(t *testing.T) {
-	// kernel
+	// The kernel's answers.
 	raw, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	defer unix.Close(raw)
 	unix.Bind(raw, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
 	unix.Shutdown(raw, unix.SHUT_RD)
 	unix.SetsockoptTimeval(raw, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
-	// blocking recvmmsg by hand: use recvmsg; recvmmsg semantics equivalent for first datagram
+	kmn, _, kmerr := rawRecvmmsg(raw, 2, unix.MSG_WAITFORONE)
 	kn, _, kerr := unix.Recvfrom(raw, make([]byte, 8), 0)
-	t.Logf("kernel recvfrom after SHUT_RD: %d %v", kn, kerr)
+	t.Logf("kernel after SHUT_RD: recvmmsg %d %v, recvfrom %d %v", kmn, kmerr, kn, kerr)
 
 	s := boundUDP(t)
 	defer Closesocket(s)
@@ -69,9 +72,15 @@ func TestBatchWaitShutRDRecvmmsg(t *testing.T) {
 		start := time.Now()
 		n, err := Recvmmsg(s, msgs(2, 8), unix.MSG_WAITFORONE)
 		t.Logf("procs %d: ksocket Recvmmsg after SHUT_RD = %d, %v after %v", runtime.GOMAXPROCS(0), n, err, time.Since(start))
+		if n != kmn || errOr(err) != errOr(kmerr) {
+			t.Errorf("Recvmmsg = %d, %v; kernel %d, %v", n, err, kmn, kmerr)
+		}
 		start = time.Now()
 		n, _, err = Recvfrom(s, make([]byte, 8), 0)
 		t.Logf("procs %d: ksocket Recvfrom after SHUT_RD = %d, %v after %v", runtime.GOMAXPROCS(0), n, err, time.Since(start))
+		if n != kn || errOr(err) != errOr(kerr) {
+			t.Errorf("Recvfrom = %d, %v; kernel %d, %v", n, err, kn, kerr)
+		}
 	}()
 	select {
 	case <-done:
