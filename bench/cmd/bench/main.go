@@ -44,6 +44,9 @@ with the server at GOMAXPROCS=2 on CPUs 0 and 1: its second P shares CPU 1
 with the load, as a server does whose cores are all busy. Rounds alternate between the servers, starting with
 a different one each round; after -warmup of load, one -duration window is
 measured, and the report gives the median of every figure over the rounds.
+Before each round it times a cache line's passage between CPUs 0 and 1
+(the progress line's hand-off): on a VM that moves with where the host runs
+the two vCPUs, and the GOMAXPROCS=2 figures move with it.
 
 Servers: net (a goroutine per connection), gnet (v2, one event loop,
 edge-triggered), and ksocket's berkeley, gonet and loop engines. The peers
@@ -304,7 +307,13 @@ func (b *bencher) run(r *results) {
 		}
 	}
 	start := time.Now()
+	var handoffErr error
 	for i, j := range jobs {
+		ho, err := handoff(200 * time.Millisecond)
+		if err != nil && handoffErr == nil {
+			handoffErr = err
+			r.notes = append(r.notes, "The cross-CPU hand-off was not measured: "+err.Error())
+		}
 		var s sample
 		switch {
 		case j.impl == "iperf3":
@@ -314,6 +323,7 @@ func (b *bencher) run(r *results) {
 		default:
 			s = b.loadRound(j.p, j.impl)
 		}
+		s.handoff = ho
 		r.add(j.p, j.impl, s)
 
 		// Progress: one line per round.
@@ -334,6 +344,9 @@ func (b *bencher) run(r *results) {
 			}
 			if s.others > 0.1 {
 				what += fmt.Sprintf("  [others took %.0f%% of CPUs 0-1]", s.others/2*100)
+			}
+			if ho > 0 {
+				what += fmt.Sprintf("  [hand-off %.0f ns]", ho)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "[%*d/%d %s, ~%s left] %-10s round %d/%d  %-8s %s\n",

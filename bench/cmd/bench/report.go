@@ -149,6 +149,7 @@ type sample struct {
 	rssBefore      int64   // bytes, idle point
 	rssAfter       int64
 	loss           float64 // udp: the share of datagrams that never came back
+	handoff        float64 // ns for a cache line between CPUs 0 and 1 just before the round (handoff); NaN where not measured
 }
 
 // summary is the medians of one server's rounds at one point.
@@ -414,6 +415,9 @@ func (r *results) writeMarkdown(w io.Writer) {
 	if n := r.quietNote(); n != "" {
 		notes = append(notes, n)
 	}
+	if n := r.handoffNote(); n != "" {
+		notes = append(notes, n)
+	}
 	for _, p := range r.points {
 		for _, impl := range r.servers(p) {
 			if s, _ := r.summary(p, impl); s.failed > 0 {
@@ -451,6 +455,27 @@ func (r *results) quietNote() string {
 		return n + ": the machine was not quiet, so these figures are noisy."
 	}
 	return n + "."
+}
+
+// handoffNote gives the range of the cross-CPU hand-off measured before
+// the rounds (handoff).
+func (r *results) handoffNote() string {
+	var v []float64
+	for _, byImpl := range r.samples {
+		for _, ss := range byImpl {
+			for _, s := range ss {
+				if s.handoff > 0 {
+					v = append(v, s.handoff)
+				}
+			}
+		}
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("A cache line took a median of %.0f ns (%.0f to %.0f) to pass between CPUs 0 and 1, measured before each round. "+
+		"On a VM it changes with where the host runs the two vCPUs; where it is high, points at GOMAXPROCS=2 gain less from the second CPU.",
+		median(v), slices.Min(v), slices.Max(v))
 }
 
 // vsPeer gives a ksocket engine's ops/s as a ratio to the best peer's.

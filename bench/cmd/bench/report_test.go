@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,29 @@ func TestSVGIsWellFormed(t *testing.T) {
 	// A background, 3 legend swatches, 3+3+2 bars.
 	if rects != 1+3+8 {
 		t.Errorf("SVG has %d rects, want %d", rects, 1+3+8)
+	}
+}
+
+// TestHandoff: the cross-CPU hand-off is measured where there are two
+// CPUs, and reported in the notes as median and range.
+func TestHandoff(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU")
+	}
+	ns, err := handoff(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns <= 0 || ns > 1e6 {
+		t.Errorf("hand-off %v ns", ns)
+	}
+	r := fakeResults()
+	for i, p := range r.points {
+		r.add(p, "net", sample{handoff: float64(100 * (i + 1))})
+	}
+	var b bytes.Buffer
+	r.writeMarkdown(&b)
+	if want := "A cache line took a median of 200 ns (100 to 300)"; !strings.Contains(b.String(), want) {
+		t.Errorf("report lacks %q", want)
 	}
 }
