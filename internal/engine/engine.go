@@ -97,14 +97,14 @@
 // 1.6-1.8x (go test -bench PingPong -cpu 1,2 . ./gonet). What a second P
 // gives follows how long a cache line takes to pass between the two
 // vCPUs, which the host changes from hour to hour (bench times it before
-// each round). On one day, gonet at two Ps took 3,840 ns a round trip
-// (1.43x one P; net 1.78x) while a line passed in 60-68 ns, and
-// 6,262-8,684 ns (0.65-0.89x; net 1.3-1.4x) while it took 212-250 ns.
-// That is about 20 lines passed per round trip on the engine's side, by
-// the difference, against about 10 on net's: the shard mutex, the SQ and
-// CQ lines, the op slot, the channel a waiter is woken on, written on
-// one CPU and next on the other. Fewer of them is what would make two Ps
-// pay on such a host. With 64 Ps the
+// each round). Over one half hour, gonet at two Ps took 3,840-3,915 ns
+// a round trip (1.4x one P; net 1.7-1.8x) while a line passed in 60-81
+// ns, and a median of 6,900 (6,155-8,684: 0.8x; net 1.4x) while it took
+// 200-250 ns. By the difference, a round trip passes about 19 lines
+// between the CPUs on the engine's side, against about 14 on net's: the
+// shard mutex, the SQ and CQ lines, the op slot, the channel a waiter is
+// woken on, written on one CPU and next on the other. Fewer of them is
+// what would make two Ps pay on such a host. With 64 Ps the
 // per-ring share falls to 1/64, and the remaining shared words are either
 // read-only or written on idle/busy transitions, so contention does not
 // grow with cores; what grows is the number of reapers parked in the
