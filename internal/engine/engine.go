@@ -343,7 +343,15 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 		unix.Close(dup)
 		return nil, os.NewSyscallError("fcntl", err)
 	}
-	return e.register(&Socket{e: e, fd: dup, domain: domain, sotype: sotype, proto: uint16(proto)}, cat)
+	s := &Socket{e: e, fd: dup, domain: domain, sotype: sotype, proto: uint16(proto)}
+	if sotype != unix.SOCK_STREAM && readShutdown(dup) {
+		// Shut down before it came here, by a Shutdown this Socket did
+		// not see (gonet's File and FilePacketConn after CloseRead): a
+		// blocking receive must ask the kernel at its first EAGAIN
+		// (mayBeReadShut), since no wait would end.
+		s.opts.Or(optReadShut)
+	}
+	return e.register(s, cat)
 }
 
 // newSocket makes a Socket of fd, a socket of unknown protocol (an

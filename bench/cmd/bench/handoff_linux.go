@@ -15,18 +15,22 @@ import (
 // the two vCPUs may share a core complex at one time and not at another;
 // this figure tells which, and every figure at GOMAXPROCS=2 follows it (a
 // second P gains less where a shared line costs more). It spins for at
-// most limit.
+// most limit. Both sides run on goroutines of their own, locked to their
+// threads and never unlocked, so each pinned thread ends with its
+// goroutine (runtime.LockOSThread) and no thread of the caller's is ever
+// pinned: there is no affinity to restore.
 func handoff(limit time.Duration) (float64, error) {
 	if runtime.GOMAXPROCS(0) < 2 || runtime.NumCPU() < 2 {
 		return 0, errors.New("needs two CPUs and GOMAXPROCS of at least 2")
 	}
 	const turns = 200_000
 	var (
-		line     atomic.Int64 // whose turn: even for CPU 0, odd for CPU 1
-		gaveUp   atomic.Bool
-		pinErr   = make(chan error, 1)
-		finished = make(chan struct{})
+		line       atomic.Int64 // whose turn: even for CPU 0, odd for CPU 1
+		gaveUp     atomic.Bool
+		start, end time.Time // of the turns after both sides are pinned and running
+		errs       = make(chan error, 2)
 	)
+	errLate := errors.New("the other CPU did not take its turns in time")
 	deadline := time.Now().Add(limit)
 	// take waits for turn, and gives up with the other side once the
 	// limit has passed (checked every 4096 spins).
@@ -39,53 +43,40 @@ func handoff(limit time.Duration) (float64, error) {
 		}
 		return true
 	}
-	go func() {
-		defer close(finished)
-		// Locked and never unlocked: the thread, pinned, ends with the
-		// goroutine rather than run anything else.
+	side := func(cpu int) {
 		runtime.LockOSThread()
-		if err := pinTo(1); err != nil {
+		if err := pinTo(cpu); err != nil {
 			gaveUp.Store(true)
-			pinErr <- err
+			errs <- err
 			return
 		}
-		for t := int64(1); t < turns; t += 2 {
+		for t := int64(cpu); t < turns; t += 2 {
 			if !take(t) {
+				errs <- errLate
 				return
+			}
+			if t == 2 {
+				start = time.Now() // one round trip done: both are pinned
 			}
 			line.Store(t + 1)
 		}
-	}()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		return 0, err
-	}
-	defer unix.SchedSetaffinity(0, &old)
-	if err := pinTo(0); err != nil {
-		gaveUp.Store(true)
-		<-finished
-		return 0, err
-	}
-	start := time.Now()
-	for t := int64(0); t < turns; t += 2 {
-		if !take(t) {
-			break
+		if cpu == 1 {
+			end = time.Now() // after the last turn (turns is even)
 		}
-		line.Store(t + 1)
+		errs <- nil
 	}
-	<-finished
-	elapsed := time.Since(start)
-	select {
-	case err := <-pinErr:
+	go side(0)
+	go side(1)
+	var err error
+	for range 2 {
+		if e := <-errs; e != nil && (err == nil || err == errLate) {
+			err = e // a failed pin, rather than the other side giving up
+		}
+	}
+	if err != nil {
 		return 0, err
-	default:
 	}
-	if gaveUp.Load() {
-		return 0, errors.New("the other CPU did not take its turns in time")
-	}
-	return float64(elapsed.Nanoseconds()) / turns, nil
+	return float64(end.Sub(start).Nanoseconds()) / (turns - 2), nil
 }
 
 // pinTo keeps the calling thread on cpu.

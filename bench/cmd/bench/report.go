@@ -149,7 +149,7 @@ type sample struct {
 	rssBefore      int64   // bytes, idle point
 	rssAfter       int64
 	loss           float64 // udp: the share of datagrams that never came back
-	handoff        float64 // ns for a cache line between CPUs 0 and 1 just before the round (handoff); NaN where not measured
+	handoff        float64 // ns for a cache line between CPUs 0 and 1 just before the round (handoff); 0 where not measured
 }
 
 // summary is the medians of one server's rounds at one point.
