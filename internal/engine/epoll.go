@@ -509,7 +509,7 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 // after Shutdown, and after a wait, which shutdown(2) through another
 // descriptor of the socket ends. One made there before the receive
 // started is not seen, and the receive waits, as net's do after any
-// shutdown. Asking on every wait cost one poll(2) in three syscalls of a
+// shutdown. Asking on every wait cost one poll(2) in four syscalls of a
 // datagram ping-pong.
 func (s *Socket) mayBeReadShut(waited bool) bool {
 	return waited || s.has(optReadShut)
