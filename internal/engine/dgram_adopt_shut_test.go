@@ -16,10 +16,7 @@ import (
 // every way to wait, where the adopted Socket never saw the Shutdown.
 func TestReceiveOnAdoptedShutSocket(t *testing.T) {
 	e := testEngine(t)
-	raw, _ := rawUDP(t, unix.AF_INET)
-	unix.Shutdown(raw, unix.SHUT_RD)
-	unix.SetsockoptTimeval(raw, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
-	shutN, _, shutErr := unix.Recvfrom(raw, make([]byte, 8), 0)
+	shutN, shutErr := kernelRecvAfterShutRD(t)
 
 	for _, now := range []bool{false, true} {
 		for _, batch := range []bool{false, true} {

@@ -10,7 +10,8 @@
 //   - uring: a set of rings, one per P at start-up (KSOCKET_RINGS sets the
 //     number), each a shard with its own mutex, op slots, eventfd and reaper.
 //     A socket's ops all go to its home ring, picked at random when it is
-//     made among the first GOMAXPROCS rings, as GOMAXPROCS is then. Callers fill SQEs under the ring's mutex; the ring's reaper
+//     made among the first GOMAXPROCS rings, as GOMAXPROCS is then.
+//     Callers fill SQEs under the ring's mutex; the ring's reaper
 //     goroutine, parked in Go's netpoller on the eventfd, wakes waiters in
 //     batches and submits what they queued in one io_uring_enter, and
 //     before it parks serves the next ring's completions too. A caller
@@ -348,7 +349,7 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 		// Shut down before it came here, by a Shutdown this Socket did
 		// not see (gonet's File and FilePacketConn after CloseRead): a
 		// blocking receive must ask the kernel at its first EAGAIN
-		// (mayBeReadShut), since no wait would end.
+		// (datagramReadShut), since no wait would end.
 		s.opts.Or(optReadShut)
 	}
 	return e.register(s, cat)

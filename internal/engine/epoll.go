@@ -156,7 +156,7 @@ func (op *epollOp) try(ufd uintptr) bool {
 		op.got, op.err = recvRawMsg(fd, op.p, op.oob, op.flags, op.from)
 	}
 	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
-	if !op.send && op.err == unix.EAGAIN && waits && s.sotype != unix.SOCK_STREAM && s.mayBeReadShut(op.again) && readShutdown(fd) {
+	if !op.send && op.err == unix.EAGAIN && waits && s.datagramReadShut(fd, op.again) {
 		// A blocking datagram recv returns 0 once the read side is
 		// shut down; a non-blocking one keeps saying EAGAIN.
 		op.got, op.err = received{}, nil
@@ -502,17 +502,18 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 	return total, err
 }
 
-// mayBeReadShut reports whether a blocking datagram receive that found
-// nothing must ask the kernel (readShutdown) if the read side is shut
-// down, where the receive returns 0. A datagram socket's read side is
-// shut only by shutdown(2) on it (no peer does it, as for streams), so:
-// after Shutdown, and after a wait, which shutdown(2) through another
-// descriptor of the socket ends. One made there before the receive
-// started is not seen, and the receive waits, as net's do after any
-// shutdown. Asking on every wait cost one poll(2) in four syscalls of a
-// datagram ping-pong.
-func (s *Socket) mayBeReadShut(waited bool) bool {
-	return waited || s.has(optReadShut)
+// datagramReadShut reports whether a blocking receive on s that found
+// nothing (EAGAIN on fd, after a wait if waited) must end as the kernel's
+// blocking receive would, with 0: the read side of s, a datagram socket,
+// is shut down. Such a read side is shut only by shutdown(2) on the
+// socket (no peer does it, as for streams), so it asks the kernel only
+// after s's own Shutdown (or one seen at Adopt), and after a wait, which
+// shutdown(2) through another descriptor of the socket ends. One made
+// there before the receive started is not seen, and the receive waits, as
+// net's do after any shutdown. Asking on every wait cost one poll(2) in
+// four syscalls of a datagram ping-pong.
+func (s *Socket) datagramReadShut(fd int, waited bool) bool {
+	return s.sotype != unix.SOCK_STREAM && (waited || s.has(optReadShut)) && readShutdown(fd)
 }
 
 // readShutdown reports whether fd's read side is shut down (POLLRDHUP).

@@ -109,7 +109,7 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
 		var e unix.Errno
 		n, e = b.call(fd, trap, call)
-		if e == unix.EAGAIN && waits && mode == 'r' && s.sotype != unix.SOCK_STREAM && s.mayBeReadShut(again) && readShutdown(int(fd)) {
+		if e == unix.EAGAIN && waits && mode == 'r' && s.datagramReadShut(int(fd), again) {
 			// A blocking recvmmsg(2) takes a datagram of 0 bytes, with
 			// no sender, from a socket whose read side is shut down
 			// (__skb_recv_datagram), where the non-blocking one made

@@ -66,7 +66,7 @@ const (
 	optSendNow                         // SendDatagramsNow was called on a UDP socket
 	optRawNetpoll                      // RawWaitsInNetpoller was called
 	optRecvNow                         // ReceiveDatagramsNow was called on a UDP socket
-	optReadShut                        // Shutdown was called for the read side (mayBeReadShut)
+	optReadShut                        // Shutdown was called for the read side, or Adopt found it shut (datagramReadShut)
 )
 
 // has reports whether opt is set.
