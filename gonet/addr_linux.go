@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/ksocket-go/ksocket/internal/engine"
 	"github.com/ksocket-go/ksocket/internal/resolv"
 	"golang.org/x/sys/unix"
 )
@@ -172,9 +173,7 @@ func sockaddrToAddr(network string, sa unix.Sockaddr) net.Addr {
 // inetAddr is an IP address of network's kind (*net.UDPAddr for UDP,
 // *net.TCPAddr otherwise), with the zone that scope names.
 func inetAddr(network string, ap netip.AddrPort, scope uint32) net.Addr {
-	if scope != 0 {
-		ap = netip.AddrPortFrom(ap.Addr().WithZone(zoneName(scope)), ap.Port())
-	}
+	ap = withZone(ap, scope)
 	switch network {
 	case "udp", "udp4", "udp6":
 		return udpAddr(ap)
@@ -207,6 +206,16 @@ func udpAddr(ap netip.AddrPort) *net.UDPAddr {
 
 // addrToSockaddr converts a net address for a socket of family.
 func addrToSockaddr(family int, a net.Addr) (unix.Sockaddr, error) {
+	ea, err := addrToAddr(family, a)
+	if err != nil {
+		return nil, err
+	}
+	return ea.Sockaddr(), nil
+}
+
+// addrToAddr is addrToSockaddr into an engine.Addr, allocating nothing
+// for an IP address: a datagram send converts one each.
+func addrToAddr(family int, a net.Addr) (engine.Addr, error) {
 	var ap netip.AddrPort
 	switch a := a.(type) {
 	case *net.UDPAddr:
@@ -214,16 +223,27 @@ func addrToSockaddr(family int, a net.Addr) (unix.Sockaddr, error) {
 	case *net.TCPAddr:
 		ap = a.AddrPort()
 	case *net.UnixAddr:
-		return &unix.SockaddrUnix{Name: a.Name}, nil
+		return engine.SockaddrAddr(&unix.SockaddrUnix{Name: a.Name})
 	case nil:
-		return nil, errors.New("missing address")
+		return engine.Addr{}, errors.New("missing address")
 	default:
-		return nil, &net.AddrError{Err: "unexpected address type", Addr: a.String()}
+		return engine.Addr{}, &net.AddrError{Err: "unexpected address type", Addr: a.String()}
 	}
-	return addrPortToSockaddr(family, ap)
+	return addrPortToAddr(family, ap)
 }
 
 func addrPortToSockaddr(family int, ap netip.AddrPort) (unix.Sockaddr, error) {
+	ea, err := addrPortToAddr(family, ap)
+	if err != nil {
+		return nil, err
+	}
+	return ea.Sockaddr(), nil
+}
+
+// addrPortToAddr encodes ap for a socket of family: the unspecified
+// address where ap has none, an IPv4-mapped address unmapped for
+// AF_INET, a zone as its interface index.
+func addrPortToAddr(family int, ap netip.AddrPort) (engine.Addr, error) {
 	ip := ap.Addr()
 	if !ip.IsValid() {
 		ip = netip.IPv6Unspecified()
@@ -237,17 +257,41 @@ func addrPortToSockaddr(family int, ap netip.AddrPort) (unix.Sockaddr, error) {
 			ip = ip.Unmap()
 		}
 		if !ip.Is4() {
-			return nil, &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
+			return engine.Addr{}, &net.AddrError{Err: "non-IPv4 address", Addr: ip.String()}
 		}
-		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ip.As4()}, nil
+		return engine.Inet4Addr(ip.As4(), ap.Port()), nil
 	case unix.AF_INET6:
-		sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ip.As16()}
+		var scope uint32
 		if z := ip.Zone(); z != "" {
-			sa.ZoneId = zoneIndex(z)
+			scope = zoneIndex(z)
 		}
-		return sa, nil
+		return engine.Inet6Addr(ip.As16(), ap.Port(), scope), nil
 	}
-	return nil, unix.EAFNOSUPPORT
+	return engine.Addr{}, unix.EAFNOSUPPORT
+}
+
+// addrFrom converts a sender to net's type for network, allocating only
+// the net.Addr.
+func addrFrom(network string, a *engine.Addr) net.Addr {
+	if ap, scope, ok := a.Inet(); ok {
+		return inetAddr(network, ap, scope)
+	}
+	return sockaddrToAddr(network, a.Sockaddr())
+}
+
+// addrPortFrom is a sender as a netip.AddrPort, with the zone its scope
+// id names: no allocation but for a zone.
+func addrPortFrom(a *engine.Addr) netip.AddrPort {
+	ap, scope, _ := a.Inet()
+	return withZone(ap, scope)
+}
+
+// withZone gives ap the zone that scope, an interface index, names.
+func withZone(ap netip.AddrPort, scope uint32) netip.AddrPort {
+	if scope != 0 {
+		ap = netip.AddrPortFrom(ap.Addr().WithZone(zoneName(scope)), ap.Port())
+	}
+	return ap
 }
 
 // zoneName and zoneIndex map IPv6 zones through /sys/class/net, not

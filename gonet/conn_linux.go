@@ -84,25 +84,25 @@ func (c *conn) Write(b []byte) (int, error) {
 // empty and oob is not, on any socket but a datagram one, it reads into a
 // byte of its own, as net does through syscall.Recvmsg: there control data
 // travels with data.
-func (c *conn) readMsg(b, oob []byte, flags int) (n, oobn, mflags int, sa unix.Sockaddr, err error) {
+func (c *conn) readMsg(b, oob []byte, flags int) (n, oobn, mflags int, from engine.Addr, err error) {
 	if len(b) == 0 && len(oob) > 0 && c.s.Type() != unix.SOCK_DGRAM {
 		b = make([]byte, 1)
 	}
-	n, oobn, mflags, sa, err = c.s.RecvMsg(bg, b, oob, flags, 0)
-	return n, oobn, mflags, sa, opError("read", "recvmsg", c.network(), c.laddr, c.raddr, err)
+	n, oobn, mflags, from, err = c.s.RecvMsgFrom(bg, b, oob, flags, 0)
+	return n, oobn, mflags, from, opError("read", "recvmsg", c.network(), c.laddr, c.raddr, err)
 }
 
-// writeMsg is one sendmsg(2) for WriteMsgUDP and WriteMsgUnix; sa nil
-// sends to the peer. Where b is empty and oob is not, on any socket but a
-// datagram one, it sends one zero byte and reports none, as net does
-// through syscall.SendmsgN. The error is the engine's, for the caller to
-// wrap.
-func (c *conn) writeMsg(b, oob []byte, sa unix.Sockaddr) (n, oobn int, err error) {
+// writeMsg is one sendmsg(2) for WriteMsgUDP and WriteMsgUnix, made by
+// send, which names the destination. Where b is empty and oob is not, on
+// any socket but a datagram one, it sends one zero byte and reports none,
+// as net does through syscall.SendmsgN. The error is the engine's, for
+// the caller to wrap.
+func (c *conn) writeMsg(b, oob []byte, send func(p, oob []byte) (int, error)) (n, oobn int, err error) {
 	p := b
 	if len(b) == 0 && len(oob) > 0 && c.s.Type() != unix.SOCK_DGRAM {
 		p = []byte{0}
 	}
-	n, err = c.s.SendMsg(bg, p, oob, 0, sa, 0)
+	n, err = send(p, oob)
 	if err != nil {
 		return 0, 0, err
 	}

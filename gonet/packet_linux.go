@@ -62,11 +62,11 @@ func (c *UDPConn) File() (*os.File, error) {
 // ReadFrom reads one datagram into b and returns its sender. A datagram
 // larger than b is truncated to len(b), as with net.
 func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, sa, _, err := c.s.Recv(bg, b, 0, true, 0)
+	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
 	if err != nil {
 		return n, nil, c.readErr(err)
 	}
-	return n, sockaddrToAddr(c.network(), sa), nil
+	return n, addrFrom(c.network(), &from), nil
 }
 
 // ReadFromUDP is ReadFrom returning a *net.UDPAddr.
@@ -76,13 +76,14 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 	return n, ua, err
 }
 
-// ReadFromUDPAddrPort is ReadFrom returning a netip.AddrPort.
+// ReadFromUDPAddrPort is ReadFrom returning a netip.AddrPort; unlike
+// ReadFrom it allocates nothing.
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	n, ua, err := c.ReadFromUDP(b)
-	if ua == nil {
-		return n, netip.AddrPort{}, err
+	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
+	if err != nil {
+		return n, netip.AddrPort{}, c.readErr(err)
 	}
-	return n, ua.AddrPort(), err
+	return n, addrPortFrom(&from), nil
 }
 
 // WriteTo sends b as one datagram to addr.
@@ -95,11 +96,11 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		// socket to a *net.UnixAddr.
 		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addr, Err: syscall.EINVAL}
 	}
-	sa, err := addrToSockaddr(c.family, addr)
+	to, err := addrToAddr(c.family, addr)
 	if err != nil {
 		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addr, Err: err}
 	}
-	n, err := c.s.Send(bg, b, 0, sa, 0)
+	n, err := c.s.SendTo(bg, b, 0, to, 0)
 	if err != nil {
 		return n, opError("write", "sendto", c.network(), c.laddr, addr, err)
 	}
@@ -125,70 +126,89 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	return c.WriteTo(b, addr)
 }
 
-// WriteToUDPAddrPort is WriteTo for a netip.AddrPort.
+// WriteToUDPAddrPort is WriteTo for a netip.AddrPort; it allocates nothing
+// but for an error.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	return c.WriteTo(b, net.UDPAddrFromAddrPort(addr))
+	if c.raddr != nil || c.family == unix.AF_UNIX {
+		return c.WriteTo(b, net.UDPAddrFromAddrPort(addr)) // for its error
+	}
+	to, err := addrPortToAddr(c.family, addr)
+	if err == nil {
+		var n int
+		if n, err = c.s.SendTo(bg, b, 0, to, 0); err == nil {
+			return n, nil
+		}
+		return n, opError("write", "sendto", c.network(), c.laddr, net.UDPAddrFromAddrPort(addr), err)
+	}
+	return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: net.UDPAddrFromAddrPort(addr), Err: err}
 }
 
 // ReadMsgUDP reads one datagram into b and its control messages into oob
 // (x/net/ipv4 and ipv6 build and parse them), and returns the message's
 // MSG_* flags and its sender.
 func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAddr, err error) {
-	n, oobn, flags, sa, err := c.readMsg(b, oob, 0)
-	if a, ok := sockaddrToAddr(c.network(), sa).(*net.UDPAddr); ok {
+	n, oobn, flags, from, err := c.readMsg(b, oob, 0)
+	if a, ok := addrFrom(c.network(), &from).(*net.UDPAddr); ok {
 		addr = a
 	}
 	return n, oobn, flags, addr, err
 }
 
-// ReadMsgUDPAddrPort is ReadMsgUDP returning a netip.AddrPort.
+// ReadMsgUDPAddrPort is ReadMsgUDP returning a netip.AddrPort; it
+// allocates nothing.
 func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
-	n, oobn, flags, ua, err := c.ReadMsgUDP(b, oob)
-	if ua != nil {
-		addr = ua.AddrPort()
-	}
-	return n, oobn, flags, addr, err
+	n, oobn, flags, from, err := c.readMsg(b, oob, 0)
+	return n, oobn, flags, addrPortFrom(&from), err
 }
 
 // WriteMsgUDP sends b with the control messages in oob, to addr, or to the
 // peer of a dialed socket, when addr must be nil.
 func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
 	if addr == nil {
-		return c.writeMsgUDP(b, oob, netip.AddrPort{}, nil)
+		return c.writeMsgUDP(b, oob, netip.AddrPort{}, false, nil)
 	}
-	return c.writeMsgUDP(b, oob, addr.AddrPort(), addr)
+	return c.writeMsgUDP(b, oob, addr.AddrPort(), true, addr)
 }
 
 // WriteMsgUDPAddrPort is WriteMsgUDP for a netip.AddrPort; the zero value
-// is no address.
+// is no address. It allocates nothing but for an error.
 func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
-	var a net.Addr
-	if addr.IsValid() {
-		a = net.UDPAddrFromAddrPort(addr)
-	}
-	return c.writeMsgUDP(b, oob, addr, a)
+	return c.writeMsgUDP(b, oob, addr, addr.IsValid(), nil)
 }
 
-// writeMsgUDP checks the destination as net does, then sends. errAddr is
-// the address its errors name.
-func (c *UDPConn) writeMsgUDP(b, oob []byte, to netip.AddrPort, errAddr net.Addr) (int, int, error) {
-	fail := func(err error) (int, int, error) {
-		return 0, 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: errAddr, Err: err}
+// writeMsgUDP checks the destination as net does, then sends; to is the
+// destination if has is set. Its errors name ua, or where that is nil an
+// address made from to then.
+func (c *UDPConn) writeMsgUDP(b, oob []byte, to netip.AddrPort, has bool, ua *net.UDPAddr) (int, int, error) {
+	errAddr := func() net.Addr {
+		if !has {
+			return nil
+		}
+		if ua == nil {
+			ua = net.UDPAddrFromAddrPort(to)
+		}
+		return ua
 	}
-	var sa unix.Sockaddr
+	fail := func(err error) (int, int, error) {
+		return 0, 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: errAddr(), Err: err}
+	}
+	var sa engine.Addr
 	switch {
-	case c.raddr != nil && errAddr != nil:
+	case c.raddr != nil && has:
 		return fail(net.ErrWriteToConnected)
-	case c.raddr == nil && errAddr == nil:
+	case c.raddr == nil && !has:
 		return fail(errMissingAddress)
-	case errAddr != nil:
+	case has:
 		var err error
-		if sa, err = addrPortToSockaddr(c.family, to); err != nil {
+		if sa, err = addrPortToAddr(c.family, to); err != nil {
 			return fail(err)
 		}
 	}
-	n, oobn, err := c.writeMsg(b, oob, sa)
-	return n, oobn, opError("write", "sendmsg", c.network(), c.laddr, errAddr, err)
+	n, oobn, err := c.writeMsg(b, oob, func(p, oob []byte) (int, error) { return c.s.SendMsgTo(bg, p, oob, 0, sa, 0) })
+	if err != nil {
+		return n, oobn, opError("write", "sendmsg", c.network(), c.laddr, errAddr(), err)
+	}
+	return n, oobn, nil
 }
 
 var _ net.PacketConn = (*UDPConn)(nil)
@@ -199,7 +219,7 @@ var _ net.PacketConn = (*UDPConn)(nil)
 // Flags and Addr. quic-go finds it, with ReadMsgUDP and WriteMsgUDP, and
 // reads in batches.
 func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	sc := readBatches.Get().(*readBatch)
+	sc := batches.Get().(*batch)
 	defer sc.free()
 	mm := sc.messages(ms, c.family)
 	n, err := c.s.RecvMmsg(bg, mm, flags, 0)
@@ -214,21 +234,22 @@ func (c *UDPConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 	return n, nil
 }
 
-// readBatch is ReadBatch's scratch, pooled: the engine's messages, and
-// sender addresses of the conn's family for the engine to fill in place
-// (engine.Mmsg), so that a batch allocates only the net.Addr it returns
-// for each datagram (measured with quic-go over gonet: 102k against net's
-// 55k allocations per 16 MiB moved, before).
-type readBatch struct {
+// batch is ReadBatch's and WriteBatch's scratch, pooled: the engine's
+// messages, and addresses of the conn's family that the engine fills in
+// place with senders (engine.Mmsg) and WriteBatch with destinations. So
+// a read batch allocates only the net.Addr it returns for each datagram
+// (measured with quic-go over gonet: 102k against net's 55k allocations
+// per 16 MiB moved, before), and a write batch nothing.
+type batch struct {
 	mm  []engine.Mmsg
 	sa4 []unix.SockaddrInet4
 	sa6 []unix.SockaddrInet6
 }
 
-var readBatches = sync.Pool{New: func() any { return new(readBatch) }}
+var batches = sync.Pool{New: func() any { return new(batch) }}
 
 // messages returns the engine's view of ms, for a socket of family.
-func (sc *readBatch) messages(ms []ipv4.Message, family int) []engine.Mmsg {
+func (sc *batch) messages(ms []ipv4.Message, family int) []engine.Mmsg {
 	sc.mm = slices.Grow(sc.mm[:0], len(ms))[:len(ms)]
 	for i := range ms {
 		sc.mm[i] = engine.Mmsg{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
@@ -249,25 +270,28 @@ func (sc *readBatch) messages(ms []ipv4.Message, family int) []engine.Mmsg {
 }
 
 // free drops the caller's buffers and pools the scratch.
-func (sc *readBatch) free() {
+func (sc *batch) free() {
 	clear(sc.mm)
-	readBatches.Put(sc)
+	batches.Put(sc)
 }
 
 // WriteBatch sends ms in one sendmmsg(2), each to its Addr (nil on a
 // dialed socket), and returns how many went: fewer than len(ms) when the
 // send buffer filled. It sets each sent message's N.
 func (c *UDPConn) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	mm := make([]engine.Mmsg, len(ms))
+	sc := batches.Get().(*batch)
+	defer sc.free()
+	mm := sc.messages(ms, c.family)
 	for i := range ms {
-		mm[i] = engine.Mmsg{Buffers: ms[i].Buffers, OOB: ms[i].OOB}
-		if ms[i].Addr != nil {
-			sa, err := addrToSockaddr(c.family, ms[i].Addr)
-			if err != nil {
-				return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: ms[i].Addr, Err: err}
-			}
-			mm[i].Addr = sa
+		if ms[i].Addr == nil {
+			mm[i].Addr = nil
+			continue
 		}
+		to, err := addrToAddr(c.family, ms[i].Addr)
+		if err != nil {
+			return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: ms[i].Addr, Err: err}
+		}
+		mm[i].Addr = to.SockaddrInto(mm[i].Addr)
 	}
 	n, err := c.s.SendMmsg(bg, mm, flags, 0)
 	if err != nil {

@@ -62,8 +62,8 @@ func (c *UnixConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // close-on-exec. As with net, when b is empty and oob is not, one byte of
 // data is read and dropped on a stream: control data travels with data.
 func (c *UnixConn) ReadMsgUnix(b, oob []byte) (n, oobn, flags int, addr *net.UnixAddr, err error) {
-	n, oobn, flags, sa, err := c.readMsg(b, oob, unix.MSG_CMSG_CLOEXEC)
-	return n, oobn, flags, c.unixAddr(sa), err
+	n, oobn, flags, from, err := c.readMsg(b, oob, unix.MSG_CMSG_CLOEXEC)
+	return n, oobn, flags, c.unixAddr(from.Sockaddr()), err
 }
 
 // unixAddr converts a sender's address, as net does: nil when unnamed.
@@ -107,7 +107,7 @@ func (c *UnixConn) WriteMsgUnix(b, oob []byte, addr *net.UnixAddr) (n, oobn int,
 	if err != nil {
 		return 0, 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: addrOrNil(addr), Err: err}
 	}
-	n, oobn, err = c.writeMsg(b, oob, sa)
+	n, oobn, err = c.writeMsg(b, oob, func(p, oob []byte) (int, error) { return c.s.SendMsg(bg, p, oob, 0, sa, 0) })
 	return n, oobn, opError("write", "sendmsg", c.network(), c.laddr, addrOrNil(addr), err)
 }
 

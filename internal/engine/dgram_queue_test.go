@@ -173,8 +173,8 @@ func TestQueuedDgramDifferential(t *testing.T) {
 					if string(got[:n]) != string(want[:wr.n]) {
 						t.Fatalf("read %d: the data differs from the kernel's", i)
 					}
-					if fmt.Sprint(gfrom) != fmt.Sprint(wr.from) {
-						t.Fatalf("read %d: sender %v, kernel says %v", i, gfrom, wr.from)
+					if wfrom := wr.from.Sockaddr(); fmt.Sprint(gfrom) != fmt.Sprint(wfrom) {
+						t.Fatalf("read %d: sender %v, kernel says %v", i, gfrom, wfrom)
 					}
 				}
 			})

@@ -197,9 +197,9 @@ type backend interface {
 	// connect failed, as a blocking connect(2) does on its way out.
 	disconnect(s *Socket) error
 	accept(s *Socket, w waitSpec) (int, unix.Sockaddr, error)
-	// send makes one send; to and oob may be nil. With either it uses
-	// sendmsg.
-	send(s *Socket, b, oob []byte, flags int, to unix.Sockaddr, w waitSpec) (int, error)
+	// send makes one send; to may be zero and oob nil. With either it
+	// uses sendmsg.
+	send(s *Socket, b, oob []byte, flags int, to Addr, w waitSpec) (int, error)
 	// recv makes one receive. With from or oob it uses recvmsg, and
 	// reports the peer, the control data's length and the MSG_* flags.
 	recv(s *Socket, b, oob []byte, flags int, from bool, w waitSpec) (received, error)
@@ -234,10 +234,10 @@ type backend interface {
 
 // received is what one receive returned.
 type received struct {
-	n     int           // bytes of data
-	oobn  int           // bytes of control data
-	flags int           // msg_flags: MSG_TRUNC, MSG_CTRUNC, ...
-	from  unix.Sockaddr // the sender, when asked for and known
+	n     int  // bytes of data
+	oobn  int  // bytes of control data
+	flags int  // msg_flags: MSG_TRUNC, MSG_CTRUNC, ...
+	from  Addr // the sender, when asked for and known
 }
 
 // waitSpec says when a pending op must stop waiting.

@@ -134,13 +134,13 @@ type epollOp struct {
 	p     []byte
 	oob   []byte // control data; with it, sendmsg or recvmsg
 	flags int
-	raw   unix.RawSockaddrAny // send: the destination when salen > 0
-	salen uint32
+	addr  Addr // a send's destination (zero: none), a receive's sender
 	again bool // a try said EAGAIN: the next follows a wait
 
-	n   int // send
-	got received
-	err error
+	n      int // bytes sent or received
+	oobn   int // receive: bytes of control data
+	mflags int // receive: the message's MSG_* flags
+	err    error
 }
 
 // try makes one attempt; it reports whether the op is done (not EAGAIN on
@@ -148,18 +148,20 @@ type epollOp struct {
 func (op *epollOp) try(ufd uintptr) bool {
 	fd, s := int(ufd), op.s
 	switch {
-	case op.send && op.salen == 0 && len(op.oob) == 0:
+	case op.send && op.addr.n == 0 && len(op.oob) == 0:
 		op.n, op.err = sendRaw(fd, op.p, op.flags)
 	case op.send:
-		op.n, op.err = sendmsgRaw(fd, op.p, op.oob, &op.raw, op.salen, op.flags)
+		op.n, op.err = sendmsgRaw(fd, op.p, op.oob, &op.addr.raw, op.addr.n, op.flags)
 	default:
-		op.got, op.err = recvRawMsg(fd, op.p, op.oob, op.flags, op.from)
+		var r received
+		r, op.err = recvRawMsg(fd, op.p, op.oob, op.flags, op.from)
+		op.n, op.oobn, op.mflags, op.addr = r.n, r.oobn, r.flags, r.from
 	}
 	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
 	if !op.send && op.err == unix.EAGAIN && waits && s.datagramReadShut(fd, op.again) {
 		// A blocking datagram recv returns 0 once the read side is
 		// shut down; a non-blocking one keeps saying EAGAIN.
-		op.got, op.err = received{}, nil
+		op.n, op.oobn, op.mflags, op.addr, op.err = 0, 0, 0, Addr{}, nil
 	}
 	op.again = op.err == unix.EAGAIN
 	return !op.again || !waits
@@ -407,24 +409,15 @@ func (b *epollBackend) accept(s *Socket, wv waitSpec) (int, unix.Sockaddr, error
 	return nfd, sa, aerr
 }
 
-func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
+func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to Addr, wv waitSpec) (int, error) {
 	w, ep := &wv, s.ep.Load()
 	if err := ep.take(s, w, 1); err != nil {
 		return 0, err
 	}
 	defer ep.give(1)
 	op := &ep.ops[1]
-	op.send, op.p, op.oob, op.flags, op.salen, op.again = true, p, oob, flags|unix.MSG_NOSIGNAL, 0, false
+	op.send, op.p, op.oob, op.flags, op.addr, op.again = true, p, oob, flags|unix.MSG_NOSIGNAL, to, false
 	defer func() { op.p, op.oob = nil, nil }() // the caller's buffers are not ours to keep
-	if to != nil {
-		// Encode the destination into memory of ours: x/sys/unix would
-		// encode into the caller's Sockaddr, which races when callers
-		// share one.
-		var err error
-		if op.salen, err = putSockaddr(to, &op.raw); err != nil {
-			return 0, err
-		}
-	}
 	if err := ep.run(s, w, 1, ep.tries[1]); err != nil {
 		return 0, err
 	}
@@ -445,14 +438,14 @@ func (ep *epollState) recv(s *Socket, p, oob []byte, flags int, from bool, w *wa
 	defer ep.give(0)
 	op := &ep.ops[0]
 	op.send, op.from, op.p, op.oob, op.flags, op.again = false, from, p, oob, flags, false
-	defer func() { op.p, op.oob, op.got = nil, nil, received{} }()
+	defer func() { op.p, op.oob = nil, nil }()
 	if err := ep.run(s, w, 0, ep.tries[0]); err != nil {
 		return received{}, err
 	}
 	if op.err != nil {
 		return received{}, op.err
 	}
-	return op.got, nil
+	return received{n: op.n, oobn: op.oobn, flags: op.mflags, from: op.addr}, nil
 }
 
 // read is recv with no flags, sender, control data, timeout or context:
@@ -466,8 +459,8 @@ func (b *epollBackend) read(s *Socket, p []byte) (int, error) {
 	op := &ep.ops[0]
 	op.send, op.from, op.p, op.oob, op.flags, op.again = false, false, p, nil, 0, false
 	err := ep.rc.Read(ep.tries[0])
-	n, rerr := op.got.n, op.err
-	op.p, op.got = nil, received{}
+	n, rerr := op.n, op.err
+	op.p = nil
 	ep.give(0)
 	if err != nil {
 		return 0, pollErr(s, err)
@@ -483,7 +476,7 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 		return 0, err
 	}
 	op := &ep.ops[1]
-	op.send, op.oob, op.flags, op.salen, op.again = true, nil, unix.MSG_NOSIGNAL, 0, false
+	op.send, op.oob, op.flags, op.addr.n, op.again = true, nil, unix.MSG_NOSIGNAL, 0, false
 	total := 0
 	var err error
 	for {

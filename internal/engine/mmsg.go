@@ -26,9 +26,7 @@ import (
 
 // Mmsg is one message of a batch. RecvMmsg fills a *unix.SockaddrInet4 or
 // *unix.SockaddrInet6 found in Addr in place, when the sender is of its
-// family and the datagram comes from recvmmsg(2), and otherwise sets a
-// new one (a datagram from the queue of QueueDatagrams, or the first one
-// that recvFirst waited for): a caller that reuses its messages mostly
+// family, and otherwise sets a new one: a caller that reuses its messages
 // allocates nothing for their senders.
 type Mmsg struct {
 	Buffers [][]byte      // the data, scattered or gathered over these
@@ -75,7 +73,7 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
 	if q, ok := s.e.b.(batchQueue); ok && mode == 'r' {
-		if n, ok, err := q.recvBatch(s, msgs, flags, &w); ok {
+		if n, ok, err := q.recvBatch(s, msgs, flags, w); ok {
 			return n, err
 		}
 	}
@@ -84,18 +82,16 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		return 0, err
 	}
 	defer b.free()
-	trap, call := uintptr(unix.SYS_RECVMMSG), flags|unix.MSG_DONTWAIT
+	b.s, b.trap, b.flags = s, unix.SYS_RECVMMSG, flags|unix.MSG_DONTWAIT
 	if mode == 'w' {
-		trap, call = unix.SYS_SENDMMSG, call|unix.MSG_NOSIGNAL
+		b.trap, b.flags = unix.SYS_SENDMMSG, b.flags|unix.MSG_NOSIGNAL
 	}
-	waits := !s.nonblock && flags&unix.MSG_DONTWAIT == 0
-	var n int
-	var serr error
-	if r, ok := s.e.b.(firstOnRing); ok && mode == 'r' && waits && r.takesFirst(s, &msgs[0]) {
-		n, e := b.call(uintptr(s.fd), trap, call)
+	b.waits = !s.nonblock && flags&unix.MSG_DONTWAIT == 0
+	if r, ok := s.e.b.(firstOnRing); ok && mode == 'r' && b.waits && r.takesFirst(s, &msgs[0]) {
+		n, e := b.call(uintptr(s.fd), b.trap, b.flags)
 		switch {
 		case e == unix.EAGAIN:
-			if err := r.recvFirst(s, &msgs[0], flags&^unix.MSG_WAITFORONE, &w); err != nil {
+			if err := r.recvFirst(s, &msgs[0], flags&^unix.MSG_WAITFORONE, w); err != nil {
 				return 0, err
 			}
 			return 1, nil
@@ -105,35 +101,14 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		b.results(msgs[:n], true)
 		return n, nil
 	}
-	again := false
-	err = s.e.b.rawIO(s, w, func(fd uintptr) bool {
-		var e unix.Errno
-		n, e = b.call(fd, trap, call)
-		if e == unix.EAGAIN && waits && mode == 'r' && s.datagramReadShut(int(fd), again) {
-			// A blocking recvmmsg(2) takes a datagram of 0 bytes, with
-			// no sender, from a socket whose read side is shut down
-			// (__skb_recv_datagram), where the non-blocking one made
-			// here keeps saying EAGAIN: and no wait would end it, the
-			// netpoller's readiness being edge-triggered (and reset as
-			// RawRead starts), where a POLL_ADD fires at once and the
-			// loop spins. As epollOp.try does for a single receive.
-			h := &b.hdrs[0]
-			h.Len, h.Hdr.Namelen, h.Hdr.Flags = 0, 0, 0
-			h.Hdr.SetControllen(0)
-			n, e = 1, 0
-		}
-		serr = errnoErr(e)
-		again = e == unix.EAGAIN
-		return !again || !waits
-	})
-	if err != nil {
+	if err := s.e.b.rawIO(s, w, b.try); err != nil {
 		return 0, err
 	}
-	if serr != nil {
-		return 0, serr
+	if b.errno != 0 {
+		return 0, b.errno
 	}
-	b.results(msgs[:n], mode == 'r')
-	return n, nil
+	b.results(msgs[:b.n], mode == 'r')
+	return b.n, nil
 }
 
 // firstOnRing is a backend that can wait for a blocking batch's first
@@ -141,14 +116,14 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 // rather than for readiness; takesFirst says whether it does for m on s.
 type firstOnRing interface {
 	takesFirst(s *Socket, m *Mmsg) bool
-	recvFirst(s *Socket, m *Mmsg, flags int, w *waitSpec) error
+	recvFirst(s *Socket, m *Mmsg, flags int, w waitSpec) error
 }
 
 // batchQueue is a backend that can serve a batch receive from a socket's
 // datagram queue (QueueDatagrams). ok is false when the batch must be a
 // recvmmsg(2) instead.
 type batchQueue interface {
-	recvBatch(s *Socket, msgs []Mmsg, flags int, w *waitSpec) (n int, ok bool, err error)
+	recvBatch(s *Socket, msgs []Mmsg, flags int, w waitSpec) (n int, ok bool, err error)
 }
 
 // mmsgBatch is the kernel's view of a batch. Its typed pointers keep the
@@ -159,9 +134,46 @@ type mmsgBatch struct {
 	hdrs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrAny
+
+	// The call, for attempt, and what its last try reported. try is
+	// attempt bound once per batch, so that a call makes no closure: one
+	// over the call's variables cost four allocations a batch.
+	s     *Socket
+	trap  uintptr // SYS_RECVMMSG or SYS_SENDMMSG
+	flags int
+	waits bool // a blocking call: EAGAIN means wait
+	n     int
+	errno unix.Errno
+	again bool // the last try said EAGAIN: the next follows a wait
+	try   func(fd uintptr) bool
 }
 
-var mmsgBatches = sync.Pool{New: func() any { return new(mmsgBatch) }}
+var mmsgBatches = sync.Pool{New: func() any {
+	b := new(mmsgBatch)
+	b.try = b.attempt
+	return b
+}}
+
+// attempt makes one try of the batch's call on fd, for rawIO; it reports
+// whether the call is done.
+func (b *mmsgBatch) attempt(fd uintptr) bool {
+	b.n, b.errno = b.call(fd, b.trap, b.flags)
+	if b.errno == unix.EAGAIN && b.waits && b.trap == unix.SYS_RECVMMSG && b.s.datagramReadShut(int(fd), b.again) {
+		// A blocking recvmmsg(2) takes a datagram of 0 bytes, with no
+		// sender, from a socket whose read side is shut down
+		// (__skb_recv_datagram), where the non-blocking one made here
+		// keeps saying EAGAIN: and no wait would end it, the netpoller's
+		// readiness being edge-triggered (and reset as RawRead starts),
+		// where a POLL_ADD fires at once and the loop spins. As
+		// epollOp.try does for a single receive.
+		h := &b.hdrs[0]
+		h.Len, h.Hdr.Namelen, h.Hdr.Flags = 0, 0, 0
+		h.Hdr.SetControllen(0)
+		b.n, b.errno = 1, 0
+	}
+	b.again = b.errno == unix.EAGAIN
+	return !b.again || !b.waits
+}
 
 // grow returns s resized to n, zeroed.
 func grow[T any](s []T, n int) []T {
@@ -240,5 +252,6 @@ func (b *mmsgBatch) call(fd, trap uintptr, flags int) (int, unix.Errno) {
 func (b *mmsgBatch) free() {
 	clear(b.hdrs)
 	clear(b.iovs)
+	b.s, b.n, b.errno, b.again = nil, 0, 0, false
 	mmsgBatches.Put(b)
 }

@@ -60,7 +60,7 @@ func engineMsgPair(t *testing.T, e *Engine, fds [2]int) msgPair {
 		recv: func(i int, p, oob []byte, flags int) (received, error) {
 			var r received
 			var err error
-			r.n, r.oobn, r.flags, r.from, err = s[i].RecvMsg(ctx0, p, oob, flags, time.Second)
+			r.n, r.oobn, r.flags, r.from, err = s[i].RecvMsgFrom(ctx0, p, oob, flags, time.Second)
 			return r, err
 		},
 	}
@@ -243,8 +243,8 @@ func TestMsgDifferential(t *testing.T) {
 				o.n, o.oobn, o.flags = r.n, r.oobn, r.flags
 				o.data = string(buf[:min(r.n, len(buf))])
 				o.cmsgs = describeCmsgs(t, rb[:r.oobn])
-				if r.from != nil {
-					o.from = fmt.Sprintf("family %d", sockaddrFamily(r.from))
+				if sa := r.from.Sockaddr(); sa != nil {
+					o.from = fmt.Sprintf("family %d", sockaddrFamily(sa))
 				}
 				return o
 			}

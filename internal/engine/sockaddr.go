@@ -14,6 +14,79 @@ import (
 // ring needs the raw bytes in memory of ours (the op slot's kernel half), so
 // the engine encodes and decodes sockaddrs itself.
 
+// Addr is a socket address as the kernel encodes it, held by value. The
+// engine passes senders and destinations between its layers as Addrs:
+// a unix.Sockaddr is an interface over a pointer, so each one went to the
+// heap, an allocation a datagram each way (gonet's UDP ReadFrom and
+// WriteTo). The zero Addr is no address.
+type Addr struct {
+	raw unix.RawSockaddrAny
+	n   uint32 // bytes of raw in use; 0: none
+}
+
+// SockaddrAddr encodes sa; nil gives the zero Addr. It fails as the
+// kernel would on an address it cannot encode: EINVAL or EAFNOSUPPORT.
+func SockaddrAddr(sa unix.Sockaddr) (Addr, error) {
+	var a Addr
+	if sa == nil {
+		return a, nil
+	}
+	n, err := putSockaddr(sa, &a.raw)
+	a.n = n
+	return a, err
+}
+
+// Inet4Addr is the IPv4 address ip, port port.
+func Inet4Addr(ip [4]byte, port uint16) Addr {
+	var a Addr
+	p := (*unix.RawSockaddrInet4)(unsafe.Pointer(&a.raw))
+	p.Family = unix.AF_INET
+	putPort(&p.Port, int(port))
+	p.Addr = ip
+	a.n = unix.SizeofSockaddrInet4
+	return a
+}
+
+// Inet6Addr is the IPv6 address ip, port port, in the scope (interface
+// index) scope.
+func Inet6Addr(ip [16]byte, port uint16, scope uint32) Addr {
+	var a Addr
+	p := (*unix.RawSockaddrInet6)(unsafe.Pointer(&a.raw))
+	p.Family = unix.AF_INET6
+	putPort(&p.Port, int(port))
+	p.Scope_id = scope
+	p.Addr = ip
+	a.n = unix.SizeofSockaddrInet6
+	return a
+}
+
+// IsZero reports whether a is no address.
+func (a *Addr) IsZero() bool { return a.n == 0 }
+
+// Sockaddr decodes a, allocating; nil for no address or one of an
+// unknown family.
+func (a *Addr) Sockaddr() unix.Sockaddr { return sockaddrFrom(&a.raw, a.n) }
+
+// SockaddrInto is Sockaddr, decoding into old in place where old is a
+// *unix.SockaddrInet4 or *unix.SockaddrInet6 of a's family: a caller that
+// keeps one per message allocates nothing.
+func (a *Addr) SockaddrInto(old unix.Sockaddr) unix.Sockaddr { return sockaddrInto(old, &a.raw, a.n) }
+
+// Inet returns a as an IP address and port, with its IPv6 scope id,
+// without allocating; ok is false for an address of another family, or
+// none.
+func (a *Addr) Inet() (ap netip.AddrPort, scope uint32, ok bool) {
+	switch {
+	case a.raw.Addr.Family == unix.AF_INET && a.n >= unix.SizeofSockaddrInet4:
+		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(&a.raw))
+		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(getPort(&p.Port))), 0, true
+	case a.raw.Addr.Family == unix.AF_INET6 && a.n >= unix.SizeofSockaddrInet6:
+		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(&a.raw))
+		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), uint16(getPort(&p.Port))), p.Scope_id, true
+	}
+	return ap, 0, false
+}
+
 // putSockaddr encodes sa into raw and returns its length. Ports are stored in
 // network byte order, as the kernel expects.
 func putSockaddr(sa unix.Sockaddr, raw *unix.RawSockaddrAny) (uint32, error) {
@@ -160,17 +233,13 @@ func (s *Socket) InetName(peer bool) (ap netip.AddrPort, scope uint32, err error
 		return ap, 0, net.ErrClosed
 	}
 	defer s.release()
-	raw, n, err := sockName(s.fd, peer)
+	var a Addr
+	a.raw, a.n, err = sockName(s.fd, peer)
 	if err != nil {
 		return ap, 0, err
 	}
-	switch {
-	case raw.Addr.Family == unix.AF_INET && n >= unix.SizeofSockaddrInet4:
-		p := (*unix.RawSockaddrInet4)(unsafe.Pointer(&raw))
-		return netip.AddrPortFrom(netip.AddrFrom4(p.Addr), uint16(getPort(&p.Port))), 0, nil
-	case raw.Addr.Family == unix.AF_INET6 && n >= unix.SizeofSockaddrInet6:
-		p := (*unix.RawSockaddrInet6)(unsafe.Pointer(&raw))
-		return netip.AddrPortFrom(netip.AddrFrom16(p.Addr), uint16(getPort(&p.Port))), p.Scope_id, nil
+	if ap, scope, ok := a.Inet(); ok {
+		return ap, scope, nil
 	}
 	return ap, 0, unix.EAFNOSUPPORT
 }

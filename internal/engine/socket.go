@@ -420,15 +420,32 @@ func (s *Socket) Send(ctx context.Context, b []byte, flags int, to unix.Sockaddr
 	if flags == 0 && to == nil && plain(ctx, timeout) {
 		return s.Write(b)
 	}
-	return s.sendTo(ctx, b, flags, to, timeout)
+	a, err := SockaddrAddr(to)
+	return s.sendTo(ctx, b, flags, a, err, timeout)
 }
 
+// SendTo is Send to an Addr (the zero Addr: none), which costs no
+// allocation.
+func (s *Socket) SendTo(ctx context.Context, b []byte, flags int, to Addr, timeout time.Duration) (int, error) {
+	if flags == 0 && to.n == 0 && plain(ctx, timeout) {
+		return s.Write(b)
+	}
+	return s.sendTo(ctx, b, flags, to, nil, timeout)
+}
+
+// sendTo is Send past its fast path. bad is why to could not be encoded,
+// if it could not: reported once the socket is known open and within its
+// deadline, where the kernel's sendto(2) would find it.
+//
 //go:noinline
-func (s *Socket) sendTo(ctx context.Context, b []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
+func (s *Socket) sendTo(ctx context.Context, b []byte, flags int, to Addr, bad error, timeout time.Duration) (int, error) {
 	if err := s.startSend(); err != nil {
 		return 0, err
 	}
 	defer s.endSend()
+	if bad != nil {
+		return 0, bad
+	}
 	// The timeout covers the whole Send, as SO_SNDTIMEO does.
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	stream := s.sotype == unix.SOCK_STREAM && !s.nonblock && flags&unix.MSG_DONTWAIT == 0
@@ -462,10 +479,25 @@ func (s *Socket) Write(b []byte) (int, error) {
 // over a stream: a partial count is the kernel's answer. oob goes with the
 // first byte, as the kernel sends it; an empty b sends none on a stream.
 func (s *Socket) SendMsg(ctx context.Context, b, oob []byte, flags int, to unix.Sockaddr, timeout time.Duration) (int, error) {
+	a, err := SockaddrAddr(to)
+	return s.sendMsg(ctx, b, oob, flags, a, err, timeout)
+}
+
+// SendMsgTo is SendMsg to an Addr (the zero Addr: the connected peer),
+// which costs no allocation.
+func (s *Socket) SendMsgTo(ctx context.Context, b, oob []byte, flags int, to Addr, timeout time.Duration) (int, error) {
+	return s.sendMsg(ctx, b, oob, flags, to, nil, timeout)
+}
+
+// sendMsg is SendMsg; bad is as for sendTo.
+func (s *Socket) sendMsg(ctx context.Context, b, oob []byte, flags int, to Addr, bad error, timeout time.Duration) (int, error) {
 	if err := s.startSend(); err != nil {
 		return 0, err
 	}
 	defer s.endSend()
+	if bad != nil {
+		return 0, bad
+	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	return s.e.b.send(s, b, oob, flags, to, w)
 }
@@ -489,7 +521,7 @@ func plain(ctx context.Context, timeout time.Duration) bool {
 //go:noinline
 func (s *Socket) recvFrom(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
 	r, err := s.recv(ctx, b, nil, flags, from, timeout)
-	return r.n, r.from, r.flags, err
+	return r.n, r.from.Sockaddr(), r.flags, err
 }
 
 // RecvMsg makes one recvmsg(2) into b, with room for control messages in
@@ -497,6 +529,13 @@ func (s *Socket) recvFrom(ctx context.Context, b []byte, flags int, from bool, t
 // message's MSG_* flags (MSG_TRUNC, MSG_CTRUNC) and the sender, nil when
 // the kernel gave none (a connected stream, an unnamed unix peer).
 func (s *Socket) RecvMsg(ctx context.Context, b, oob []byte, flags int, timeout time.Duration) (n, oobn, mflags int, from unix.Sockaddr, err error) {
+	r, err := s.recv(ctx, b, oob, flags, true, timeout)
+	return r.n, r.oobn, r.flags, r.from.Sockaddr(), err
+}
+
+// RecvMsgFrom is RecvMsg returning the sender as an Addr (zero when the
+// kernel gave none), which costs no allocation: gonet's datagram reads.
+func (s *Socket) RecvMsgFrom(ctx context.Context, b, oob []byte, flags int, timeout time.Duration) (n, oobn, mflags int, from Addr, err error) {
 	r, err := s.recv(ctx, b, oob, flags, true, timeout)
 	return r.n, r.oobn, r.flags, r.from, err
 }

@@ -71,7 +71,7 @@ func recvmsgRaw(fd int, p, oob []byte, flags int) (received, error) {
 	if e != 0 {
 		return received{}, e
 	}
-	return received{n: int(n), oobn: int(msg.Controllen), flags: int(msg.Flags), from: sockaddrFrom(&raw, msg.Namelen)}, nil
+	return received{n: int(n), oobn: int(msg.Controllen), flags: int(msg.Flags), from: Addr{raw: raw, n: msg.Namelen}}, nil
 }
 
 // rawMsg is a msghdr for p, in iov, and oob.

@@ -151,14 +151,6 @@ func queuedRead(s *Socket, oob []byte, flags int) bool {
 // queue runs low. ok is false when the read must be a single-shot receive
 // instead: the socket left the queue, or the ring ran out of buffers.
 func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (r received, ok bool, err error) {
-	m := Mmsg{Buffers: [][]byte{p}}
-	ok, err = b.recvQueuedMsg(s, &m, from, w)
-	return received{n: m.N, flags: m.Flags, from: m.Addr}, ok, err
-}
-
-// recvQueuedMsg is recvQueued into m, setting its N, Flags and, with
-// from, Addr.
-func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec) (ok bool, err error) {
 	sh := b.shardOf(s)
 	var wt waiter
 	waited := false
@@ -171,7 +163,7 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 		sh.mu.Lock()
 		if s.cancelQueued || s.Closed() {
 			sh.mu.Unlock()
-			return true, net.ErrClosed
+			return r, true, net.ErrClosed
 		}
 		q := queueFor(s)
 		if q.off {
@@ -180,16 +172,16 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 			q.signal()
 			sh.mu.Unlock()
 			sh.awaitEnd(&q.multishot)
-			return false, nil
+			return r, false, nil
 		}
 		if len(q.ready) > 0 {
-			err = sh.takeLocked(q, m, from, 0)
+			r, err = sh.takeLocked(q, [][]byte{p}, from, 0)
 			if !q.armed && len(q.ready) <= dgramQueueMax/2 && sh.armDgramLocked(s, q) == nil {
 				sh.submitAndUnlock()
 			} else {
 				sh.mu.Unlock()
 			}
-			return true, err
+			return r, true, err
 		}
 		if !q.armed {
 			if q.starved {
@@ -198,14 +190,14 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 				q.starved = false
 				q.signal()
 				sh.mu.Unlock()
-				return false, nil
+				return r, false, nil
 			}
 			if err := sh.armDgramLocked(s, q); err != nil {
 				// Closed, or out of memory for the buffers or a
 				// slot: a single-shot receive reports the one and
 				// may get by without the other.
 				sh.mu.Unlock()
-				return false, nil
+				return r, false, nil
 			}
 			if !q.armed {
 				// The socket left its queue while the arm made room
@@ -221,7 +213,7 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 			wt, waited = newWaiter(s, w), true
 		}
 		if err := wt.wait(q.more, s.closingCh()); err != nil {
-			return true, err
+			return r, true, err
 		}
 	}
 }
@@ -231,13 +223,18 @@ func (b *uringBackend) recvQueuedMsg(s *Socket, m *Mmsg, from bool, w *waitSpec)
 // recvmmsg(2) took 64 datagrams for less CPU than the multishot spent
 // receiving them one CQE each (gonet's ReadBatch echoing 1,200 B
 // datagrams, 16 flows: 4.2 against 5.8 µs of server CPU a datagram).
-func (b *uringBackend) recvBatch(s *Socket, msgs []Mmsg, flags int, _ *waitSpec) (int, bool, error) {
+func (b *uringBackend) recvBatch(s *Socket, msgs []Mmsg, flags int, _ waitSpec) (int, bool, error) {
 	if !b.queues(s) {
 		return 0, false, nil
 	}
 	b.leaveQueue(s)
 	return b.takeLeftBatch(s, msgs, flags, true)
 }
+
+var (
+	_ batchQueue  = (*uringBackend)(nil)
+	_ firstOnRing = (*uringBackend)(nil)
+)
 
 // takesFirst reports whether recvFirst serves m on s: not a message of
 // more than one buffer, nor on a socket whose raw waits are in the
@@ -251,16 +248,17 @@ func (b *uringBackend) takesFirst(s *Socket, m *Mmsg) bool {
 // with the completion, where a wait for readiness (IORING_OP_POLL_ADD)
 // needed a second recvmmsg(2) to take it, one syscall of three a
 // datagram at one flow in ping-pong.
-func (b *uringBackend) recvFirst(s *Socket, m *Mmsg, flags int, w *waitSpec) error {
+func (b *uringBackend) recvFirst(s *Socket, m *Mmsg, flags int, w waitSpec) error {
 	var p []byte
 	if len(m.Buffers) == 1 {
 		p = m.Buffers[0]
 	}
-	r, err := b.recv(s, p, m.OOB, flags, true, *w)
+	r, err := b.recv(s, p, m.OOB, flags, true, w)
 	if err != nil {
 		return err
 	}
-	m.N, m.OOBN, m.Flags, m.Addr = r.n, r.oobn, r.flags, r.from
+	m.N, m.OOBN, m.Flags = r.n, r.oobn, r.flags
+	m.Addr = sockaddrInto(m.Addr, &r.from.raw, r.from.n)
 	return nil
 }
 
@@ -271,7 +269,16 @@ func (b *uringBackend) recvFirst(s *Socket, m *Mmsg, flags int, w *waitSpec) err
 // Preconditions: sh.mu is held; q.ready is not empty.
 func (sh *shard) takeBatchLocked(q *dgramQueue, msgs []Mmsg, from bool, flags int) (n int, err error) {
 	for n < len(msgs) && len(q.ready) > 0 && (n == 0 || q.ready[0].buf) {
-		if err = sh.takeLocked(q, &msgs[n], from, flags); err != nil {
+		m := &msgs[n]
+		var r received
+		r, err = sh.takeLocked(q, m.Buffers, from, flags)
+		m.N, m.OOBN, m.Flags = r.n, 0, r.flags
+		if from {
+			m.Addr = sockaddrInto(m.Addr, &r.from.raw, r.from.n)
+		} else {
+			m.Addr = nil
+		}
+		if err != nil {
 			return n, err
 		}
 		n++
@@ -283,11 +290,11 @@ func (sh *shard) takeBatchLocked(q *dgramQueue, msgs []Mmsg, from bool, flags in
 }
 
 // takeLocked takes the oldest entry of q (with MSG_PEEK, leaves it there)
-// and scatters its datagram over m.Buffers, as recvmsg(2) with flags
-// would, setting m.N, m.Flags and, with from, m.Addr.
+// and scatters its datagram over bufs, as recvmsg(2) with flags would;
+// with from, it reports the sender.
 //
 // Preconditions: sh.mu is held; q.ready is not empty.
-func (sh *shard) takeLocked(q *dgramQueue, m *Mmsg, from bool, flags int) error {
+func (sh *shard) takeLocked(q *dgramQueue, bufs [][]byte, from bool, flags int) (r received, err error) {
 	d := q.ready[0]
 	if flags&unix.MSG_PEEK == 0 {
 		q.ready = q.ready[:copy(q.ready, q.ready[1:])]
@@ -295,36 +302,33 @@ func (sh *shard) takeLocked(q *dgramQueue, m *Mmsg, from bool, flags int) error 
 	if len(q.ready) > 0 {
 		q.signal() // for the next waiting read
 	}
-	m.N, m.OOBN, m.Flags, m.Addr = 0, 0, 0, nil
 	if !d.buf {
 		if d.res < 0 {
-			return unix.Errno(-d.res)
+			return r, unix.Errno(-d.res)
 		}
-		return nil // the receive side was shut down
+		return r, nil // the receive side was shut down
 	}
 	buf := sh.dgrams.mem[int(d.bid)*dgramBufSize:][:d.res]
 	out := (*uring.RecvmsgOut)(unsafe.Pointer(&buf[0]))
 	payload := buf[dgramHdrLen+out.ControlLen:]
-	for _, p := range m.Buffers {
-		m.N += copy(p, payload[m.N:])
+	for _, p := range bufs {
+		r.n += copy(p, payload[r.n:])
 	}
-	m.Flags = int(out.Flags)
-	if int(out.PayloadLen) > m.N {
-		m.Flags |= unix.MSG_TRUNC
+	r.flags = int(out.Flags)
+	if int(out.PayloadLen) > r.n {
+		r.flags |= unix.MSG_TRUNC
 		if flags&unix.MSG_TRUNC != 0 {
-			m.N = int(out.PayloadLen)
+			r.n = int(out.PayloadLen)
 		}
 	}
 	if from {
-		var raw unix.RawSockaddrAny
-		n := min(out.NameLen, dgramNameLen)
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), n), buf[uring.SizeofRecvmsgOut:])
-		m.Addr = sockaddrFrom(&raw, n)
+		r.from.n = min(out.NameLen, dgramNameLen)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&r.from.raw)), r.from.n), buf[uring.SizeofRecvmsgOut:])
 	}
 	if flags&unix.MSG_PEEK == 0 {
 		sh.dgrams.give(d.bid)
 	}
-	return nil
+	return r, nil
 }
 
 // armDgramLocked queues s's multishot receive. The msghdr it points at,
@@ -427,7 +431,11 @@ func (b *uringBackend) leaveQueue(s *Socket) {
 func (b *uringBackend) takeLeft(s *Socket, p []byte, flags int, from bool) (received, bool, error) {
 	m := [1]Mmsg{{Buffers: [][]byte{p}}}
 	_, ok, err := b.takeLeftBatch(s, m[:], flags, from)
-	return received{n: m[0].N, flags: m[0].Flags, from: m[0].Addr}, ok, err
+	r := received{n: m[0].N, flags: m[0].Flags}
+	if m[0].Addr != nil {
+		r.from, _ = SockaddrAddr(m[0].Addr)
+	}
+	return r, ok, err
 }
 
 // takeLeftBatch is takeLeft into up to len(msgs) datagrams (one with

@@ -214,7 +214,7 @@ func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
 	return unsafe.Pointer(&p[0]), uint32(len(p))
 }
 
-func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, wv waitSpec) (int, error) {
+func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to Addr, wv waitSpec) (int, error) {
 	w := &wv
 	flags |= unix.MSG_NOSIGNAL
 	if s.nonblock {
@@ -233,7 +233,7 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 		// from spinning, and lets the deadline end it.
 		pause := time.Duration(0)
 		for {
-			n, err := b.sendOnce(s, p, oob, flags|unix.MSG_DONTWAIT, to, w)
+			n, err := b.sendOnce(s, p, oob, flags|unix.MSG_DONTWAIT, &to, w)
 			if err != unix.EAGAIN {
 				return n, err
 			}
@@ -249,12 +249,12 @@ func (b *uringBackend) send(s *Socket, p, oob []byte, flags int, to unix.Sockadd
 		}
 	}
 	if s.has(optSendNow) {
-		if n, done, err := sendDatagramNow(s, p, oob, flags, to); done {
+		if n, done, err := sendDatagramNow(s, p, oob, flags, &to); done {
 			return n, err
 		}
 	}
 	for {
-		n, err := b.sendOnce(s, p, oob, flags, to, w)
+		n, err := b.sendOnce(s, p, oob, flags, &to, w)
 		if !wouldBlock(s, flags, err) {
 			return n, err
 		}
@@ -298,7 +298,7 @@ func (b *uringBackend) write(s *Socket, p []byte) (int, error) {
 //
 //go:noinline
 func (b *uringBackend) writeSlow(s *Socket, p []byte) (int, error) {
-	return b.send(s, p, nil, 0, nil, writeWait)
+	return b.send(s, p, nil, 0, Addr{}, writeWait)
 }
 
 // sleep waits for d, or until the op's deadline, timeout or context ends
@@ -315,21 +315,13 @@ func (b *uringBackend) sleep(s *Socket, w *waitSpec, d time.Duration) error {
 // sendDatagramNow sends with sendto(2) or sendmsg(2) without waiting, for a
 // socket that opted in with SendDatagramsNow; done is false when the
 // socket had no room and the caller should wait on the ring.
-func sendDatagramNow(s *Socket, p, oob []byte, flags int, to unix.Sockaddr) (int, bool, error) {
-	var raw unix.RawSockaddrAny
-	var salen uint32
-	if to != nil {
-		var err error
-		if salen, err = putSockaddr(to, &raw); err != nil {
-			return 0, true, err
-		}
-	}
+func sendDatagramNow(s *Socket, p, oob []byte, flags int, to *Addr) (int, bool, error) {
 	var n int
 	var err error
 	if len(oob) == 0 {
-		n, err = sendtoRaw(s.fd, p, &raw, salen, flags|unix.MSG_DONTWAIT) // no msghdr to copy in
+		n, err = sendtoRaw(s.fd, p, &to.raw, to.n, flags|unix.MSG_DONTWAIT) // no msghdr to copy in
 	} else {
-		n, err = sendmsgRaw(s.fd, p, oob, &raw, salen, flags|unix.MSG_DONTWAIT)
+		n, err = sendmsgRaw(s.fd, p, oob, &to.raw, to.n, flags|unix.MSG_DONTWAIT)
 	}
 	if err == unix.EAGAIN && flags&unix.MSG_DONTWAIT == 0 {
 		return 0, false, nil
@@ -342,23 +334,16 @@ func sendDatagramNow(s *Socket, p, oob []byte, flags int, to unix.Sockaddr) (int
 // SEND spares the kernel copying in a msghdr. Measured on the Berkeley
 // API's Recvfrom/Sendto echo of 64 B datagrams at 16 flows, one P, three
 // alternating rounds: 115.5k against 117.1k datagrams/s, within noise.
-func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to unix.Sockaddr, w *waitSpec) (int, error) {
-	var raw unix.RawSockaddrAny
-	var n uint32
-	if to != nil {
-		var err error
-		if n, err = putSockaddr(to, &raw); err != nil {
-			return 0, err
-		}
-	}
+func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to *Addr, w *waitSpec) (int, error) {
+	n := to.n
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
 		addr, l := pinBuf(st, p)
-		if to == nil && len(oob) == 0 {
+		if n == 0 && len(oob) == 0 {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			return
 		}
 		k := st.k
-		k.sa = raw
+		k.sa = to.raw
 		if len(oob) == 0 && b.useSendto {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			sqe.Off = uint64(uintptr(unsafe.Pointer(&k.sa))) // addr2: the destination
@@ -524,7 +509,7 @@ func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, 
 	got := received{n: int(r.res)}
 	if msg {
 		k := r.st.k
-		got.from = sockaddrFrom(&k.sa, k.msg.namelen)
+		got.from = Addr{raw: k.sa, n: k.msg.namelen}
 		got.flags = int(k.msg.flags)
 		got.oobn = int(k.msg.controllen)
 	}
