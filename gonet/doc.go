@@ -92,6 +92,13 @@
 // first too, and wait in the netpoller at more than one P (on the ring at
 // one), as net's reads do.
 //
+// A UDPConn puts no address on the heap on its way through the engine:
+// ReadFromUDPAddrPort, WriteToUDPAddrPort, ReadMsgUDPAddrPort,
+// WriteMsgUDPAddrPort and WriteBatch allocate nothing; ReadFrom,
+// ReadFromUDP and ReadMsgUDP only the *net.UDPAddr they return, in one
+// allocation where net's take two; ReadBatch one a datagram, its sender.
+// (An IPv6 zone's name costs its lookup, in /sys/class/net.)
+//
 // SyscallConn keeps net's contract: the fd handed to Control, Read and
 // Write is a regular, non-blocking fd on both backends, held open until the
 // function returns. Read and Write call their function until it returns

@@ -77,7 +77,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 }
 
 // ReadFromUDPAddrPort is ReadFrom returning a netip.AddrPort; unlike
-// ReadFrom it allocates nothing.
+// ReadFrom it allocates nothing (but for an IPv6 zone's name).
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
 	if err != nil {
@@ -127,10 +127,15 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 }
 
 // WriteToUDPAddrPort is WriteTo for a netip.AddrPort; it allocates nothing
-// but for an error.
+// but for an error or an IPv6 zone.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if c.raddr != nil || c.family == unix.AF_UNIX {
 		return c.WriteTo(b, net.UDPAddrFromAddrPort(addr)) // for its error
+	}
+	if !addr.IsValid() {
+		// As net: no address is a missing one, whether or not the conn
+		// is open, not the unspecified address, which the kernel refuses.
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Err: errMissingAddress}
 	}
 	to, err := addrPortToAddr(c.family, addr)
 	if err == nil {
@@ -155,7 +160,7 @@ func (c *UDPConn) ReadMsgUDP(b, oob []byte) (n, oobn, flags int, addr *net.UDPAd
 }
 
 // ReadMsgUDPAddrPort is ReadMsgUDP returning a netip.AddrPort; it
-// allocates nothing.
+// allocates nothing (but for an IPv6 zone's name).
 func (c *UDPConn) ReadMsgUDPAddrPort(b, oob []byte) (n, oobn, flags int, addr netip.AddrPort, err error) {
 	n, oobn, flags, from, err := c.readMsg(b, oob, 0)
 	return n, oobn, flags, addrPortFrom(&from), err
@@ -171,7 +176,7 @@ func (c *UDPConn) WriteMsgUDP(b, oob []byte, addr *net.UDPAddr) (n, oobn int, er
 }
 
 // WriteMsgUDPAddrPort is WriteMsgUDP for a netip.AddrPort; the zero value
-// is no address. It allocates nothing but for an error.
+// is no address. It allocates nothing but for an error or an IPv6 zone.
 func (c *UDPConn) WriteMsgUDPAddrPort(b, oob []byte, addr netip.AddrPort) (n, oobn int, err error) {
 	return c.writeMsgUDP(b, oob, addr, addr.IsValid(), nil)
 }

@@ -912,3 +912,44 @@ func TestUnixgramWriteToFullQueueEndsAtDeadline(t *testing.T) {
 	}
 	t.Logf("%d datagrams queued, then WriteTo timed out after %v", sent, time.Since(start).Round(time.Millisecond))
 }
+
+// TestUDPWriteToNoAddrPort checks that WriteToUDPAddrPort with the zero
+// netip.AddrPort fails as net's does, with "missing address", open or
+// closed, rather than sending to the unspecified address, whose EINVAL
+// (or, closed, net.ErrClosed) net does not give. (Found in review.)
+func TestUDPWriteToNoAddrPort(t *testing.T) {
+	for _, network := range []string{"udp4", "udp6"} {
+		if network == "udp6" && !nettest.SupportsIPv6() {
+			continue
+		}
+		addr := "127.0.0.1:0"
+		if network == "udp6" {
+			addr = "[::1]:0"
+		}
+		ua, err := net.ResolveUDPAddr(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ours, err := ListenUDP(network, ua)
+		if err != nil {
+			t.Fatal(err)
+		}
+		theirs, err := net.ListenUDP(network, ua)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, closed := range []bool{false, true} {
+			if closed {
+				ours.Close()
+				theirs.Close()
+			}
+			_, got := ours.WriteToUDPAddrPort([]byte("x"), netip.AddrPort{})
+			_, want := theirs.WriteToUDPAddrPort([]byte("x"), netip.AddrPort{})
+			goe, ok := got.(*net.OpError)
+			woe := want.(*net.OpError)
+			if !ok || goe.Op != woe.Op || goe.Err.Error() != woe.Err.Error() {
+				t.Errorf("%s, closed %v: WriteToUDPAddrPort of no address: %v; net says %v", network, closed, got, want)
+			}
+		}
+	}
+}

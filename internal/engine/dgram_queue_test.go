@@ -664,3 +664,61 @@ func TestQueuedDgramLeaveTwoWaiters(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedDgramRecvMmsgAddrs: RecvMmsg fills a caller's
+// *unix.SockaddrInet4 in place with the sender, on the queue's path as on
+// recvmmsg(2)'s, and replaces a nil one of that type rather than writing
+// through it. (Found in review: the queue's path, which set a new
+// Sockaddr each time, took to filling in place and panicked on a nil
+// pointer, as recvmmsg(2)'s path already did.)
+func TestQueuedDgramRecvMmsgAddrs(t *testing.T) {
+	e := testEngine(t)
+	q, qsa := queuedUDP(t, e, unix.AF_INET)
+	plain, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	psa := bindLoopback(t, plain, unix.AF_INET)
+	from, fromSA := rawUDP(t, unix.AF_INET)
+	port := fromSA.(*unix.SockaddrInet4).Port
+	for _, c := range []struct {
+		name string
+		s    *Socket
+		to   unix.Sockaddr
+	}{{"queued", q, qsa}, {"plain", plain, psa}} {
+		t.Run(c.name, func(t *testing.T) {
+			for range 5 {
+				if err := unix.Sendto(from, []byte("x"), 0, c.to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The first read arms the queue; the rest wait in it.
+			buf := make([]byte, 8)
+			if _, _, _, err := c.s.Recv(ctx0, buf, 0, true, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			waitQueued(t, e, c.s, 4)
+			own := new(unix.SockaddrInet4)
+			msgs := make([]Mmsg, 4)
+			for i := range msgs {
+				msgs[i].Buffers = [][]byte{make([]byte, 8)}
+				if i%2 == 0 {
+					msgs[i].Addr = own
+				} else {
+					msgs[i].Addr = (*unix.SockaddrInet4)(nil)
+				}
+			}
+			n, err := c.s.RecvMmsg(ctx0, msgs[:2], 0, 5*time.Second)
+			if err != nil || n != 2 {
+				t.Fatalf("RecvMmsg = %d, %v; want 2", n, err)
+			}
+			if msgs[0].Addr != unix.Sockaddr(own) || own.Port != port {
+				t.Errorf("first sender %#v, want %d filled in place", msgs[0].Addr, port)
+			}
+			if sa, ok := msgs[1].Addr.(*unix.SockaddrInet4); !ok || sa == nil || sa.Port != port {
+				t.Errorf("second sender %#v, want a new one from port %d", msgs[1].Addr, port)
+			}
+		})
+	}
+}

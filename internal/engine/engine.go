@@ -197,8 +197,9 @@ type backend interface {
 	// connect failed, as a blocking connect(2) does on its way out.
 	disconnect(s *Socket) error
 	accept(s *Socket, w waitSpec) (int, unix.Sockaddr, error)
-	// send makes one send; to may be zero and oob nil. With either it
-	// uses sendmsg.
+	// send makes one send; to may be zero (none) and oob nil. With oob
+	// it uses sendmsg; with a destination alone, sendto, SEND with the
+	// destination in the SQE (6.1+) or sendmsg.
 	send(s *Socket, b, oob []byte, flags int, to Addr, w waitSpec) (int, error)
 	// recv makes one receive. With from or oob it uses recvmsg, and
 	// reports the peer, the control data's length and the MSG_* flags.

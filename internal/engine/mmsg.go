@@ -26,12 +26,14 @@ import (
 
 // Mmsg is one message of a batch. RecvMmsg fills a *unix.SockaddrInet4 or
 // *unix.SockaddrInet6 found in Addr in place, when the sender is of its
-// family, and otherwise sets a new one: a caller that reuses its messages
-// allocates nothing for their senders.
+// family, and otherwise sets a new one (nil where there is no sender): a
+// caller that reuses its messages allocates nothing for their senders.
+// Messages must not share one such Addr, or each ends with the last
+// sender written into it.
 type Mmsg struct {
 	Buffers [][]byte      // the data, scattered or gathered over these
 	OOB     []byte        // control messages: to send, or room to receive them
-	Addr    unix.Sockaddr // SendMmsg: the destination (nil: the peer); RecvMmsg: the sender, see below
+	Addr    unix.Sockaddr // SendMmsg: the destination (nil: the peer); RecvMmsg: the sender, see above
 	N       int           // bytes of data moved
 	OOBN    int           // RecvMmsg: bytes of control data received
 	Flags   int           // RecvMmsg: the message's MSG_* flags
@@ -136,7 +138,7 @@ type mmsgBatch struct {
 	names []unix.RawSockaddrAny
 
 	// The call, for attempt, and what its last try reported. try is
-	// attempt bound once per batch, so that a call makes no closure: one
+	// attempt bound once per pooled batch, so that a call makes no closure: one
 	// over the call's variables cost four allocations a batch.
 	s     *Socket
 	trap  uintptr // SYS_RECVMMSG or SYS_SENDMMSG

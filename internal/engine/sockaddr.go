@@ -145,17 +145,18 @@ func putSockaddr(sa unix.Sockaddr, raw *unix.RawSockaddrAny) (uint32, error) {
 
 // sockaddrInto is sockaddrFrom, filling old in place when it is a
 // *unix.SockaddrInet4 or *unix.SockaddrInet6 of the address's family, so
-// that a caller that reuses its messages allocates nothing.
+// that a caller that reuses its messages allocates nothing. A nil pointer
+// of either type is replaced, as any other old is.
 func sockaddrInto(old unix.Sockaddr, raw *unix.RawSockaddrAny, n uint32) unix.Sockaddr {
 	switch old := old.(type) {
 	case *unix.SockaddrInet4:
-		if n >= unix.SizeofSockaddrInet4 && raw.Addr.Family == unix.AF_INET {
+		if old != nil && n >= unix.SizeofSockaddrInet4 && raw.Addr.Family == unix.AF_INET {
 			p := (*unix.RawSockaddrInet4)(unsafe.Pointer(raw))
 			*old = unix.SockaddrInet4{Port: getPort(&p.Port), Addr: p.Addr}
 			return old
 		}
 	case *unix.SockaddrInet6:
-		if n >= unix.SizeofSockaddrInet6 && raw.Addr.Family == unix.AF_INET6 {
+		if old != nil && n >= unix.SizeofSockaddrInet6 && raw.Addr.Family == unix.AF_INET6 {
 			p := (*unix.RawSockaddrInet6)(unsafe.Pointer(raw))
 			*old = unix.SockaddrInet6{Port: getPort(&p.Port), ZoneId: p.Scope_id, Addr: p.Addr}
 			return old
