@@ -74,7 +74,8 @@
 // kernel completes a multishot's datagrams on the thread that armed it,
 // and with more Ps that thread is often asleep, so each datagram cost a
 // thread wake-up (64 B echo at two Ps: 0.77x net with the multishot, 1.19x
-// without). The first read that asks for
+// without). At one P, when the runtime moves its P to another thread, the
+// multishot follows within 32 datagrams. The first read that asks for
 // control data (ReadMsgUDP with an oob buffer) or a batch (ReadBatch)
 // takes the conn off the queue for good; the datagrams queued until then
 // come out first, without control data, with MSG_CTRUNC where the kernel

@@ -273,7 +273,9 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // 64 B echo at GOMAXPROCS=2 (bench -points udp-f1,udp-f16 -procs 1,2): one
 // flow 0.77x net with the multishot, 1.12-1.19x with a receive per read;
 // 16 flows 0.99x and 1.08-1.16x. At one P the multishot wins at 16 flows
-// (0.92x against 0.79x) and ties at one.
+// (0.92x against 0.79x) and ties at one. At one P too the thread that runs
+// Go code changes now and then, and the multishot is then armed again on
+// the new one (ownerMovedLocked).
 func (s *Socket) QueueDatagrams() {
 	if runtime.GOMAXPROCS(0) == 1 {
 		s.queueDatagrams()

@@ -1,0 +1,97 @@
+//go:build linux && !android
+
+package engine
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// threadSwitches reads how many times thread tid of this process has
+// been switched out, voluntarily or not, from /proc.
+func threadSwitches(t *testing.T, tid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			total += n
+		}
+	}
+	return total
+}
+
+// TestQueuedDgramOwnerAsleep: the kernel runs a multishot receive's
+// completions as task work on the thread that submitted it, and wakes
+// that thread for each when it sleeps. At one P the thread running Go
+// code changes now and then (the runtime hands the P on when a syscall
+// blocks), and the thread left behind sleeps: every datagram then woke it
+// (in-process UDP ping-pong at one P took 16 µs a round trip, or 22-60 µs
+// in the runs where that happened, with 0.7 context switches a round
+// trip). Here the multishot is armed on a locked thread that then sleeps,
+// while another thread reads: after the first datagrams the queue must
+// have moved its multishot to the reading thread, so that the sleeper is
+// no longer woken, as /proc counts its switches.
+func TestQueuedDgramOwnerAsleep(t *testing.T) {
+	e := testEngine(t)
+	if _, ok := e.b.(*uringBackend); !ok {
+		t.Skip("no multishot receive on the epoll backend")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s, to := queuedUDP(t, e, unix.AF_INET)
+	if _, ok := queueOf(e, s); !ok {
+		t.Skip("no datagram queue on this kernel profile")
+	}
+	from, _ := rawUDP(t, unix.AF_INET)
+	buf := make([]byte, 64)
+	roundTrip := func() {
+		if err := unix.Sendto(from, []byte("ping"), 0, to); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, _, err := s.Recv(ctx0, buf, 0, true, 5*time.Second); err != nil || n != 4 {
+			t.Fatalf("Recv = %d, %v; want 4 bytes", n, err)
+		}
+	}
+
+	// Arm on a thread of its own, which then sleeps until the test ends.
+	armed, done := make(chan int), make(chan struct{})
+	defer close(done)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		roundTrip() // its receive arms the multishot
+		armed <- unix.Gettid()
+		<-done
+	}()
+	sleeper := <-armed
+	if tid := unix.Gettid(); tid == sleeper {
+		t.Fatal("the test runs on the locked thread")
+	}
+
+	// The first round trips may still wake the sleeper, until the queue
+	// sees that its reader is elsewhere; then none may.
+	for range 2 * dgramOwnerCheck {
+		roundTrip()
+	}
+	before := threadSwitches(t, sleeper)
+	const n = 500
+	for range n {
+		roundTrip()
+	}
+	if woken := threadSwitches(t, sleeper) - before; woken > n/10 {
+		t.Errorf("the thread that armed the multishot, asleep, switched %d times in %d datagrams; want the multishot moved to the reading thread", woken, n)
+	}
+}
