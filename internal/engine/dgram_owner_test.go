@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -93,5 +94,116 @@ func TestQueuedDgramOwnerAsleep(t *testing.T) {
 	}
 	if woken := threadSwitches(t, sleeper) - before; woken > n/10 {
 		t.Errorf("the thread that armed the multishot, asleep, switched %d times in %d datagrams; want the multishot moved to the reading thread", woken, n)
+	}
+}
+
+// TestQueuedDgramOwnerOtherSubmitter: a read that arms the multishot while
+// another goroutine is in io_uring_enter leaves the SQE to that one, which
+// submits it from its own thread: the kernel then runs the completions
+// there, not on the arming thread. At one P that is how the runtime hands
+// the P on (the enter blocks, and the thread that made it sleeps after),
+// so the queue must not take the arming thread for the owner then. Here a
+// locked thread plays the enterer and then sleeps, while the reads all run
+// on another locked thread.
+func TestQueuedDgramOwnerOtherSubmitter(t *testing.T) {
+	e := testEngine(t)
+	if _, ok := e.b.(*uringBackend); !ok {
+		t.Skip("no multishot receive on the epoll backend")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	s, to := queuedUDP(t, e, unix.AF_INET)
+	sh, ok := queueOf(e, s)
+	if !ok {
+		t.Skip("no datagram queue on this kernel profile")
+	}
+	from, _ := rawUDP(t, unix.AF_INET)
+	// A copy for the first datagram: Sendto writes into the address,
+	// which the reader then uses.
+	first := *to.(*unix.SockaddrInet4)
+
+	// The enterer: it marks the ring as entering, waits for the read to
+	// arm, submits from its locked thread, and sleeps until the test ends.
+	entering, armed, submitted := make(chan struct{}), make(chan struct{}), make(chan int)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		sh.mu.Lock()
+		for sh.entering || sh.reaping > 0 {
+			sh.mu.Unlock()
+			runtime.Gosched()
+			sh.mu.Lock()
+		}
+		sh.entering = true
+		sh.mu.Unlock()
+		close(entering)
+		<-armed
+		sh.mu.Lock()
+		sh.entering = false
+		err := sh.enterAllLocked()
+		sh.mu.Unlock()
+		if err != nil {
+			t.Error(err)
+		}
+		submitted <- unix.Gettid()
+		<-done
+	}()
+
+	// The reader, on a thread of its own.
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		<-entering
+		buf := make([]byte, 64)
+		recv := func() error {
+			if n, _, _, err := s.Recv(ctx0, buf, 0, true, 5*time.Second); err != nil || n != 4 {
+				return fmt.Errorf("Recv = %d, %v; want 4 bytes", n, err)
+			}
+			return nil
+		}
+		err := recv() // arms, and waits for the first datagram
+		for {
+			select {
+			case errc <- err:
+			case <-done:
+				return
+			}
+			if err != nil {
+				return
+			}
+			if err = unix.Sendto(from, []byte("ping"), 0, to); err == nil {
+				err = recv()
+			}
+		}
+	}()
+	for {
+		sh.mu.Lock()
+		a := s.dq != nil && s.dq.armed
+		sh.mu.Unlock()
+		if a {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(armed)
+	sleeper := <-submitted
+	if err := unix.Sendto(from, []byte("ping"), 0, &first); err != nil {
+		t.Fatal(err)
+	}
+	roundTrips := func(n int) {
+		for range n {
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	roundTrips(1 + 2*dgramOwnerCheck)
+	before := threadSwitches(t, sleeper)
+	const n = 500
+	roundTrips(n)
+	if woken := threadSwitches(t, sleeper) - before; woken > n/10 {
+		t.Errorf("the thread that submitted the multishot, asleep, switched %d times in %d datagrams; want the multishot moved to the reading thread", woken, n)
 	}
 }

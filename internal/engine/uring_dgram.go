@@ -370,9 +370,16 @@ func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
 	sh.armedLocked(&q.multishot, idx, st, sqe)
 	q.starved = false
 	// Whoever arms submits right after (submitAndUnlock), on this
-	// thread, unless another submitter or the reaper takes the SQE
-	// along: at one P, also on this thread but for a rare hand-off.
-	q.owner, q.seen = unix.Gettid(), 0
+	// thread, unless the reaper takes the SQE along (at one P, after its
+	// Gosched, also on this thread but for a rare hand-off) or another
+	// goroutine is in io_uring_enter. That one submits the SQE from its
+	// own thread, which at one P has lost the P in the enter and sleeps
+	// after it: owner 0 names no thread, so the next look cancels the
+	// multishot, for a read to arm it again where it runs.
+	q.owner, q.seen = 0, 0
+	if !sh.entering {
+		q.owner = unix.Gettid()
+	}
 	return nil
 }
 
