@@ -152,10 +152,10 @@ func (op *epollOp) try(ufd uintptr) bool {
 		op.n, op.err = sendRaw(fd, op.p, op.flags)
 	case op.send:
 		op.n, op.err = sendmsgRaw(fd, op.p, op.oob, &op.addr.raw, op.addr.n, op.flags)
+	case op.from || len(op.oob) > 0:
+		op.recvMsg(fd)
 	default:
-		var r received
-		r, op.err = recvRawMsg(fd, op.p, op.oob, op.flags, op.from)
-		op.n, op.oobn, op.mflags, op.addr = r.n, r.oobn, r.flags, r.from
+		op.n, op.err = recvRaw(fd, op.p, op.flags)
 	}
 	waits := !s.nonblock && op.flags&unix.MSG_DONTWAIT == 0
 	if !op.send && op.err == unix.EAGAIN && waits && s.datagramReadShut(fd, op.again) {
@@ -165,6 +165,18 @@ func (op *epollOp) try(ufd uintptr) bool {
 	}
 	op.again = op.err == unix.EAGAIN
 	return !op.again || !waits
+}
+
+// recvMsg is try's recvmsg(2), out of try: its result, sender included,
+// would otherwise take room in the frame of every try, which an idle
+// connection's reader keeps on its stack (past 2 KiB, net's size, it
+// doubles).
+//
+//go:noinline
+func (op *epollOp) recvMsg(fd int) {
+	var r received
+	r, op.err = recvmsgRaw(fd, op.p, op.oob, op.flags)
+	op.n, op.oobn, op.mflags, op.addr = r.n, r.oobn, r.flags, r.from
 }
 
 // ctl runs a non-blocking call with the fd held open.
