@@ -129,7 +129,7 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 // WriteToUDPAddrPort is WriteTo for a netip.AddrPort; it allocates nothing
 // but for an error or an IPv6 zone.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	if c.raddr != nil || c.family == unix.AF_UNIX {
+	if c.raddr != nil {
 		return c.WriteTo(b, net.UDPAddrFromAddrPort(addr)) // for its error
 	}
 	if !addr.IsValid() {
@@ -138,14 +138,14 @@ func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
 		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Err: errMissingAddress}
 	}
 	to, err := addrPortToAddr(c.family, addr)
-	if err == nil {
-		var n int
-		if n, err = c.s.SendTo(bg, b, 0, to, 0); err == nil {
-			return n, nil
-		}
+	if err != nil {
+		return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+	}
+	n, err := c.s.SendTo(bg, b, 0, to, 0)
+	if err != nil {
 		return n, opError("write", "sendto", c.network(), c.laddr, net.UDPAddrFromAddrPort(addr), err)
 	}
-	return 0, &net.OpError{Op: "write", Net: c.network(), Source: c.laddr, Addr: net.UDPAddrFromAddrPort(addr), Err: err}
+	return n, nil
 }
 
 // ReadMsgUDP reads one datagram into b and its control messages into oob

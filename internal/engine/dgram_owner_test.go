@@ -35,6 +35,25 @@ func threadSwitches(t *testing.T, tid int) int {
 	return total
 }
 
+// ownerTestQueue sets GOMAXPROCS to 1 for the test, as gonet's queues
+// run, and returns a queued UDP socket, its address and its ring; it
+// skips where there is no datagram queue.
+func ownerTestQueue(t *testing.T) (*Socket, unix.Sockaddr, *shard) {
+	t.Helper()
+	e := testEngine(t)
+	if _, ok := e.b.(*uringBackend); !ok {
+		t.Skip("no multishot receive on the epoll backend")
+	}
+	procs := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+	s, to := queuedUDP(t, e, unix.AF_INET)
+	sh, ok := queueOf(e, s)
+	if !ok {
+		t.Skip("no datagram queue on this kernel profile")
+	}
+	return s, to, sh
+}
+
 // TestQueuedDgramOwnerAsleep: the kernel runs a multishot receive's
 // completions as task work on the thread that submitted it, and wakes
 // that thread for each when it sleeps. At one P the thread running Go
@@ -47,15 +66,7 @@ func threadSwitches(t *testing.T, tid int) int {
 // have moved its multishot to the reading thread, so that the sleeper is
 // no longer woken, as /proc counts its switches.
 func TestQueuedDgramOwnerAsleep(t *testing.T) {
-	e := testEngine(t)
-	if _, ok := e.b.(*uringBackend); !ok {
-		t.Skip("no multishot receive on the epoll backend")
-	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	s, to := queuedUDP(t, e, unix.AF_INET)
-	if _, ok := queueOf(e, s); !ok {
-		t.Skip("no datagram queue on this kernel profile")
-	}
+	s, to, _ := ownerTestQueue(t)
 	from, _ := rawUDP(t, unix.AF_INET)
 	buf := make([]byte, 64)
 	roundTrip := func() {
@@ -106,16 +117,7 @@ func TestQueuedDgramOwnerAsleep(t *testing.T) {
 // locked thread plays the enterer and then sleeps, while the reads all run
 // on another locked thread.
 func TestQueuedDgramOwnerOtherSubmitter(t *testing.T) {
-	e := testEngine(t)
-	if _, ok := e.b.(*uringBackend); !ok {
-		t.Skip("no multishot receive on the epoll backend")
-	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	s, to := queuedUDP(t, e, unix.AF_INET)
-	sh, ok := queueOf(e, s)
-	if !ok {
-		t.Skip("no datagram queue on this kernel profile")
-	}
+	s, to, sh := ownerTestQueue(t)
 	from, _ := rawUDP(t, unix.AF_INET)
 	// A copy for the first datagram: Sendto writes into the address,
 	// which the reader then uses.

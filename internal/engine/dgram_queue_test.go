@@ -50,12 +50,22 @@ func rawUDP(t testing.TB, family int) (int, unix.Sockaddr) {
 // loopback, and its address.
 func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {
 	t.Helper()
+	return udpSocket(t, e, family, true)
+}
+
+// udpSocket returns an engine UDP socket bound to family's loopback
+// address, with a 4 MiB receive buffer, and its address; with queue it
+// queues datagrams (queueDatagrams), as queuedUDP's do.
+func udpSocket(t testing.TB, e *Engine, family int, queue bool) (*Socket, unix.Sockaddr) {
+	t.Helper()
 	s, err := e.Socket(family, unix.SOCK_DGRAM, 0, CatDatagram)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	s.queueDatagrams()
+	if queue {
+		s.queueDatagrams()
+	}
 	if err := s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		t.Fatal(err)
 	}
@@ -483,19 +493,7 @@ func TestQueuedDgramLeave(t *testing.T) {
 func TestQueuedDgramRecvMmsg(t *testing.T) {
 	e := testEngine(t)
 	q, qsa := queuedUDP(t, e, unix.AF_INET)
-	plain, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
-	if err := plain.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
-		t.Fatal(err)
-	}
-	if err := plain.Bind(loopbackOf(unix.AF_INET)); err != nil {
-		t.Fatal(err)
-	}
-	var psa unix.Sockaddr
-	plain.Control(func(fd int) (err error) { psa, err = unix.Getsockname(fd); return })
+	plain, psa := udpSocket(t, e, unix.AF_INET, false)
 	from, _ := rawUDP(t, unix.AF_INET)
 	const total = 300
 	for i := range total {
@@ -674,12 +672,7 @@ func TestQueuedDgramLeaveTwoWaiters(t *testing.T) {
 func TestQueuedDgramRecvMmsgAddrs(t *testing.T) {
 	e := testEngine(t)
 	q, qsa := queuedUDP(t, e, unix.AF_INET)
-	plain, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
-	psa := bindLoopback(t, plain, unix.AF_INET)
+	plain, psa := udpSocket(t, e, unix.AF_INET, false)
 	from, fromSA := rawUDP(t, unix.AF_INET)
 	port := fromSA.(*unix.SockaddrInet4).Port
 	for _, c := range []struct {

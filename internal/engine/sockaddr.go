@@ -60,9 +60,6 @@ func Inet6Addr(ip [16]byte, port uint16, scope uint32) Addr {
 	return a
 }
 
-// IsZero reports whether a is no address.
-func (a *Addr) IsZero() bool { return a.n == 0 }
-
 // Sockaddr decodes a, allocating; nil for no address or one of an
 // unknown family.
 func (a *Addr) Sockaddr() unix.Sockaddr { return sockaddrFrom(&a.raw, a.n) }
