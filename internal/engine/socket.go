@@ -382,6 +382,13 @@ type multishot struct {
 	more       chan struct{} // capacity 1: the queue changed
 	ended      chan struct{} // closed by the final CQE of the armed multishot
 	owed       bool          // on its shard's owed list for a signal (shard.notifyLocked)
+
+	// owner is the thread that submitted the multishot, 0 if unknown:
+	// the kernel runs its completions as task work there. seen counts
+	// the takes since the taking thread was last compared with it
+	// (shard.ownerMovedLocked).
+	owner int
+	seen  uint8
 }
 
 func (m *multishot) signal() {

@@ -47,11 +47,8 @@ import (
 const (
 	dgramBufs     = 256 // buffers per ring: a power of two, at most 32768
 	dgramQueueMax = 128 // datagrams queued on one socket before the multishot is cancelled
-	// dgramOwnerCheck is how many reads from a queue pass between looks
-	// at which thread reads (gettid(2), a cheap syscall).
-	dgramOwnerCheck = 32
-	dgramNameLen    = unix.SizeofSockaddrInet6
-	dgramHdrLen     = uring.SizeofRecvmsgOut + dgramNameLen
+	dgramNameLen  = unix.SizeofSockaddrInet6
+	dgramHdrLen   = uring.SizeofRecvmsgOut + dgramNameLen
 	// dgramBufSize holds the header, the sender and the largest datagram
 	// that IPv4 or IPv6 carries without jumbograms.
 	dgramBufSize = (dgramHdrLen + 65535 + 63) &^ 63
@@ -118,12 +115,6 @@ type dgramQueue struct {
 	ready   []dgram // received, oldest first, that no read has taken
 	off     bool    // the socket left the queue for good
 	starved bool    // the last multishot ended for want of buffers
-
-	// owner is the thread that armed the multishot: the kernel runs its
-	// completions as task work there. seen counts the reads since the
-	// reading thread was last compared with it (ownerMovedLocked).
-	owner int
-	seen  uint8
 }
 
 // dgram is one entry of a queue: a buffer the kernel filled, or how a
@@ -185,7 +176,7 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 		}
 		if len(q.ready) > 0 {
 			r, err = sh.takeLocked(q, [][]byte{p}, from, 0)
-			submit := sh.ownerMovedLocked(q)
+			submit := sh.ownerMovedLocked(&q.multishot)
 			if !q.armed && len(q.ready) <= dgramQueueMax/2 && sh.armDgramLocked(s, q) == nil {
 				submit = true
 			}
@@ -369,17 +360,6 @@ func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
 	sqe.PrepRecvmsgMultishot(s.fd, unsafe.Pointer(&k.msg), dgramBgid, 0)
 	sh.armedLocked(&q.multishot, idx, st, sqe)
 	q.starved = false
-	// Whoever arms submits right after (submitAndUnlock), on this
-	// thread, unless the reaper takes the SQE along (at one P, after its
-	// Gosched, also on this thread but for a rare hand-off) or another
-	// goroutine is in io_uring_enter. That one submits the SQE from its
-	// own thread, which at one P has lost the P in the enter and sleeps
-	// after it: owner 0 names no thread, so the next look cancels the
-	// multishot, for a read to arm it again where it runs.
-	q.owner, q.seen = 0, 0
-	if !sh.entering {
-		q.owner = unix.Gettid()
-	}
 	return nil
 }
 
@@ -412,31 +392,6 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 		sh.cancelLocked(&q.multishot)
 	}
 	sh.notifyLocked(&q.multishot, nil)
-}
-
-// ownerMovedLocked cancels q's multishot if the reads that take its
-// datagrams run on another thread than the one that armed it, as it finds
-// every dgramOwnerCheck reads; it reports whether it queued the cancel,
-// for the caller to submit. The kernel runs each completion as task work
-// on the thread that armed the multishot, and wakes it for that when it
-// sleeps. At one P, where the queue is used, the thread that runs Go code
-// changes when the runtime hands the P on from a blocked syscall, and the
-// one left behind sleeps: then every datagram woke it (in-process
-// ping-pong at one flow: 0.7 context switches a round trip, and 27-39k
-// against 16k ns). Cancelled, the multishot is armed again by a read, on
-// the reading thread.
-//
-// Preconditions: sh.mu is held.
-func (sh *shard) ownerMovedLocked(q *dgramQueue) bool {
-	if q.seen++; q.seen < dgramOwnerCheck {
-		return false
-	}
-	q.seen = 0
-	if !q.armed || q.cancelling || unix.Gettid() == q.owner {
-		return false
-	}
-	sh.cancelLocked(&q.multishot)
-	return q.cancelling
 }
 
 // leaveDatagramQueue is Socket.LeaveDatagramQueue.

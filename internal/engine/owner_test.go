@@ -3,6 +3,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -95,7 +96,7 @@ func TestQueuedDgramOwnerAsleep(t *testing.T) {
 
 	// The first round trips may still wake the sleeper, until the queue
 	// sees that its reader is elsewhere; then none may.
-	for range 2 * dgramOwnerCheck {
+	for range 2 * ownerCheck {
 		roundTrip()
 	}
 	before := threadSwitches(t, sleeper)
@@ -201,11 +202,83 @@ func TestQueuedDgramOwnerOtherSubmitter(t *testing.T) {
 			}
 		}
 	}
-	roundTrips(1 + 2*dgramOwnerCheck)
+	roundTrips(1 + 2*ownerCheck)
 	before := threadSwitches(t, sleeper)
 	const n = 500
 	roundTrips(n)
 	if woken := threadSwitches(t, sleeper) - before; woken > n/10 {
 		t.Errorf("the thread that submitted the multishot, asleep, switched %d times in %d datagrams; want the multishot moved to the reading thread", woken, n)
+	}
+}
+
+// TestQueuedAcceptOwnerAsleep is TestQueuedDgramOwnerAsleep for a
+// listener's multishot accept: armed by an Accept on a locked thread that
+// then sleeps, while another thread accepts, it must move to the
+// accepting thread, so that no connection wakes the sleeper.
+func TestQueuedAcceptOwnerAsleep(t *testing.T) {
+	e := testEngine(t)
+	b, ok := e.b.(*uringBackend)
+	if !ok {
+		t.Skip("no multishot accept on the epoll backend")
+	}
+	procs := runtime.GOMAXPROCS(1)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs) })
+	ln, sa := queuedListener(t, e)
+	accept := func() error {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(c)
+		if err := unix.Connect(c, sa); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx0, 5*time.Second)
+		defer cancel()
+		s, _, err := ln.Accept(ctx, 0)
+		if err != nil {
+			return fmt.Errorf("Accept: %w", err)
+		}
+		return s.Close()
+	}
+
+	// Arm on a thread of its own, which then sleeps until the test ends.
+	armed, done := make(chan int), make(chan struct{})
+	defer close(done)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := accept(); err != nil { // arms the multishot
+			t.Error(err)
+		}
+		armed <- unix.Gettid()
+		<-done
+	}()
+	sleeper := <-armed
+	if tid := unix.Gettid(); tid == sleeper {
+		t.Fatal("the test runs on the locked thread")
+	}
+	sh := b.shardOf(ln)
+	sh.mu.Lock()
+	queued := ln.acc != nil
+	sh.mu.Unlock()
+	if !queued {
+		t.Fatal("Accept made no multishot accept")
+	}
+
+	for range 2 * ownerCheck {
+		if err := accept(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := threadSwitches(t, sleeper)
+	const n = 300
+	for range n {
+		if err := accept(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if woken := threadSwitches(t, sleeper) - before; woken > n/10 {
+		t.Errorf("the thread that armed the multishot accept, asleep, switched %d times in %d accepts; want the multishot moved to the accepting thread", woken, n)
 	}
 }
