@@ -193,9 +193,13 @@ const ownerCheck = 32
 // ownerCheck takes; it reports whether it queued the cancel, for the
 // caller to submit. The kernel runs each completion as task work on the
 // thread that submitted the multishot, and wakes it for that when it
-// sleeps. At one P, where the queues are used, the thread that runs Go
-// code changes when the runtime hands the P on from a blocked syscall,
-// and the one left behind sleeps: then every completion woke it.
+// sleeps. At one P, where the datagram queue is used, the thread that
+// runs Go code changes when the runtime hands the P on from a blocked
+// syscall, and the one left behind sleeps: then every completion woke it.
+// A listener queues at any GOMAXPROCS: there, with goroutines moving
+// between threads, the check also cancels and re-arms now and then (at
+// two Ps, one accept loop: about once in 65-85 accepts, at no measured
+// cost).
 // Measured at one P: in-process UDP ping-pong at one flow had 0.7 context
 // switches a round trip, and took 27-39k against 16k ns; a net/http
 // server under wrk with a new connection per request (16,300 a second)
