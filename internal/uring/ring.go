@@ -281,14 +281,36 @@ func (r *Ring) SetEventfdDisabled(disabled bool) bool {
 // not move (mmap'd, or a heap object kept alive), as must arg.Ts; flags must
 // then include IORING_ENTER_EXT_ARG. A wait that times out returns ETIME.
 //
+// An enter that waits for nothing (minComplete 0) is a raw syscall: it
+// does not tell the scheduler that the thread is in a syscall. Such an
+// enter only issues requests, each without blocking (the kernel arms a
+// poll or hands to io-wq what would block), and reaps. Told, the scheduler
+// woke sysmon when it slept, and sysmon took the P of an enter that ran
+// past 20 us (a batch, or a send to loopback that runs the peer's receive)
+// and handed it to another thread: that cost a futex wake and a thread
+// switch, and moved the P off the thread where the ring's multishots
+// complete. Measured on the separate-process 64 B echo at one connection,
+// one P: the Berkeley API went from 15.0-15.8k to 18.9-19.2k round trips/s
+// (net 18.5-18.7k), at 36 against 49-53 us of server CPU each; gonet from
+// 13.9-15.8k to 16.7-16.9k; at 64 connections, and in net/http at 64
+// connections, it changed nothing beyond the noise. An enter that waits
+// is a syscall as any other.
+//
 // It returns the number of SQEs consumed.
 func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg *GeteventsArg) (int, error) {
 	var argp, argsz uintptr
 	if arg != nil {
 		argp, argsz = uintptr(unsafe.Pointer(arg)), SizeofGeteventsArg
 	}
+	fd, fl := uintptr(r.enterFd), uintptr(flags|r.enterFlg)
 	for {
-		n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags|r.enterFlg), argp, argsz)
+		var n uintptr
+		var errno unix.Errno
+		if minComplete == 0 {
+			n, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, fd, uintptr(toSubmit), 0, fl, argp, argsz)
+		} else {
+			n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, fd, uintptr(toSubmit), uintptr(minComplete), fl, argp, argsz)
+		}
 		if errno == unix.EINTR {
 			continue
 		}
