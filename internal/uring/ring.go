@@ -294,7 +294,8 @@ func (r *Ring) SetEventfdDisabled(disabled bool) bool {
 // (net 18.5-18.7k), at 36 against 49-53 us of server CPU each; gonet from
 // 13.9-15.8k to 16.7-16.9k; at 64 connections, and in net/http at 64
 // connections, it changed nothing beyond the noise. An enter that waits
-// is a syscall as any other.
+// is a syscall as any other, and so is one that submits an op that may
+// sleep in the kernel (mayBlock).
 //
 // It returns the number of SQEs consumed.
 func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg *GeteventsArg) (int, error) {
@@ -306,7 +307,7 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg *GeteventsArg) (in
 	for {
 		var n uintptr
 		var errno unix.Errno
-		if minComplete == 0 {
+		if minComplete == 0 && !r.mayBlock(toSubmit) {
 			n, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, fd, uintptr(toSubmit), 0, fl, argp, argsz)
 		} else {
 			n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, fd, uintptr(toSubmit), uintptr(minComplete), fl, argp, argsz)
@@ -320,6 +321,31 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg *GeteventsArg) (in
 		}
 		return int(n), nil
 	}
+}
+
+// mayBlock reports whether one of the n SQEs from the kernel's head is an
+// op whose issue, or the task work it leaves on the entering thread, may
+// sleep: a CLOSE that drops a socket's last reference runs its release
+// (tcp_close) as task work before the enter returns, and with SO_LINGER
+// that waits for the peer up to the linger time (a raw enter held its P
+// meanwhile, until sysmon's preemption signal cut the linger short after
+// about 10 ms, or for the whole linger with GODEBUG=asyncpreemptoff=1); a
+// setsockopt (URING_CMD) may take rtnl_lock (multicast joins); BIND,
+// CONNECT and SOCKET may walk a unix socket's path or load a protocol's
+// module. None of them is on the path of a read or a write.
+func (r *Ring) mayBlock(n uint32) bool {
+	h := atomic.LoadUint32(r.sqKHead)
+	for j := range min(n, r.sqEntries) {
+		i := (h + j) & r.sqMask
+		if r.sqArray != nil {
+			i = *(*uint32)(unsafe.Add(r.sqArray, uintptr(i)*4)) & r.sqMask
+		}
+		switch (*SQE)(unsafe.Add(r.sqes, uintptr(i)*SizeofSQE)).Opcode {
+		case IORING_OP_CLOSE, IORING_OP_URING_CMD, IORING_OP_BIND, IORING_OP_CONNECT, IORING_OP_SOCKET:
+			return true
+		}
+	}
+	return false
 }
 
 // Submit flushes the SQ and submits everything the kernel has not consumed.
