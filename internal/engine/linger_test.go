@@ -18,7 +18,7 @@ import (
 // socket's release on the thread that entered the ring, before the enter
 // returns: made as a raw syscall, that enter held the P for the wait, and
 // the runtime's preemption signal cut the linger short (11-20 ms against
-// the kernel's 2 s).
+// the kernel's 1 s).
 func TestCloseLinger(t *testing.T) {
 	e := testEngine(t)
 	procs := runtime.GOMAXPROCS(1)

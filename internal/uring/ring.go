@@ -7,7 +7,8 @@
 // It holds no policy and starts no goroutines. A Ring is not safe for
 // concurrent use: the engine (internal/engine) serializes access to the SQ
 // and CQ. Only Enter may run concurrently with other methods, because the
-// kernel takes its own lock for submission.
+// kernel takes its own lock for submission; Enter only reads the published
+// part of the SQ (mayBlock).
 //
 // Memory that an SQE points at is the caller's business; see the ownership
 // rule in DESIGN.md. This package never lets a Go pointer reach the kernel
@@ -283,13 +284,14 @@ func (r *Ring) SetEventfdDisabled(disabled bool) bool {
 //
 // An enter that waits for nothing (minComplete 0) is a raw syscall: it
 // does not tell the scheduler that the thread is in a syscall. Such an
-// enter only issues requests, each without blocking (the kernel arms a
-// poll or hands to io-wq what would block), and reaps. Told, the scheduler
-// woke sysmon when it slept, and sysmon took the P of an enter that ran
-// past 20 us (a batch, or a send to loopback that runs the peer's receive)
-// and handed it to another thread: that cost a futex wake and a thread
-// switch, and moved the P off the thread where the ring's multishots
-// complete. Measured on the separate-process 64 B echo at one connection,
+// enter issues requests, each without blocking (the kernel arms a poll or
+// hands to io-wq what would block), and runs the thread's pending task
+// work; at most it waits briefly for the ring's lock while another thread
+// enters. Told, the scheduler woke sysmon when it slept, and sysmon took
+// the P of an enter that ran past 20 us (a batch, or a send to loopback
+// that runs the peer's receive) and handed it to another thread: that
+// cost a futex wake and a thread switch, and moved the P off the thread
+// where the ring's multishots complete. Measured on the separate-process 64 B echo at one connection,
 // one P: the Berkeley API went from 15.0-15.8k to 18.9-19.2k round trips/s
 // (net 18.5-18.7k), at 36 against 49-53 us of server CPU each; gonet from
 // 13.9-15.8k to 16.7-16.9k; at 64 connections, and in net/http at 64
@@ -333,8 +335,19 @@ func (r *Ring) Enter(toSubmit, minComplete, flags uint32, arg *GeteventsArg) (in
 // setsockopt (URING_CMD) may take rtnl_lock (multicast joins); BIND,
 // CONNECT and SOCKET may walk a unix socket's path or load a protocol's
 // module. None of them is on the path of a read or a write.
+//
+// It looks at what is published (up to the SQ tail) and no further: with
+// another thread entering the ring at the same time (the engine's
+// sqRoomLocked while a submitter is in the kernel), the head may have
+// moved since the caller's FlushSQ, and the slots past the tail may be
+// being filled. For the same reason the answer is a snapshot: an enter
+// racing another one may submit SQEs published after the look.
 func (r *Ring) mayBlock(n uint32) bool {
 	h := atomic.LoadUint32(r.sqKHead)
+	t := atomic.LoadUint32(r.sqKTail)
+	if t-h < n {
+		n = t - h
+	}
 	for j := range min(n, r.sqEntries) {
 		i := (h + j) & r.sqMask
 		if r.sqArray != nil {
