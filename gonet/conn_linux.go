@@ -8,6 +8,7 @@ import (
 	"net"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
 	"golang.org/x/sys/unix"
@@ -216,13 +217,15 @@ func (c *TCPConn) setter() func(level, opt, v int) error {
 	return func(level, opt, v int) error { return c.setInt("set", level, opt, v) }
 }
 
-// SetLinger sets SO_LINGER, as (*net.TCPConn).SetLinger.
+// SetLinger sets SO_LINGER, as (*net.TCPConn).SetLinger. With a timeout,
+// Close then waits for the peer, as net's does, on its own thread (see the
+// engine's uringBackend.destroy).
 func (c *TCPConn) SetLinger(sec int) error {
 	l := unix.Linger{}
 	if sec >= 0 {
 		l.Onoff, l.Linger = 1, int32(sec)
 	}
-	err := c.s.Control(func(fd int) error { return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &l) })
+	err := c.s.Setsockopt(unix.SOL_SOCKET, unix.SO_LINGER, (*[unix.SizeofLinger]byte)(unsafe.Pointer(&l))[:])
 	return opError("set", "setsockopt", c.network(), c.laddr, c.raddr, err)
 }
 

@@ -67,6 +67,7 @@ const (
 	optRawNetpoll                      // RawWaitsInNetpoller was called
 	optRecvNow                         // ReceiveDatagramsNow was called on a UDP socket
 	optReadShut                        // Shutdown was called for the read side, or Adopt found it shut (datagramReadShut)
+	optLinger                          // SO_LINGER is on with a timeout above 0: set through Setsockopt, on the listener it was accepted from, or found by Adopt
 )
 
 // has reports whether opt is set.
@@ -247,6 +248,9 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 	ns, err := s.e.newSocket(fd, s.domain, s.sotype, false, CatConnection)
 	if err != nil {
 		return nil, nil, err
+	}
+	if s.has(optLinger) {
+		ns.opts.Or(optLinger) // the kernel copies the listener's SO_LINGER
 	}
 	return ns, sa, nil
 }
@@ -605,13 +609,23 @@ func (s *Socket) SetsockoptInt(level, opt, value int) error {
 	return s.Setsockopt(level, opt, (*[4]byte)(unsafe.Pointer(&v))[:])
 }
 
-// Setsockopt sets an option from its raw bytes.
+// Setsockopt sets an option from its raw bytes. The socket notes whether
+// SO_LINGER now makes close wait (on, with a timeout above 0), for Close
+// (uringBackend.destroy); one set through the raw fd (Control) is not seen.
 func (s *Socket) Setsockopt(level, opt int, val []byte) error {
 	if !s.acquire() {
 		return net.ErrClosed
 	}
 	defer s.release()
-	return s.e.b.setsockopt(s, level, opt, val)
+	err := s.e.b.setsockopt(s, level, opt, val)
+	if err == nil && level == unix.SOL_SOCKET && opt == unix.SO_LINGER && len(val) >= unix.SizeofLinger {
+		if l := (*unix.Linger)(unsafe.Pointer(&val[0])); l.Onoff != 0 && l.Linger > 0 {
+			s.opts.Or(optLinger)
+		} else {
+			s.opts.And(^optLinger)
+		}
+	}
+	return err
 }
 
 // GetsockoptInt reads an int option.

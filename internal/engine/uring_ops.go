@@ -741,10 +741,22 @@ func (b *uringBackend) evict(s *Socket) {
 	sh.submitDetachedAndUnlock(func(sqe *uring.SQE) { sqe.PrepCancelFd(s.fd, uring.IORING_ASYNC_CANCEL_ALL) })
 }
 
+// destroy closes the kernel socket: with the ring's CLOSE, but for a
+// socket whose SO_LINGER makes close wait (optLinger), which close(2)
+// closes on the caller's thread. The release of a lingering socket waits
+// for its peer, and CLOSE runs that release on whichever thread entered
+// the ring for it, at the end of the enter: another goroutine's or the
+// reaper's, whose enter then held up every op of the ring for the linger
+// (TestCloseLinger: a second connection went 1 s without a round trip).
+// close(2) waits on the closing goroutine's own thread, which the
+// scheduler sees blocked. A linger set through the raw fd (Control, a
+// Dialer's or ListenConfig's Control) is not seen, and such a socket
+// still closes on the ring: asking the kernel at every close would take a
+// getsockopt, outside the ring or as one more ring op.
 func (b *uringBackend) destroy(s *Socket) error {
 	b.drainAccepts(s)
 	b.drainDgrams(s)
-	if !b.useClose {
+	if !b.useClose || s.has(optLinger) {
 		return unix.Close(s.fd)
 	}
 	return b.simple(nil, noWait, func(sqe *uring.SQE, _ *opState) {
