@@ -311,11 +311,7 @@ func TestQueuedAcceptCloseRaces(t *testing.T) {
 			c.Close()
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for leaktest.OpenFDs() > base && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := leaktest.OpenFDs(); got > base {
+	if got := leaktest.SettledFDs(base, 5*time.Second); got > base {
 		t.Errorf("%d fds open after every listener and connection closed, %d before", got, base)
 	}
 }

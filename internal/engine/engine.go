@@ -346,8 +346,10 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	s := &Socket{e: e, fd: dup, domain: domain, sotype: sotype, proto: uint16(proto)}
-	if l, err := unix.GetsockoptLinger(dup, unix.SOL_SOCKET, unix.SO_LINGER); err == nil && l.Onoff != 0 && l.Linger > 0 {
-		s.opts.Or(optLinger) // for Close: see uringBackend.destroy
+	if sotype == unix.SOCK_STREAM && domain != unix.AF_UNIX {
+		if l, err := unix.GetsockoptLinger(dup, unix.SOL_SOCKET, unix.SO_LINGER); err == nil && l.Onoff != 0 && l.Linger > 0 {
+			s.opts.Or(optLinger) // for Close: see uringBackend.destroy
+		}
 	}
 	if sotype != unix.SOCK_STREAM && readShutdown(dup) {
 		// Shut down before it came here, by a Shutdown this Socket did

@@ -48,6 +48,17 @@ func listenTCP(t testing.TB, e *Engine) (*Socket, *unix.SockaddrInet4) {
 	return ln, sa.(*unix.SockaddrInet4)
 }
 
+// acceptTCP accepts one connection on ln, closed when the test ends.
+func acceptTCP(t testing.TB, ln *Socket) *Socket {
+	t.Helper()
+	s, _, err := ln.Accept(ctx0, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func dialTCP(t testing.TB, e *Engine, sa unix.Sockaddr) *Socket {
 	t.Helper()
 	c, err := e.Socket(unix.AF_INET, unix.SOCK_STREAM, 0, CatConnection)

@@ -22,15 +22,15 @@ import (
 // against the kernel's 1 s); made by another goroutine or the reaper, it
 // held up their enter, and the ring, for the linger (another connection
 // went 1 s without a round trip). The linger is set through Setsockopt
-// on the socket, or on the listener it was accepted from, which the kernel
-// copies to the connection.
+// on the socket, on the listener it was accepted from (the kernel copies
+// it to the connection), or on a socket made elsewhere that Adopt takes.
 func TestCloseLinger(t *testing.T) {
-	for _, how := range []string{"Setsockopt", "listener"} {
-		t.Run(how, func(t *testing.T) { closeLinger(t, how == "listener") })
+	for _, how := range []string{"Setsockopt", "listener", "Adopt"} {
+		t.Run(how, func(t *testing.T) { closeLinger(t, how) })
 	}
 }
 
-func closeLinger(t *testing.T, inherited bool) {
+func closeLinger(t *testing.T, how string) {
 	e := testEngine(t)
 	procs := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(procs)
@@ -47,14 +47,6 @@ func closeLinger(t *testing.T, inherited bool) {
 			}
 		}
 	}
-	accept := func() *Socket {
-		s, _, err := ln.Accept(ctx0, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
 
 	k, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -64,7 +56,7 @@ func closeLinger(t *testing.T, inherited bool) {
 		unix.Close(k)
 		t.Fatal(err)
 	}
-	accept()
+	acceptTCP(t, ln)
 	err = fill(k)
 	if err == nil {
 		err = unix.SetsockoptLinger(k, unix.SOL_SOCKET, unix.SO_LINGER, &linger)
@@ -77,26 +69,41 @@ func closeLinger(t *testing.T, inherited bool) {
 	unix.Close(k)
 	kernel := time.Since(start)
 
-	// c is the socket closed: a dialed one with the linger set, or an
-	// accepted one that has it from its listener.
+	// c is the socket closed: a dialed one with the linger set, an
+	// accepted one that has it from its listener, or an adopted one.
 	setLinger := func(s *Socket) {
 		if err := s.Setsockopt(unix.SOL_SOCKET, unix.SO_LINGER, (*[unix.SizeofLinger]byte)(unsafe.Pointer(&linger))[:]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var c *Socket
-	if inherited {
+	switch how {
+	case "listener":
 		ln2, sa2 := listenTCP(t, e)
 		setLinger(ln2)
 		dialTCP(t, e, sa2) // the peer, which never reads
-		var err error
-		if c, _, err = ln2.Accept(ctx0, 5*time.Second); err != nil {
+		c = acceptTCP(t, ln2)
+	case "Adopt":
+		a, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = unix.Connect(a, sa)
+		if err == nil {
+			err = unix.SetsockoptLinger(a, unix.SOL_SOCKET, unix.SO_LINGER, &linger)
+		}
+		if err == nil {
+			c, err = e.Adopt(a)
+		}
+		unix.Close(a) // c holds a duplicate, the socket's last fd
+		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-	} else {
+		acceptTCP(t, ln)
+	default:
 		c = dialTCP(t, e, sa)
-		accept()
+		acceptTCP(t, ln)
 		setLinger(c)
 	}
 	if err := c.Control(fill); err != nil {
@@ -105,7 +112,7 @@ func closeLinger(t *testing.T, inherited bool) {
 
 	// Round trips on another connection of the same engine record the
 	// longest time between two of them.
-	p, q := dialTCP(t, e, sa), accept()
+	p, q := dialTCP(t, e, sa), acceptTCP(t, ln)
 	var longest atomic.Int64
 	stop, stopped := make(chan struct{}), make(chan error, 1)
 	go func() {

@@ -32,14 +32,6 @@ func TestStormAcrossPs(t *testing.T) {
 	inUse0, _ := e.Slots()
 
 	ln, sa := listenTCP(t, e)
-	accept := func() *Socket {
-		s, _, err := ln.Accept(ctx0, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
 	pairs, dur := 12, 2*time.Second
 	if testing.Short() {
 		pairs, dur = 6, 500*time.Millisecond
@@ -78,7 +70,7 @@ func TestStormAcrossPs(t *testing.T) {
 	end := time.Now().Add(dur)
 	for p := range pairs {
 		w := dialTCP(t, e, sa)
-		r := accept()
+		r := acceptTCP(t, ln)
 		wg.Go(func() { // writer: until the time is up
 			buf := make([]byte, 16<<10)
 			off := 0
@@ -151,7 +143,7 @@ func TestStormAcrossPs(t *testing.T) {
 	wg.Go(func() { // Close storm: Recv pending on a quiet socket, Close at a random moment
 		for time.Now().Before(end) {
 			c := dialTCP(t, e, sa)
-			a := accept()
+			a := acceptTCP(t, ln)
 			got := make(chan error, 1)
 			go func() {
 				hop()

@@ -98,6 +98,20 @@ func OpenFDs() int {
 	return len(ents)
 }
 
+// SettledFDs waits up to wait for the open fds to fall to base (the
+// kernel and the runtime close some a little after the call that asks),
+// and returns how many are open then.
+func SettledFDs(base int, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	for {
+		n := OpenFDs()
+		if n <= base || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // HighestFD is the highest open file descriptor number, or -1.
 func HighestFD() int {
 	ents, err := os.ReadDir("/proc/self/fd")
