@@ -46,6 +46,21 @@ func rawUDP(t testing.TB, family int) (int, unix.Sockaddr) {
 	return fd, sa
 }
 
+// readAheadQueues makes the sockets of these tests read ahead
+// (readahead.go) instead of queueing on the ring: TestReadAheadQueueTests
+// sets it while it runs them again.
+var readAheadQueues bool
+
+// queueOn makes s queue datagrams: on the ring where it can
+// (queueDatagrams), or reading ahead under readAheadQueues.
+func queueOn(s *Socket) {
+	if readAheadQueues {
+		s.opts.Or(optReadAhead)
+		return
+	}
+	s.queueDatagrams()
+}
+
 // queuedUDP returns an engine UDP socket with QueueDatagrams, bound to
 // loopback, and its address.
 func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {
@@ -64,7 +79,7 @@ func udpSocket(t testing.TB, e *Engine, family int, queue bool) (*Socket, unix.S
 	}
 	t.Cleanup(func() { s.Close() })
 	if queue {
-		s.queueDatagrams()
+		queueOn(s)
 	}
 	if err := s.SetsockoptInt(unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
 		t.Fatal(err)
@@ -162,16 +177,17 @@ func TestQueuedDgramDifferential(t *testing.T) {
 				_ = fromSA
 				rawFd, rawSA := rawUDP(t, family)
 				s, sa := queuedUDP(t, e, family)
-				// Two of each: the first arms the queue, the second is
-				// taken from it.
-				for range 2 {
+				// Three of each: the first arms the queue (reading
+				// ahead, maps the buffers), the second is taken from
+				// it (reads the third ahead).
+				for range 3 {
 					for _, to := range []unix.Sockaddr{rawSA, sa} {
 						if err := unix.Sendto(from, msg, 0, to); err != nil {
 							t.Fatal(err)
 						}
 					}
 				}
-				for i := range 2 {
+				for i := range 3 {
 					want := make([]byte, c.buf)
 					wr, werr := recvmsgRaw(rawFd, want, nil, 0)
 					got := make([]byte, c.buf)
@@ -556,7 +572,7 @@ func TestQueuedDgramShutRD(t *testing.T) {
 		}
 		defer s.Close()
 		if queue {
-			s.queueDatagrams()
+			queueOn(s)
 		}
 		if err := s.Bind(loopbackOf(unix.AF_INET)); err != nil {
 			t.Fatal(err)

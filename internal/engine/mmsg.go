@@ -74,6 +74,14 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		flags |= unix.MSG_DONTWAIT
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
+	if mode == 'r' && s.has(optReadAhead) {
+		// A batch is not served by reading ahead, for the reason
+		// recvBatch gives for the multishot queue.
+		s.leaveAhead()
+		if n := s.takeAheadBatch(msgs, flags, true); n > 0 {
+			return n, nil
+		}
+	}
 	if q, ok := s.e.b.(batchQueue); ok && mode == 'r' {
 		if n, ok, err := q.recvBatch(s, msgs, flags, w); ok {
 			return n, err

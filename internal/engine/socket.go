@@ -50,6 +50,7 @@ type Socket struct {
 	// above).
 	acc *acceptQueue               // uring: the multishot accept of QueueAccepts; guarded by the home ring's shard.mu
 	dq  *dgramQueue                // uring: the multishot receive of QueueDatagrams; guarded by the home ring's shard.mu
+	ra  atomic.Pointer[readAhead]  // the read-ahead of QueueDatagrams where no multishot serves it; made by the first read
 	ep  atomic.Pointer[epollState] // epoll: the socket's netpoller half; uring: the same for raw waits, made by the first (RawWaitsInNetpoller)
 }
 
@@ -68,6 +69,7 @@ const (
 	optRecvNow                         // ReceiveDatagramsNow was called on a UDP socket
 	optReadShut                        // Shutdown was called for the read side, or Adopt found it shut (datagramReadShut)
 	optLinger                          // SO_LINGER is on with a timeout above 0: set through Setsockopt, on the listener it was accepted from, or found by Adopt
+	optReadAhead                       // QueueDatagrams was called on a UDP socket that no multishot serves; cleared once it has stopped reading ahead and drained
 )
 
 // has reports whether opt is set.
@@ -167,6 +169,7 @@ func (s *Socket) Close() error {
 	}
 	s.rdl.stop()
 	s.wdl.stop()
+	s.freeAhead()
 	return s.e.b.destroy(s)
 }
 
@@ -263,27 +266,35 @@ func (s *Socket) Accept(ctx context.Context, timeout time.Duration) (*Socket, un
 // one-at-a-time semantics.
 func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 
-// QueueDatagrams lets a UDP socket receive ahead of its reads, if the
-// process runs at GOMAXPROCS=1 when it is called. On the uring backend its
-// plain receives (data and sender, no flags) then take datagrams from a
-// multishot receive kept armed on the socket, so a burst costs one ring
-// round instead of one round each (see uring_dgram.go for what else
-// changes); on other sockets and elsewhere it does nothing. gonet's UDP
-// conns want it; the Berkeley API keeps recvfrom(2)'s semantics exactly.
+// QueueDatagrams lets a UDP socket receive ahead of its reads: its plain
+// receives (data and sender, no flags, on a blocking socket) then take
+// datagrams the socket received before they asked, so that a burst costs
+// one syscall or ring round instead of one each. On the uring backend at
+// GOMAXPROCS=1 (when it is called), a multishot receive kept armed on the
+// socket receives them (uring_dgram.go); elsewhere the socket reads ahead
+// with recvmmsg(2) (readahead.go). What the program sees is what
+// recvfrom(2) gives but for what those files list. On other sockets it
+// does nothing. gonet's UDP conns want it; the Berkeley API keeps
+// recvfrom(2)'s semantics exactly.
 //
-// At more Ps it does nothing either: the kernel completes a multishot's
-// datagrams as task work on the thread that armed it, and with more Ps
-// that thread is often asleep, so each datagram woke it. Measured, gonet's
-// 64 B echo at GOMAXPROCS=2 (bench -points udp-f1,udp-f16 -procs 1,2): one
-// flow 0.77x net with the multishot, 1.12-1.19x with a receive per read;
-// 16 flows 0.99x and 1.08-1.16x. At one P the multishot wins at 16 flows
-// (0.92x against 0.79x) and ties at one. At one P too the thread that runs
-// Go code changes now and then, and the multishot is then armed again on
-// the new one (ownerMovedLocked).
+// At more Ps the multishot lost: the kernel completes its datagrams as
+// task work on the thread that armed it, and with more Ps that thread is
+// often asleep, so each datagram woke it. Measured, gonet's 64 B echo at
+// GOMAXPROCS=2 (bench -points udp-f1,udp-f16 -procs 1,2): one flow 0.77x
+// net with the multishot, 1.12-1.19x with a receive per read; 16 flows
+// 0.99x and 1.08-1.16x. At one P the multishot wins at 16 flows (0.92x
+// against 0.79x) and ties at one. At one P too the thread that runs Go
+// code changes now and then, and the multishot is then armed again on the
+// new one (ownerMovedLocked).
 func (s *Socket) QueueDatagrams() {
-	if runtime.GOMAXPROCS(0) == 1 {
-		s.queueDatagrams()
+	if s.sotype != unix.SOCK_DGRAM || s.domain != unix.AF_INET && s.domain != unix.AF_INET6 {
+		return
 	}
+	if runtime.GOMAXPROCS(0) == 1 && multishotDgrams(s) {
+		s.opts.Or(optQueueDgrams)
+		return
+	}
+	s.opts.Or(optReadAhead)
 }
 
 // queueDatagrams is QueueDatagrams whatever the number of Ps.
@@ -295,7 +306,7 @@ func (s *Socket) queueDatagrams() {
 
 // LeaveDatagramQueue takes a socket off the datagram queue that
 // QueueDatagrams gave it, for good, and waits until the multishot receive
-// has ended: later receives, and the raw reads of RawRead, go to the
+// has ended, or a recvmmsg(2) reading ahead: later receives, and the raw reads of RawRead, go to the
 // kernel. Datagrams the queue took before then come out of the next
 // Recv or RecvMmsg, not of a raw read, which sees only what the kernel
 // holds; a caller that will read raw calls it before it reads at all
@@ -306,6 +317,9 @@ func (s *Socket) LeaveDatagramQueue() {
 	}
 	defer s.release()
 	leaveDatagramQueue(s)
+	if s.has(optReadAhead) {
+		s.leaveAhead()
+	}
 }
 
 // RawWaitsInNetpoller makes the socket's raw waits on the uring backend
@@ -565,9 +579,27 @@ func (s *Socket) Read(b []byte) (int, error) {
 		s.release()
 		return 0, os.ErrDeadlineExceeded
 	}
-	n, err := s.e.b.read(s, b)
+	var n int
+	var err error
+	if s.has(optReadAhead) {
+		n, err = s.readAhead(b)
+	} else {
+		n, err = s.e.b.read(s, b)
+	}
 	s.release()
 	return n, err
+}
+
+// readAhead is Read on a socket that reads ahead.
+//
+//go:noinline
+func (s *Socket) readAhead(b []byte) (int, error) {
+	w := readWait
+	r, ok, err := s.recvAheadOr(b, nil, 0, false, &w)
+	if !ok {
+		return s.e.b.read(s, b)
+	}
+	return r.n, err
 }
 
 func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, from bool, timeout time.Duration) (received, error) {
@@ -585,6 +617,11 @@ func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, from bool, 
 		flags |= unix.MSG_DONTWAIT
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
+	if s.has(optReadAhead) {
+		if r, ok, err := s.recvAheadOr(b, oob, flags, from, &w); ok {
+			return r, err
+		}
+	}
 	return s.e.b.recv(s, b, oob, flags, from, w)
 }
 
@@ -671,6 +708,9 @@ func (s *Socket) rawIO(mode byte, f func(fd uintptr) bool) error {
 		return net.ErrClosed
 	}
 	defer s.release()
+	if mode == 'r' && s.has(optReadAhead) {
+		s.leaveAhead() // what it read ahead waits for the receives
+	}
 	return s.e.b.rawIO(s, waitSpec{mode: mode}, f)
 }
 

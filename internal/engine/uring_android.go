@@ -23,5 +23,8 @@ type dgramQueue struct{}
 
 func (d *deadline) cancelPendLocked() {}
 
+// multishotDgrams is false: without a ring no socket has a multishot.
+func multishotDgrams(*Socket) bool { return false }
+
 // leaveDatagramQueue does nothing: without a ring no socket queues.
 func leaveDatagramQueue(*Socket) {}

@@ -135,6 +135,13 @@ func queueFor(s *Socket) *dgramQueue {
 	return s.dq
 }
 
+// multishotDgrams reports whether s's ring has the buffers for a
+// multishot datagram receive.
+func multishotDgrams(s *Socket) bool {
+	b, ok := s.e.b.(*uringBackend)
+	return ok && b.shardOf(s).dgrams != nil
+}
+
 // queues reports whether s asked for a datagram queue and its ring has
 // the buffers for one.
 func (b *uringBackend) queues(s *Socket) bool {
