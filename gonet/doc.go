@@ -70,14 +70,17 @@
 // receives through one multishot recvmsg into provided buffers, each large
 // enough for any UDP datagram, and its ReadFrom, Read and ReadMsgUDP with
 // no oob buffer take datagrams from a queue of at most about 128. Made at
-// more Ps, it receives with one recvmsg on the ring per read instead: the
-// kernel completes a multishot's datagrams on the thread that armed it,
-// and with more Ps that thread is often asleep, so each datagram cost a
-// thread wake-up (64 B echo at two Ps: 0.77x net with the multishot, 1.19x
-// without). At one P, when the runtime moves its P to another thread, the
-// multishot follows within 32 datagrams. The first read that asks for
-// control data (ReadMsgUDP with an oob buffer) or a batch (ReadBatch)
-// takes the conn off the queue for good; the datagrams queued until then
+// more Ps, or on the epoll backend, it reads ahead instead: a plain read
+// that finds nothing read ahead makes one recvmmsg(2) for its datagram and
+// up to 15 more, which the plain reads after it take without a syscall.
+// (The multishot lost at more Ps: the kernel completes its datagrams on
+// the thread that armed it, and with more Ps that thread is often asleep,
+// so each datagram cost a thread wake-up; 64 B echo at two Ps: 0.77x net
+// with the multishot, 1.19x without. At one P it beats reading ahead.) At
+// one P, when the runtime moves its P to another thread, the multishot
+// follows within 32 datagrams. The first read that asks for control data
+// (ReadMsgUDP with an oob buffer) or a batch (ReadBatch) takes the conn off
+// the queue, or off reading ahead, for good; the datagrams taken until then
 // come out first, without control data, with MSG_CTRUNC where the kernel
 // had some. SyscallConn takes it off too, before it returns: a raw read
 // cannot see what the queue holds, so datagrams queued by earlier plain
@@ -88,10 +91,10 @@
 // A UDPConn's sends on the uring backend try sendto(2) or sendmsg(2) first,
 // and wait on the ring only when the socket has no room: a datagram send
 // is done the moment the kernel takes it, and a ring op would only add the
-// reaper's hand-off back to the sender. Where it does not queue (made at
-// more than one P, or taken off the queue), its reads try recvmsg(2)
-// first too, and wait in the netpoller at more than one P (on the ring at
-// one), as net's reads do.
+// reaper's hand-off back to the sender. Where it does not queue (taken off
+// the queue or off reading ahead), its reads try recvmsg(2) first too, and
+// wait in the netpoller at more than one P (on the ring at one), as net's
+// reads do.
 //
 // A UDPConn puts no address on the heap on its way through the engine:
 // ReadFromUDPAddrPort, WriteToUDPAddrPort, ReadMsgUDPAddrPort,

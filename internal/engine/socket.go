@@ -285,7 +285,12 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // 0.99x and 1.08-1.16x. At one P the multishot wins at 16 flows (0.92x
 // against 0.79x) and ties at one. At one P too the thread that runs Go
 // code changes now and then, and the multishot is then armed again on the
-// new one (ownerMovedLocked).
+// new one (ownerMovedLocked). Reading ahead did better at two Ps: 16 flows
+// went from 0.68-0.95x net (a receive per read) to 1.11-1.75x, at 7.9-9.7
+// against 11.8-14.3 us of server CPU a datagram (bench -points
+// udp-f16,udp-f1,udp1200-f16 -procs 2, three alternating rounds); one flow
+// stayed at net's rate. At one P the multishot did better than reading
+// ahead: 1.37-1.39x net at 16 flows against 1.16-1.27x.
 func (s *Socket) QueueDatagrams() {
 	if s.sotype != unix.SOCK_DGRAM || s.domain != unix.AF_INET && s.domain != unix.AF_INET6 {
 		return
@@ -356,13 +361,14 @@ func (s *Socket) RawWaitsInNetpoller() {
 // there is none, the wait is in Go's netpoller if the socket's raw waits
 // are (RawWaitsInNetpoller: more than one P), and otherwise a ring
 // receive, which takes the datagram when it comes. What the call returns
-// is recvmsg(2)'s either way. gonet's UDP conns want it (at one P they
-// queue instead). Measured with the Berkeley API's Recvfrom and Sendto
+// is recvmsg(2)'s either way. gonet's UDP conns want it, for the reads
+// their queue (QueueDatagrams) does not serve. Measured with the Berkeley API's Recvfrom and Sendto
 // made to call it and SendDatagramsNow (bench -points udp-f1,udp-f16
 // -procs 1,2, berkeley-single): 16 flows 0.77x -> 0.98x net at one P and
 // 0.97x -> 1.12x at two, one flow 0.68x -> 1.03x at two. The Berkeley API
 // does not: every one of its socket calls is a ring op. On other sockets,
-// on sockets that queue datagrams, and elsewhere it does nothing.
+// for the reads a socket's datagram queue serves, and elsewhere it does
+// nothing.
 func (s *Socket) ReceiveDatagramsNow() {
 	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
 		s.opts.Or(optRecvNow)
