@@ -126,10 +126,12 @@ func (s *Socket) recvAhead(p []byte, from bool, w *waitSpec) (r received, ok boo
 			ra.nudge() // for the next waiting reader, which leaves too
 			return r, false, nil
 		case ra.head < ra.end:
-			r = ra.takeLocked(p, from, 0)
-			left := ra.head < ra.end
+			r = ra.takeLocked([][]byte{p}, from, 0)
+			// Another waiting reader may go on: to the next datagram,
+			// or, with none left and the turn free, to the turn.
+			next := ra.head < ra.end || !ra.busy
 			ra.mu.Unlock()
-			if left {
+			if next {
 				ra.nudge()
 			}
 			return r, true, nil
@@ -237,14 +239,18 @@ func (ra *readAhead) slot(i int) []byte {
 }
 
 // takeLocked takes the oldest datagram read ahead (with MSG_PEEK, leaves
-// it there) into p, as recvmsg(2) with flags would; with from, it reports
-// the sender.
+// it there) and scatters it over bufs, as recvmsg(2) with flags would;
+// with from, it reports the sender.
 //
 // Preconditions: ra.mu is held; ra.head < ra.end.
-func (ra *readAhead) takeLocked(p []byte, from bool, flags int) received {
+func (ra *readAhead) takeLocked(bufs [][]byte, from bool, flags int) received {
 	i := ra.head
 	h := &ra.hdrs[i]
-	r := received{n: copy(p, ra.slot(i)[:h.Len]), flags: int(h.Hdr.Flags)}
+	data := ra.slot(i)[:h.Len]
+	r := received{flags: int(h.Hdr.Flags)}
+	for _, p := range bufs {
+		r.n += copy(p, data[r.n:])
+	}
 	if int(h.Len) > r.n {
 		r.flags |= unix.MSG_TRUNC
 		if flags&unix.MSG_TRUNC != 0 {
@@ -280,11 +286,11 @@ func (s *Socket) takeAhead(p []byte, flags int, from bool) (r received, ok bool)
 		return r, false
 	}
 	defer ra.mu.Unlock()
-	return ra.takeLocked(p, from, flags), true
+	return ra.takeLocked([][]byte{p}, from, flags), true
 }
 
 // takeAheadBatch is takeAhead into up to len(msgs) messages (one with
-// MSG_PEEK), each into the first of its Buffers. It returns how many it
+// MSG_PEEK), each scattered over its Buffers. It returns how many it
 // filled.
 func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int) {
 	ra := s.leftAhead(flags)
@@ -294,11 +300,7 @@ func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int) {
 	defer ra.mu.Unlock()
 	for n < len(msgs) && ra.head < ra.end {
 		m := &msgs[n]
-		var p []byte
-		if len(m.Buffers) > 0 {
-			p = m.Buffers[0]
-		}
-		r := ra.takeLocked(p, from, flags)
+		r := ra.takeLocked(m.Buffers, from, flags)
 		m.N, m.OOBN, m.Flags = r.n, 0, r.flags
 		if from {
 			m.Addr = sockaddrInto(m.Addr, &r.from.raw, r.from.n)
@@ -332,9 +334,13 @@ func (s *Socket) leftAhead(flags int) *readAhead {
 	return nil
 }
 
-// freeAhead unmaps s's buffers ahead, once Close has seen every op leave.
+// freeAhead unmaps s's buffers ahead, once Close has seen every op leave,
+// and drops the iovecs that point into them: a Go pointer left into
+// unmapped memory, which the runtime may map again for its heap, is one
+// the garbage collector may take for a bad pointer into a span.
 func (s *Socket) freeAhead() {
 	if ra := s.ra.Load(); ra != nil && ra.mem != nil {
+		clear(ra.iovs[:])
 		unix.Munmap(ra.mem)
 		ra.mem = nil
 	}

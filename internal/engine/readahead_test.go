@@ -241,6 +241,11 @@ func TestReadAheadClose(t *testing.T) {
 	if s.ra.Load().mem != nil {
 		t.Fatal("buffers still mapped after Close")
 	}
+	for i, iov := range s.ra.Load().iovs {
+		if iov.Base != nil {
+			t.Fatalf("iovec %d still points at %p, in the buffers Close unmapped", i, iov.Base)
+		}
+	}
 
 	// Two readers wait, one holding the turn.
 	w, _ := aheadUDP(t, e, from)
@@ -316,44 +321,106 @@ func TestReadAheadDeadlineWaiter(t *testing.T) {
 	}
 }
 
-// TestReadAheadHandOff: a reader waits while another holds the turn; the
-// holder's recvmmsg(2) brings back three datagrams, and it reads no more.
-// The waiter gets the second without a syscall of its own.
-func TestReadAheadHandOff(t *testing.T) {
+// TestReadAheadWaitersTurnFree: two readers wait while the turn is held;
+// the turn brings back one datagram ahead. The reader the holder wakes
+// takes it, and the turn is then free: the other reader must wake to take
+// the turn and read the next datagram, not wait for a nudge that nobody
+// will give. The test holds the turn itself (aheadTurn), so that the
+// holder's recvmmsg(2) finds both datagrams, whenever the readers run.
+func TestReadAheadWaitersTurnFree(t *testing.T) {
 	e := testEngine(t)
 	from, _ := rawUDP(t, unix.AF_INET)
 	s, sa := aheadUDP(t, e, from)
+	ra := s.ra.Load()
+	ra.mu.Lock()
+	ra.busy = true
+	ra.mu.Unlock()
 	got := make(chan string, 2)
-	read := func() {
-		buf := make([]byte, 8)
-		n, _, _, err := s.Recv(ctx0, buf, 0, true, 2*time.Second)
-		got <- fmt.Sprintf("%x %v", buf[:n], err)
+	for range 2 {
+		go func() {
+			buf := make([]byte, 8)
+			n, err := s.Read(buf)
+			got <- fmt.Sprintf("%x %v", buf[:n], err)
+		}()
 	}
-	go read() // takes the turn
-	time.Sleep(20 * time.Millisecond)
-	go read() // waits for it
-	time.Sleep(20 * time.Millisecond)
-	// One sendmmsg(2), so that the three are there when the holder wakes.
-	msgs := make([]Mmsg, 3)
-	for i := range msgs {
-		msgs[i] = Mmsg{Buffers: [][]byte{{byte(i + 1)}}, Addr: sa}
+	time.Sleep(50 * time.Millisecond) // both wait for the turn
+	sendSeq(t, from, sa, 1, 2)
+	waitReadable(t, s)
+	w := readWait
+	buf := make([]byte, 8)
+	if r, err := s.aheadTurn(ra, buf, false, &w); err != nil || r.n != 1 || buf[0] != 1 {
+		t.Fatalf("turn: %d bytes %x, %v", r.n, buf[:r.n], err)
 	}
-	b, err := newMmsgBatch(msgs, true)
+	if first := <-got; first != "02 <nil>" {
+		t.Fatalf("first waiter got %s, want datagram 2", first)
+	}
+	sendSeq(t, from, sa, 3, 3)
+	select {
+	case second := <-got:
+		if second != "03 <nil>" {
+			t.Fatalf("second waiter got %s, want datagram 3", second)
+		}
+	case <-time.After(5 * time.Second):
+		s.Close()
+		<-got
+		t.Fatal("the second waiter still waits with the turn free and datagram 3 in the kernel's queue")
+	}
+}
+
+// TestReadAheadBatchScatter: a RecvMmsg batch whose messages have more
+// than one buffer, after a plain read has read datagrams ahead, scatters
+// each datagram over its buffers, as the kernel's recvmmsg(2) does, and
+// as the multishot queue's batch does: not only into the first buffer,
+// cut short with MSG_TRUNC.
+func TestReadAheadBatchScatter(t *testing.T) {
+	e := testEngine(t)
+	from, _ := rawUDP(t, unix.AF_INET)
+	s, sa := aheadUDP(t, e, from)
+	rawFd, rawSA := rawUDP(t, unix.AF_INET)
+	msg := []byte("0123456789")
+	for range 3 {
+		for _, to := range []unix.Sockaddr{sa, rawSA} {
+			if err := unix.Sendto(from, msg, 0, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitReadable(t, s)
+	if n, err := s.Read(make([]byte, 16)); err != nil || n != 10 {
+		t.Fatalf("read: %d, %v", n, err)
+	}
+	if _, err := recvmsgRaw(rawFd, make([]byte, 16), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if held(s) != 2 {
+		t.Fatalf("%d read ahead, want 2", held(s))
+	}
+	mk := func() []Mmsg {
+		m := make([]Mmsg, 2)
+		for i := range m {
+			m[i].Buffers = [][]byte{make([]byte, 4), make([]byte, 16)}
+		}
+		return m
+	}
+	want := mk()
+	b, err := newMmsgBatch(want, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, e := b.call(uintptr(from), unix.SYS_SENDMMSG, 0); n != 3 || e != 0 {
-		t.Fatalf("sendmmsg: %d, %v", n, e)
-	}
+	wn, werr := b.call(uintptr(rawFd), unix.SYS_RECVMMSG, unix.MSG_DONTWAIT)
+	b.results(want[:max(wn, 0)], true)
 	b.free()
-	seen := map[string]bool{}
-	for range 2 {
-		seen[<-got] = true
+	got := mk()
+	n, err := s.RecvMmsg(ctx0, got, 0, 5*time.Second)
+	if n != wn || (err == nil) != (werr == 0) {
+		t.Fatalf("RecvMmsg: %d, %v; the kernel's recvmmsg(2): %d, %v", n, err, wn, werr)
 	}
-	if !seen["01 <nil>"] || !seen["02 <nil>"] {
-		t.Fatalf("the readers got %v, want datagrams 1 and 2", seen)
-	}
-	if h := held(s); h != 1 {
-		t.Fatalf("%d datagrams read ahead, want 1", h)
+	for i := range n {
+		g, w := got[i], want[i]
+		gd := string(g.Buffers[0]) + string(g.Buffers[1][:max(g.N-4, 0)])
+		wd := string(w.Buffers[0]) + string(w.Buffers[1][:max(w.N-4, 0)])
+		if g.N != w.N || g.Flags != w.Flags || gd != wd {
+			t.Fatalf("message %d: %d bytes %q, flags %#x; the kernel's: %d bytes %q, flags %#x", i, g.N, gd, g.Flags, w.N, wd, w.Flags)
+		}
 	}
 }

@@ -362,11 +362,12 @@ func (s *Socket) RawWaitsInNetpoller() {
 // are (RawWaitsInNetpoller: more than one P), and otherwise a ring
 // receive, which takes the datagram when it comes. What the call returns
 // is recvmsg(2)'s either way. gonet's UDP conns want it, for the reads
-// their queue (QueueDatagrams) does not serve. Measured with the Berkeley API's Recvfrom and Sendto
-// made to call it and SendDatagramsNow (bench -points udp-f1,udp-f16
-// -procs 1,2, berkeley-single): 16 flows 0.77x -> 0.98x net at one P and
-// 0.97x -> 1.12x at two, one flow 0.68x -> 1.03x at two. The Berkeley API
-// does not: every one of its socket calls is a ring op. On other sockets,
+// their queue (QueueDatagrams) does not serve. Measured with the Berkeley
+// API's Recvfrom and Sendto made to call it and SendDatagramsNow (bench
+// -points udp-f1,udp-f16 -procs 1,2, berkeley-single): 16 flows 0.77x ->
+// 0.98x net at one P and 0.97x -> 1.12x at two, one flow 0.68x -> 1.03x at
+// two. The Berkeley API does not: every one of its socket calls is a ring
+// op. On other sockets,
 // for the reads a socket's datagram queue serves, and elsewhere it does
 // nothing.
 func (s *Socket) ReceiveDatagramsNow() {
