@@ -74,7 +74,7 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		flags |= unix.MSG_DONTWAIT
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: mode}
-	if mode == 'r' && s.has(optReadAhead) {
+	if mode == 'r' && s.has(optReadAhead) && flags&unix.MSG_ERRQUEUE == 0 {
 		// A batch is not served by reading ahead, for the reason
 		// recvBatch gives for the multishot queue.
 		s.leaveAhead()

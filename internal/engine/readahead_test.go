@@ -424,3 +424,22 @@ func TestReadAheadBatchScatter(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAheadErrQueue: a receive from the error queue, single or batch,
+// leaves the socket reading ahead, as it leaves the datagrams read ahead:
+// it reads another queue.
+func TestReadAheadErrQueue(t *testing.T) {
+	e := testEngine(t)
+	from, _ := rawUDP(t, unix.AF_INET)
+	s, _ := aheadUDP(t, e, from)
+	if _, _, _, err := s.Recv(ctx0, make([]byte, 8), unix.MSG_ERRQUEUE, false, 0); err != unix.EAGAIN {
+		t.Fatalf("single receive from the empty error queue: %v, want EAGAIN", err)
+	}
+	msgs := []Mmsg{{Buffers: [][]byte{make([]byte, 8)}}}
+	if _, err := s.RecvMmsg(ctx0, msgs, unix.MSG_ERRQUEUE, 0); err != unix.EAGAIN {
+		t.Fatalf("batch from the empty error queue: %v, want EAGAIN", err)
+	}
+	if !s.has(optReadAhead) || s.ra.Load().off {
+		t.Fatal("a receive from the error queue took the socket off reading ahead")
+	}
+}
