@@ -134,6 +134,18 @@ func waitQueued(t *testing.T, e *Engine, s *Socket, n int) {
 	}
 }
 
+// rawReadOne reads one datagram into buf with recvmsg(2) through
+// s.RawRead, and returns its length.
+func rawReadOne(s *Socket, buf []byte) (int, error) {
+	var got int
+	err := s.RawRead(func(fd uintptr) bool {
+		r, rerr := recvmsgRaw(int(fd), buf, nil, unix.MSG_DONTWAIT)
+		got = r.n
+		return rerr != unix.EAGAIN
+	})
+	return got, err
+}
+
 // heldBuffers counts the datagram buffers the engine's rings have not
 // given back.
 func heldBuffers(e *Engine) int {
@@ -490,13 +502,7 @@ func TestQueuedDgramLeave(t *testing.T) {
 		t.Fatalf("read 11: %d bytes %v, %d of control data, %v", n, buf[:n], oobn, err)
 	}
 	send(12)
-	var got int
-	err = s.RawRead(func(fd uintptr) bool {
-		r, rerr := recvmsgRaw(int(fd), buf, nil, unix.MSG_DONTWAIT)
-		got = r.n
-		return rerr != unix.EAGAIN
-	})
-	if err != nil || got != 1 || buf[0] != 12 {
+	if got, err := rawReadOne(s, buf); err != nil || got != 1 || buf[0] != 12 {
 		t.Fatalf("raw read: %d bytes %v, %v", got, buf[:got], err)
 	}
 }

@@ -140,13 +140,7 @@ func TestReadAheadLeave(t *testing.T) {
 		t.Error("still reading ahead after leaving and draining")
 	}
 	sendSeq(t, from, sa, 12, 12)
-	var got int
-	err = s.RawRead(func(fd uintptr) bool {
-		r, rerr := recvmsgRaw(int(fd), buf, nil, unix.MSG_DONTWAIT)
-		got = r.n
-		return rerr != unix.EAGAIN
-	})
-	if err != nil || got != 1 || buf[0] != 12 {
+	if got, err := rawReadOne(s, buf); err != nil || got != 1 || buf[0] != 12 {
 		t.Fatalf("raw read: %d bytes %v, %v", got, buf[:got], err)
 	}
 }
@@ -165,13 +159,7 @@ func TestReadAheadRawRead(t *testing.T) {
 		t.Fatalf("read 1: %d, %v", n, err)
 	}
 	sendSeq(t, from, sa, 6, 6)
-	var got int
-	err := s.RawRead(func(fd uintptr) bool {
-		r, rerr := recvmsgRaw(int(fd), buf, nil, unix.MSG_DONTWAIT)
-		got = r.n
-		return rerr != unix.EAGAIN
-	})
-	if err != nil || got != 1 || buf[0] != 6 {
+	if got, err := rawReadOne(s, buf); err != nil || got != 1 || buf[0] != 6 {
 		t.Fatalf("raw read: %d bytes %v, %v; want datagram 6", got, buf[:got], err)
 	}
 	sendSeq(t, from, sa, 7, 7)
