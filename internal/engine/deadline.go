@@ -181,6 +181,7 @@ type waiter struct {
 	done  <-chan struct{}
 	timer *time.Timer
 	tch   <-chan time.Time
+	made  bool // set by waitLazy
 }
 
 func newWaiter(s *Socket, w *waitSpec) waiter {
@@ -197,6 +198,17 @@ func newWaiter(s *Socket, w *waitSpec) waiter {
 		wt.tch = wt.timer.C
 	}
 	return wt
+}
+
+// waitLazy is wait on ch for a caller that may not wait at all: it makes
+// wt from s and w at its first call, so that a call that finds what it
+// wants at once starts no timer. stop is safe on a waiter never made.
+func (wt *waiter) waitLazy(s *Socket, w *waitSpec, ch <-chan struct{}) error {
+	if !wt.made {
+		*wt = newWaiter(s, w)
+		wt.made = true
+	}
+	return wt.wait(ch, s.closingCh())
 }
 
 func (wt *waiter) stop() {

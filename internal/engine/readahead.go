@@ -112,12 +112,7 @@ func (ra *readAhead) nudge() {
 func (s *Socket) recvAhead(p []byte, from bool, w *waitSpec) (r received, ok bool, err error) {
 	ra := s.aheadState()
 	var wt waiter
-	waited := false
-	defer func() {
-		if waited {
-			wt.stop()
-		}
-	}()
+	defer wt.stop()
 	for {
 		ra.mu.Lock()
 		switch {
@@ -142,10 +137,7 @@ func (s *Socket) recvAhead(p []byte, from bool, w *waitSpec) (r received, ok boo
 			return r, true, err
 		}
 		ra.mu.Unlock()
-		if !waited {
-			wt, waited = newWaiter(s, w), true
-		}
-		if err := wt.wait(ra.more, s.closingCh()); err != nil {
+		if err := wt.waitLazy(s, w, ra.more); err != nil {
 			return r, true, err
 		}
 	}

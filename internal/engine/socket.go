@@ -311,11 +311,11 @@ func (s *Socket) queueDatagrams() {
 
 // LeaveDatagramQueue takes a socket off the datagram queue that
 // QueueDatagrams gave it, for good, and waits until the multishot receive
-// has ended, or a recvmmsg(2) reading ahead: later receives, and the raw reads of RawRead, go to the
-// kernel. Datagrams the queue took before then come out of the next
-// Recv or RecvMmsg, not of a raw read, which sees only what the kernel
-// holds; a caller that will read raw calls it before it reads at all
-// (gonet's SyscallConn). Elsewhere it does nothing.
+// has ended, or a recvmmsg(2) reading ahead: later receives, and the raw
+// reads of RawRead, go to the kernel. Datagrams the queue took before then
+// come out of the next Recv or RecvMmsg, not of a raw read, which sees
+// only what the kernel holds; a caller that will read raw calls it before
+// it reads at all (gonet's SyscallConn). Elsewhere it does nothing.
 func (s *Socket) LeaveDatagramQueue() {
 	if !s.acquire() {
 		return
@@ -367,9 +367,8 @@ func (s *Socket) RawWaitsInNetpoller() {
 // -points udp-f1,udp-f16 -procs 1,2, berkeley-single): 16 flows 0.77x ->
 // 0.98x net at one P and 0.97x -> 1.12x at two, one flow 0.68x -> 1.03x at
 // two. The Berkeley API does not: every one of its socket calls is a ring
-// op. On other sockets,
-// for the reads a socket's datagram queue serves, and elsewhere it does
-// nothing.
+// op. On other sockets, for the reads a socket's datagram queue serves,
+// and elsewhere it does nothing.
 func (s *Socket) ReceiveDatagramsNow() {
 	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
 		s.opts.Or(optRecvNow)
@@ -589,7 +588,7 @@ func (s *Socket) Read(b []byte) (int, error) {
 	var n int
 	var err error
 	if s.has(optReadAhead) {
-		n, err = s.readAhead(b)
+		n, err = s.readQueued(b)
 	} else {
 		n, err = s.e.b.read(s, b)
 	}
@@ -597,10 +596,10 @@ func (s *Socket) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// readAhead is Read on a socket that reads ahead.
+// readQueued is Read on a socket that reads ahead.
 //
 //go:noinline
-func (s *Socket) readAhead(b []byte) (int, error) {
+func (s *Socket) readQueued(b []byte) (int, error) {
 	w := readWait
 	r, ok, err := s.recvAheadOr(b, nil, 0, false, &w)
 	if !ok {

@@ -160,12 +160,7 @@ func queuedRead(s *Socket, oob []byte, flags int) bool {
 func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (r received, ok bool, err error) {
 	sh := b.shardOf(s)
 	var wt waiter
-	waited := false
-	defer func() {
-		if waited {
-			wt.stop()
-		}
-	}()
+	defer wt.stop()
 	for {
 		sh.mu.Lock()
 		if s.cancelQueued || s.Closed() {
@@ -220,10 +215,7 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 		} else {
 			sh.mu.Unlock()
 		}
-		if !waited {
-			wt, waited = newWaiter(s, w), true
-		}
-		if err := wt.wait(q.more, s.closingCh()); err != nil {
+		if err := wt.waitLazy(s, w, q.more); err != nil {
 			return r, true, err
 		}
 	}
