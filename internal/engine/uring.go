@@ -50,6 +50,14 @@ import (
 // that reaps others' CQEs only records them, on the handoff list, and
 // pokes the reaper to wake them.
 //
+// Polled wait: an op that must wait while it is alone in flight on its
+// ring (pending accepts and multishots aside) waits in the netpoller on
+// a duplicate of the ring's fd, with the eventfd muted, and reaps the
+// ring at each wake-up, waking others as the reaper would, until its op
+// ends or another op must wait too; then the reaper takes over again
+// (pollAloneLocked). Its CQE stays in the CQ until it reaps it: the
+// kernel reports the ring's fd readable only while the CQ holds entries.
+//
 // Inline wait: an op alone in flight on its ring (pending accepts aside)
 // is submitted and waited for in one io_uring_enter on its caller's
 // thread, with the eventfd muted (IORING_CQ_EVENTFD_DISABLED), for at most
@@ -92,6 +100,13 @@ type shard struct {
 
 	efd *os.File        // eventfd the ring signals; the reaper parks on it
 	erc syscall.RawConn // efd's RawConn
+	// rrc is the RawConn of a duplicate of the ring's fd, in the
+	// netpoller, which wakes its waiter on every CQE: an op waiting alone
+	// on the ring parks there (awaitPolled). nil where the netpoller
+	// refused the fd: such ops wait for the reaper.
+	rrc       syscall.RawConn
+	pollStepF func(uintptr) bool // sh.pollStep, made once
+	polledUD  uint64             // the polled op's user_data, while polling; guarded by mu
 
 	mu       sync.Mutex
 	inflight int        // SQEs queued or submitted whose CQE is not reaped
@@ -100,6 +115,8 @@ type shard struct {
 	reaping  int        // reapers dispatching (its own, a neighbour's): callers only queue
 	entering bool       // a goroutine is in io_uring_enter submitting: others only queue
 	inline   bool       // a caller waits in the kernel, eventfd muted
+	polling  bool       // an op waits alone in the netpoller on the ring's fd, eventfd muted (pollAloneLocked)
+	polls    int        // ops that have waited polled, for tests
 	slots    slotTable  // this ring's op slots
 	handoff  []*opState // ops whose CQE a submitter reaped, for the reaper to wake (submitOwnAndUnlock)
 	owed     []owedNote // multishot notes a submitter's reap deferred, for the reaper (notifyLocked)

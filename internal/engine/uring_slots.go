@@ -97,6 +97,8 @@ type opState struct {
 	dlPrev  *opState // neighbours on the list
 	dlNext  *opState
 	dlFired bool // the deadline cancelled it
+
+	polled bool // it waits alone in the netpoller (waitPolled); guarded by mu
 }
 
 var _ [112 - unsafe.Sizeof(opState{})]byte // keep it small (see above)

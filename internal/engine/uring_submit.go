@@ -86,7 +86,7 @@ func (sh *shard) submitAndUnlock() {
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) muteLocked() bool {
-	return sh.b.muteEnters && sh.reaping == 0 && !sh.entering && !sh.inline && sh.ring.SetEventfdDisabled(true)
+	return sh.b.muteEnters && sh.reaping == 0 && !sh.entering && !sh.inline && (sh.polling || sh.ring.SetEventfdDisabled(true))
 }
 
 // enterMutedLocked submits the queue, as enterAllLocked does, with the
@@ -102,19 +102,29 @@ func (sh *shard) muteLocked() bool {
 func (sh *shard) enterMutedLocked() error {
 	n := sh.ring.FlushSQ()
 	if n == 0 { // the reaper's woken goroutines queued nothing
-		sh.ring.SetEventfdDisabled(false)
+		sh.unmuteLocked()
 		return nil
 	}
 	sh.entering = true
 	sh.mu.Unlock()
 	_, err := sh.ring.Enter(n, 0, 0, nil)
 	sh.mu.Lock()
-	sh.ring.SetEventfdDisabled(false)
+	sh.unmuteLocked()
 	sh.entering = false
 	if err != nil {
 		return err
 	}
 	return sh.enterAllLocked()
+}
+
+// unmuteLocked ends an enter's mute, unless a polled op keeps the
+// eventfd muted (pollAloneLocked).
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) unmuteLocked() {
+	if !sh.polling {
+		sh.ring.SetEventfdDisabled(false)
+	}
 }
 
 // enterAllLocked submits the queue, dropping mu for each enter, until it is
@@ -240,13 +250,14 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 	// if the last reap woke several waiters, they are runnable and have not
 	// queued their next ops yet: an inline wait would hold the P they need
 	// (measured: at 64 connections, 1ms stalls and half the throughput).
-	if sh.inflight-sh.idle == 1 && sh.batch <= 1 && sh.deferredLocked() == 0 && !st.idle && sh.reaping == 0 && !sh.inline && !sh.entering && sh.b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) && sh.mayWaitInline() {
+	if sh.inflight-sh.idle == 1 && sh.batch <= 1 && sh.deferredLocked() == 0 && !st.idle && sh.reaping == 0 && !sh.inline && !sh.polling && !sh.entering && sh.b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) && sh.mayWaitInline() {
 		if wait := sh.b.inlineBudget(s, w); wait > 0 {
 			sh.waitInline(idx, st, wait) // drops and retakes mu
 		}
 	}
 	if !st.done {
-		return sh.submitOwnAndUnlock(idx, st)
+		// Only a waiter that will call await may wait in the netpoller.
+		return sh.submitOwnAndUnlock(idx, st, s != nil && w.mode != 0 && w.plain())
 	}
 	sh.mu.Unlock()
 	return false
@@ -266,7 +277,7 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 // the op is still pending.
 //
 // Preconditions: sh.mu is held.
-func (sh *shard) submitOwnAndUnlock(idx uint32, st *opState) (pending bool) {
+func (sh *shard) submitOwnAndUnlock(idx uint32, st *opState, mayPoll bool) (pending bool) {
 	if !sh.muteLocked() {
 		sh.submitAndUnlock()
 		return true
@@ -280,6 +291,7 @@ func (sh *shard) submitOwnAndUnlock(idx uint32, st *opState) (pending bool) {
 	// limit): the reaper's next pass submits it.
 	poke := err != nil || queued == 0 && sh.deferredLocked() > 0 || sh.ring.SQPending() > 0
 	pending = !st.done || st.tokened // tokened: a neighbour's reaper took the CQE
+	st.polled = pending && !st.tokened && mayPoll && !poke && sh.pollAloneLocked(idx, st)
 	sh.mu.Unlock()
 	if poke {
 		sh.poke()
@@ -324,7 +336,21 @@ func (sh *shard) waitInline(idx uint32, st *opState, wait time.Duration) {
 	sh.mu.Lock()
 	sh.inline = false
 	sh.ring.SetEventfdDisabled(false)
-	// Reap after unmuting: CQEs posted while muted raised no signal.
+	sh.reapForAllLocked(idx) // CQEs posted while muted raised no signal
+	if st.done && st.tokened {
+		// The reaper took our CQE while we were in the kernel.
+		sh.mu.Unlock()
+		<-st.ch
+		sh.mu.Lock()
+	}
+}
+
+// reapForAllLocked reaps the ring for the owner of the op in slot idx,
+// which waits inline or polled, and wakes the other waiters it finds, as
+// the reaper would: nobody else is reaping.
+//
+// Preconditions: sh.mu is held; it is dropped and retaken.
+func (sh *shard) reapForAllLocked(idx uint32) {
 	wake := sh.reapLocked(idx, nil)
 	sh.batch = len(wake)
 	if owed := len(sh.owed) > 0; owed || len(wake) > 0 {
@@ -333,12 +359,6 @@ func (sh *shard) waitInline(idx uint32, st *opState, wait time.Duration) {
 		if owed {
 			sh.poke() // multishot notes (notifyLocked), for the reaper
 		}
-		sh.mu.Lock()
-	}
-	if st.done && st.tokened {
-		// The reaper took our CQE while we were in the kernel.
-		sh.mu.Unlock()
-		<-st.ch
 		sh.mu.Lock()
 	}
 }
