@@ -246,3 +246,52 @@ func TestPolledDeadlinePassed(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPolledNotAccept: an Accept that must wait while one other op is in
+// flight on its ring does not wait polled (pollAloneLocked): an accept is
+// not counted in flight, so the other op made it look alone.
+func TestPolledNotAccept(t *testing.T) {
+	c, s, sh := polledPair(t)
+	ln, sa := listenTCP(t, c.e)
+	ln.home = c.home // nothing of ln's is in flight
+	sh.waitQuiet()
+	// A receive that waits for the reaper: with no mode, it may not poll.
+	buf := make([]byte, 1)
+	idx, st, pending, err := sh.start(c, &waitSpec{}, func(sqe *uring.SQE, st *opState) {
+		addr, l := pinBuf(st, buf)
+		sqe.PrepRecv(c.fd, addr, l, 0)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pending {
+		t.Fatal("the receive ended with no data sent")
+	}
+	before := sh.pollCount()
+	accepted := make(chan error, 1)
+	go func() {
+		a, _, err := ln.Accept(ctx0, 0)
+		if err == nil {
+			a.Close()
+		}
+		accepted <- err
+	}()
+	// Once the accept is in flight and nobody enters, its submitter has
+	// decided whether it polls.
+	sh.waitUntil(func() bool { return sh.idle > 0 && !sh.entering })
+	polled := sh.pollCount() != before
+	dialTCP(t, c.e, sa)
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte{'x'}); err != nil {
+		t.Fatal(err)
+	}
+	<-st.ch
+	if n, err := sh.result(c, idx, st, nil); n != 1 || err != nil {
+		t.Fatalf("receive: %d, %v", n, err)
+	}
+	if polled {
+		t.Error("an accept waited polled with another op in flight")
+	}
+}

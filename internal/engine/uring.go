@@ -100,10 +100,11 @@ type shard struct {
 
 	efd *os.File        // eventfd the ring signals; the reaper parks on it
 	erc syscall.RawConn // efd's RawConn
-	// rrc is the RawConn of a duplicate of the ring's fd, in the
+	// rrc is the RawConn of rfile, a duplicate of the ring's fd, in the
 	// netpoller, which wakes its waiter on every CQE: an op waiting alone
-	// on the ring parks there (awaitPolled). nil where the netpoller
+	// on the ring parks there (waitPolled). nil where the netpoller
 	// refused the fd: such ops wait for the reaper.
+	rfile     *os.File
 	rrc       syscall.RawConn
 	pollStepF func(uintptr) bool // sh.pollStep, made once
 	polledUD  uint64             // the polled op's user_data, while polling; guarded by mu

@@ -58,6 +58,10 @@ func (sh *shard) await(d *deadline, idx uint32, st *opState) error {
 // on its ring (pending accepts and multishots aside), and nobody else
 // reaps. If so it mutes the eventfd and marks the ring polling, and the
 // op reaps the ring until it ends or another op joins it (waitPolled).
+// An accept never waits polled, as it never waits inline: it is not
+// counted in flight, so with one other op in flight it would find itself
+// alone, and its goroutine would reap for that op for as long as the
+// accept lasts, with nothing saved (TestPolledNotAccept).
 //
 // What it saves is the reaper's hop. A reaper parked in the netpoller is
 // woken there, then wakes the waiter with a channel send, and at two Ps
@@ -68,7 +72,7 @@ func (sh *shard) await(d *deadline, idx uint32, st *opState) error {
 //
 // Preconditions: sh.mu is held, and the eventfd is not muted.
 func (sh *shard) pollAloneLocked(idx uint32, st *opState) bool {
-	if sh.rrc == nil || sh.inflight-sh.idle != 1 || sh.batch > 1 || sh.deferredLocked() > 0 ||
+	if sh.rrc == nil || st.idle || sh.inflight-sh.idle != 1 || sh.batch > 1 || sh.deferredLocked() > 0 ||
 		sh.reaping > 0 || sh.inline || sh.polling || sh.entering || sh.ring.SQPending() > 0 {
 		return false
 	}

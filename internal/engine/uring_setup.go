@@ -104,6 +104,9 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 		if err != nil {
 			for _, sh := range b.shards {
 				sh.efd.Close()
+				if sh.rfile != nil {
+					sh.rfile.Close() // the duplicate would keep the ring open
+				}
 				sh.ring.Close()
 			}
 			return nil, err
@@ -242,38 +245,39 @@ func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask
 		sh.efd.Close()
 		return fail(err)
 	}
-	sh.rrc = pollableRing(ring)
+	sh.rfile, sh.rrc = pollableRing(ring)
 	sh.pollStepF = sh.pollStep
 	return sh, probe, restricted, allowed, nil
 }
 
-// pollableRing returns the RawConn of a non-blocking duplicate of ring's
-// fd, parked in Go's netpoller, or nil if the netpoller refused it. The
-// kernel reports a ring readable while its CQ holds entries and wakes its
-// pollers on every CQE posted, whether or not the eventfd is muted.
-func pollableRing(ring *uring.Ring) syscall.RawConn {
+// pollableRing returns a non-blocking duplicate of ring's fd, parked in
+// Go's netpoller, and its RawConn, or nils if the netpoller refused it.
+// The kernel reports a ring readable while its CQ holds entries and wakes
+// its pollers on every CQE posted, whether or not the eventfd is muted.
+// The duplicate holds the ring open: a setup that fails closes it too.
+func pollableRing(ring *uring.Ring) (*os.File, syscall.RawConn) {
 	fd, err := unix.FcntlInt(uintptr(ring.Fd()), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	// O_NONBLOCK is the file's flag, shared with the ring's own fd; the
 	// ring's enters do not look at it.
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
-		return nil
+		return nil, nil
 	}
 	f := os.NewFile(uintptr(fd), "ksocket-ring")
 	// A file the netpoller refused is blocking, and has no deadlines.
 	if f.SetReadDeadline(time.Time{}) != nil {
 		f.Close()
-		return nil
+		return nil, nil
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil
+		return nil, nil
 	}
-	return rc
+	return f, rc
 }
 
 func init() {
