@@ -295,3 +295,106 @@ func TestPolledNotAccept(t *testing.T) {
 		t.Error("an accept waited polled with another op in flight")
 	}
 }
+
+// TestPolledStress: reads that wait polled on one ring while the peer
+// writes at random gaps, read deadlines fire at random, and GOMAXPROCS
+// moves between 1 and 2, then Close in the middle of a read. The stream
+// is sequence-numbered: no byte is lost or repeated, and no read outlives
+// a watchdog, whose report carries every goroutine's stack.
+func TestPolledStress(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(old)
+	c, s, sh := polledPair(t)
+	const total = 100000
+	before := sh.pollCount()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // GOMAXPROCS moves while ops are pending
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				runtime.GOMAXPROCS(1 + i%2)
+			}
+		}
+	}()
+	writeErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64)
+		for sent, w := 0, 0; sent < total; w++ {
+			n := min(1+sent%len(buf), total-sent)
+			for j := range n {
+				buf[j] = byte((sent + j) % 251)
+			}
+			if _, err := s.Write(buf[:n]); err != nil {
+				writeErr <- err
+				return
+			}
+			sent += n
+			if w%3 == 0 {
+				time.Sleep(time.Duration(w%300) * time.Microsecond) // let the read wait
+			}
+		}
+		writeErr <- nil
+	}()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 128)
+		got, timeouts := 0, 0
+		for i := 0; got < total; i++ {
+			if i%5 == 0 {
+				c.SetReadDeadline(time.Now().Add(time.Duration(i%60) * time.Microsecond))
+			} else {
+				c.SetReadDeadline(time.Time{})
+			}
+			n, err := c.Read(buf)
+			for j := range n {
+				if buf[j] != byte((got+j)%251) {
+					done <- fmt.Errorf("byte %d is %d, want %d", got+j, buf[j], (got+j)%251)
+					return
+				}
+			}
+			got += n
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				timeouts++
+				continue
+			}
+			if err != nil {
+				done <- fmt.Errorf("read at byte %d: %v", got, err)
+				return
+			}
+		}
+		t.Logf("%d bytes read, %d reads ended at their deadline", got, timeouts)
+		done <- nil
+	}()
+	watchdog := time.After(30 * time.Second)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-watchdog:
+		stacks := make([]byte, 1<<20)
+		t.Fatalf("the stream stalled; goroutines:\n%s", stacks[:runtime.Stack(stacks, true)])
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatal(err)
+	}
+	// Close while a read waits, polled or not.
+	c.SetReadDeadline(time.Time{})
+	go func() {
+		sh.waitPolling()
+		c.Close()
+	}()
+	readWithin(t, 10*time.Second, func() error {
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Read at Close: %v", err)
+		}
+		return nil
+	})
+	t.Logf("%d reads waited polled", sh.pollCount()-before)
+	if sh.pollCount() == before {
+		t.Error("no read waited polled")
+	}
+}

@@ -72,8 +72,7 @@ func (sh *shard) await(d *deadline, idx uint32, st *opState) error {
 //
 // Preconditions: sh.mu is held, and the eventfd is not muted.
 func (sh *shard) pollAloneLocked(idx uint32, st *opState) bool {
-	if sh.rrc == nil || st.idle || sh.inflight-sh.idle != 1 || sh.batch > 1 || sh.deferredLocked() > 0 ||
-		sh.reaping > 0 || sh.inline || sh.polling || sh.entering || sh.ring.SQPending() > 0 {
+	if sh.rrc == nil || !sh.aloneLocked(st) || sh.ring.SQPending() > 0 {
 		return false
 	}
 	if !sh.ring.SetEventfdDisabled(true) {

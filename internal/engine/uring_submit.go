@@ -250,7 +250,7 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 	// if the last reap woke several waiters, they are runnable and have not
 	// queued their next ops yet: an inline wait would hold the P they need
 	// (measured: at 64 connections, 1ms stalls and half the throughput).
-	if sh.inflight-sh.idle == 1 && sh.batch <= 1 && sh.deferredLocked() == 0 && !st.idle && sh.reaping == 0 && !sh.inline && !sh.polling && !sh.entering && sh.b.inlineWait > 0 && (w.ctx == nil || w.ctx.Done() == nil) && sh.mayWaitInline() {
+	if sh.b.inlineWait > 0 && sh.aloneLocked(st) && (w.ctx == nil || w.ctx.Done() == nil) && sh.mayWaitInline() {
 		if wait := sh.b.inlineBudget(s, w); wait > 0 {
 			sh.waitInline(idx, st, wait) // drops and retakes mu
 		}
@@ -261,6 +261,17 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 	}
 	sh.mu.Unlock()
 	return false
+}
+
+// aloneLocked reports whether st, an op just queued, is the only op in
+// flight on its ring, pending accepts aside (an accept is never alone),
+// and nobody else submits, reaps or waits on the ring: then its caller may
+// wait for the ring itself, inline or polled, and reap for everyone.
+//
+// Preconditions: sh.mu is held.
+func (sh *shard) aloneLocked(st *opState) bool {
+	return !st.idle && sh.inflight-sh.idle == 1 && sh.batch <= 1 && sh.deferredLocked() == 0 &&
+		sh.reaping == 0 && !sh.inline && !sh.polling && !sh.entering
 }
 
 // submitOwnAndUnlock is submitAndUnlock for a caller whose op, in slot idx,
