@@ -44,8 +44,9 @@
 // the kernel has it, dialers when SetMultipathTCP(true) (or GODEBUG) asks,
 // and TCPConn.MultipathTCP tells whether a connection kept it.
 // TCPConn.ReadFrom moves a regular file's bytes to the socket inside the
-// kernel (IORING_OP_SPLICE through a pipe; sendfile(2), as net, where the
-// op is masked and on epoll), so http.ServeFile and io.Copy from an
+// kernel (IORING_OP_SPLICE through a pipe at GOMAXPROCS=1; sendfile(2), as
+// net, at more Ps, where the op is masked and on epoll), so http.ServeFile
+// and io.Copy from an
 // *os.File never copy through user memory; between two gonet stream
 // connections (a proxy's io.Copy, either way round) the bytes are spliced
 // from socket to socket, and io.Copy from a TCPConn into a regular file

@@ -14,8 +14,9 @@ import (
 // io.Copy calls. From an *os.File of a regular file, or an
 // io.LimitedReader of one, the bytes go from the page cache to the socket
 // inside the kernel, as on net's sendfile path: IORING_OP_SPLICE through a
-// pipe on the ring, and sendfile(2), as net makes it, where that op is
-// masked and on epoll. net/http's file serving takes it. The file's
+// pipe on the ring at GOMAXPROCS=1, and sendfile(2), as net makes it, at
+// more Ps, where that op is masked and on epoll. net/http's file serving
+// takes it. The file's
 // position moves by what was sent. Anything else is copied through a
 // buffer.
 //

@@ -24,10 +24,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// SendFile goes by IORING_OP_SPLICE where the ring has the op, and by
-// sendfile(2) where KSOCKET_FEATURES masks it and on epoll. The engine is
-// chosen once per process, so each test here runs on the process's own
-// engine and again in a child on each of sendfileProfiles.
+// SendFile goes by IORING_OP_SPLICE where the ring has the op and
+// GOMAXPROCS is 1, and by sendfile(2) at more Ps, where KSOCKET_FEATURES
+// masks the op, and on epoll. The engine is chosen once per process, so
+// each test here runs on the process's own engine, at one P and at two,
+// and again in a child on each of sendfileProfiles.
 
 // sendfileProfiles are the children's engines: the two where sendfile(2)
 // carries SendFile.
@@ -74,9 +75,20 @@ func inSendfileChildren(t *testing.T, test string) {
 	}
 }
 
+// atProcs runs test as subtests at GOMAXPROCS 1 and 2: on a ring with the
+// splice op, SendFile takes its two ways.
+func atProcs(t *testing.T, test func(t *testing.T)) {
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprint("GOMAXPROCS=", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			test(t)
+		})
+	}
+}
+
 // sendfileEngine returns the process's engine and whether SendFile goes by
-// sendfile(2) on it, checked against what Info reports. A child whose
-// profile cannot be set up skips.
+// sendfile(2) on it at this GOMAXPROCS, checked against what Info reports.
+// A child whose profile cannot be set up skips.
 func sendfileEngine(t *testing.T) (*Engine, bool) {
 	t.Helper()
 	e, err := Default()
@@ -88,14 +100,16 @@ func sendfileEngine(t *testing.T) (*Engine, bool) {
 	}
 	inf := e.b.info()
 	ring := slices.Contains(inf.RingCalls, "splice")
-	if ring == slices.Contains(inf.SysCalls, "sendfile") {
-		t.Fatalf("Info lists splice as a ring call %v and sendfile as a syscall %v", inf.RingCalls, inf.SysCalls)
+	if !slices.Contains(inf.SysCalls, "sendfile") {
+		t.Fatalf("Info does not list sendfile as a syscall: %v", inf.SysCalls)
 	}
 	if slices.Contains(inf.Masked, "SPLICE") && ring {
 		t.Fatalf("SPLICE is masked, but Info lists splice as a ring call: %v", inf.RingCalls)
 	}
-	t.Logf("backend %s, masked %v: SendFile by %s", e.Backend(), inf.Masked, map[bool]string{true: "IORING_OP_SPLICE", false: "sendfile(2)"}[ring])
-	return e, !ring
+	bySplice := ring && runtime.GOMAXPROCS(0) == 1
+	t.Logf("backend %s, masked %v, GOMAXPROCS %d: SendFile by %s", e.Backend(), inf.Masked, runtime.GOMAXPROCS(0),
+		map[bool]string{true: "IORING_OP_SPLICE", false: "sendfile(2)"}[bySplice])
+	return e, !bySplice
 }
 
 // sendfileLog wraps sendfileFunc for one test: it counts the calls, the
@@ -233,14 +247,19 @@ var sendFileTests = []struct {
 }
 
 // TestSendFileBySendfileWhereSpliceMasked copies ranges of a file into a
-// connection with SendFile. Where the ring's splice op is masked
-// (KSOCKET_FEATURES=-SPLICE) and on epoll, every byte must go by
-// sendfile(2), and none where the ring has the op. Either way the count
-// must be exact, the bytes that arrive the file's (SHA-256), the file's
-// position untouched, and the calls contiguous from the offset through
-// EINTR, short counts and EAGAIN waits.
+// connection with SendFile, at one P and at two. At two Ps, where the
+// ring's splice op is masked (KSOCKET_FEATURES=-SPLICE) and on epoll,
+// every byte must go by sendfile(2), and none where the ring has the op
+// at one P. Either way the count must be exact, the bytes that arrive the
+// file's (SHA-256), the file's position untouched, and the calls
+// contiguous from the offset through EINTR, short counts and EAGAIN
+// waits.
 func TestSendFileBySendfileWhereSpliceMasked(t *testing.T) {
 	inSendfileChildren(t, "TestSendFileBySendfileWhereSpliceMasked")
+	atProcs(t, testSendFileBySendfile)
+}
+
+func testSendFileBySendfile(t *testing.T) {
 	_, bySendfile := sendfileEngine(t)
 	f, data := sendfileData(t, sendfileSize)
 	for _, tt := range sendFileTests {
@@ -317,6 +336,10 @@ func TestSendFileBySendfileWhereSpliceMasked(t *testing.T) {
 // afterwards, gets just that many bytes, the file's from the offset.
 func TestSendFileEndsMidway(t *testing.T) {
 	inSendfileChildren(t, "TestSendFileEndsMidway")
+	atProcs(t, testSendFileEndsMidway)
+}
+
+func testSendFileEndsMidway(t *testing.T) {
 	_, bySendfile := sendfileEngine(t)
 	const size = 16 << 20
 	f, data := sendfileData(t, size)

@@ -14,15 +14,24 @@ import (
 
 // Copies that stay in the kernel: file pages go to a socket, and bytes
 // from socket to socket or file, through a pipe, as splice(2) moves them,
-// and never through user memory. On the uring backend a file's splices
-// into a socket are IORING_OP_SPLICE requests. Where that op is masked,
-// and on epoll, a file goes to a socket by sendfile(2) instead, as net's
-// does (internal/poll.SendFile): one call per chunk and no pipe between.
-// The rest are splice(2) on the caller's thread. The kernel runs splice
-// requests on io-wq workers: measured here, a 64 B echo through
-// io.Copy(c, c) took 80-85 us a round trip that way against 23 us with
-// splice(2), while a 1 MiB file over HTTP cost the same server CPU either
-// way. Either way the waits for room or data are the engine's, so
+// and never through user memory. On the uring backend at GOMAXPROCS=1, a
+// file's splices into a socket are IORING_OP_SPLICE requests. At more Ps,
+// where that op is masked, and on epoll, a file goes to a socket by
+// sendfile(2) instead, as net's does (internal/poll.SendFile): one call
+// per chunk and no pipe between. The rest are splice(2) on the caller's
+// thread.
+//
+// The kernel runs splice requests on io-wq workers. Measured here, a 64 B
+// echo through io.Copy(c, c) took 80-85 us a round trip that way against
+// 23 us with splice(2). A 1 MiB file over net/http at 64 connections
+// (ksocket bench's http-file point, three alternations of each way) did
+// 1.07-1.11x net's requests/s by the ring at one P, and 0.94-0.97x by
+// sendfile(2), which there cost 3-5% more server CPU than net's own; at
+// two Ps the ring did 0.76-0.89x, at up to 40% more CPU a request, and
+// sendfile(2) 1.03-1.07x, at net's CPU. With one P, the workers copy
+// beside the P that runs Go code; with more, the Ps' own threads copy in
+// parallel, and the hand-off to a worker and back costs more than it
+// saves. Either way the waits for room or data are the engine's, so
 // deadlines, contexts and Close end a copy midway.
 
 const spliceFlags = unix.SPLICE_F_MOVE | unix.SPLICE_F_NONBLOCK
@@ -82,11 +91,12 @@ func putPipe(p *pipe) {
 // fd must be a regular file; it stays the caller's, and its position is
 // not used or moved. Concurrent Sends never interleave with it. A
 // deadline, timeout, context or Close ends it midway with the count so
-// far. It is IORING_OP_SPLICE through a pipe where the ring has the op,
-// and sendfile(2) elsewhere (SendFileCall says which).
+// far. It is IORING_OP_SPLICE through a pipe where the ring has the op
+// and GOMAXPROCS is 1, and sendfile(2) elsewhere (SendFileCall says
+// which).
 func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout time.Duration) (int64, error) {
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
-	if !s.ringSplice() {
+	if !s.fileBySplice() {
 		return s.sendFile(w, fd, off, n)
 	}
 	return s.spliceIn(w, n, func(p *pipe, sent int64, chunk int) (int, error) {
@@ -98,7 +108,7 @@ func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout tim
 // SendFileCall names the system call whose errno SendFile returns:
 // "splice" (the ring's request) or "sendfile".
 func (s *Socket) SendFileCall() string {
-	if s.ringSplice() {
+	if s.fileBySplice() {
 		return "splice"
 	}
 	return "sendfile"
@@ -107,10 +117,12 @@ func (s *Socket) SendFileCall() string {
 // ringSplicer is a backend that may have the ring's splice request.
 type ringSplicer interface{ spliceOp() bool }
 
-// ringSplice reports whether s's backend has IORING_OP_SPLICE, unmasked.
-func (s *Socket) ringSplice() bool {
+// fileBySplice reports whether SendFile goes by IORING_OP_SPLICE now: s's
+// backend has the op, unmasked, and GOMAXPROCS is 1 (see the top of this
+// file for why not at more).
+func (s *Socket) fileBySplice() bool {
 	r, ok := s.e.b.(ringSplicer)
-	return ok && r.spliceOp()
+	return ok && r.spliceOp() && runtime.GOMAXPROCS(0) == 1
 }
 
 // sendfileFunc is sendfile(2); tests count and interrupt its calls.

@@ -170,9 +170,9 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	ring2(b.useShutdown, "shutdown")
 	ring2(b.useClose, "close")
 	ring2(b.useSplice, "splice")
-	if !b.useSplice {
-		inf.SysCalls = append(inf.SysCalls, "sendfile") // a file into a socket, as net
-	}
+	// A file into a socket, as net: at GOMAXPROCS > 1 even with the
+	// ring's splice op (splice.go).
+	inf.SysCalls = append(inf.SysCalls, "sendfile")
 	ring2(b.useSetsockopt, "setsockopt")
 	ring2(b.useGetsockopt, "getsockopt(SOL_SOCKET)")
 	inf.SysCalls = append(inf.SysCalls, "getsockopt(other levels)", "getsockname", "getpeername")

@@ -329,7 +329,7 @@ func (r *results) writeMarkdown(w io.Writer) {
 	if len(web) > 0 {
 		fmt.Fprintf(w, "\n## HTTP\n\n")
 		fmt.Fprintf(w, "The same net/http handler served by net and by gonet; the load makes one GET at a time on each keep-alive connection and reads the whole response. "+
-			"The file is served with http.ServeFile, where gonet splices it and net uses sendfile.\n\n")
+			"The file is served with http.ServeFile, where net uses sendfile(2) and gonet the ring's splice op at GOMAXPROCS=1, sendfile(2) at 2.\n\n")
 		fmt.Fprintf(w, "| workload | server | req/s | spread | vs net | p50 µs | p99 µs | server CPU µs/req | syscalls/req | CPU busy, server/load |\n")
 		fmt.Fprintf(w, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, p := range web {
