@@ -17,7 +17,7 @@ func Probe() (Info, error) {
 	out := Info{
 		Backend: inf.Backend, Reason: inf.Reason, Kernel: inf.Kernel,
 		Masked: inf.Masked, SetupFlags: inf.SetupFlags,
-		RingCalls: inf.RingCalls, SysCalls: inf.SysCalls, InlineWait: inf.InlineWait,
+		RingCalls: inf.RingCalls, SysCalls: inf.SysCalls, InlineWait: inf.InlineWait, PolledWait: inf.PolledWait,
 		Restricted: inf.Restricted, AllowedOps: inf.AllowedOps,
 		Rings: inf.Rings, RingSizes: inf.RingEntries,
 	}

@@ -38,6 +38,7 @@ type Info struct {
 	RingCalls  []string   // calls made as ring ops
 	SysCalls   []string   // calls made as plain syscalls
 	InlineWait string     // uring: longest wait on the caller's thread
+	PolledWait string     // uring: "on", or "off (why)": an op alone on its ring waits in the netpoller on the ring's fd
 	Rings      int        // uring: how many rings: one per P at start-up, or KSOCKET_RINGS
 	RingSizes  string     // uring: each ring's SQ and CQ entries
 	Restricted string     // uring: "yes" when the ring is limited to AllowedOps, else "no (why)"

@@ -18,7 +18,7 @@ func init() {
 		name:    "probe",
 		summary: "show what this kernel supports, the backend in use and why",
 		setFlags: func(fs *flag.FlagSet) func([]string) error {
-			asJSON := fs.Bool("json", false, "print JSON: {kernel, backend, reason, errno, setup_flags[], ops{NAME: ring|syscall}, masked[], inline_wait, rings, ring_sizes, restricted, allowed_ops[]}")
+			asJSON := fs.Bool("json", false, "print JSON: {kernel, backend, reason, errno, setup_flags[], ops{NAME: ring|syscall}, masked[], inline_wait, polled_wait, rings, ring_sizes, restricted, allowed_ops[]}")
 			return func(args []string) error {
 				if len(args) > 0 {
 					return usageErrorf("takes no arguments")
@@ -38,6 +38,7 @@ type probeJSON struct {
 	Ops        map[string]string `json:"ops"`
 	Masked     []string          `json:"masked,omitempty"`
 	InlineWait string            `json:"inline_wait,omitempty"`
+	PolledWait string            `json:"polled_wait,omitempty"`
 	Rings      int               `json:"rings,omitempty"`
 	RingSizes  string            `json:"ring_sizes,omitempty"`
 	Restricted string            `json:"restricted,omitempty"`
@@ -64,7 +65,7 @@ func probe(asJSON bool) error {
 		}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		if e := enc.Encode(probeJSON{inf.Kernel, inf.Backend, inf.Reason, errno, flags, ops, inf.Masked, inf.InlineWait, inf.Rings, inf.RingSizes, inf.Restricted, inf.AllowedOps}); e != nil {
+		if e := enc.Encode(probeJSON{inf.Kernel, inf.Backend, inf.Reason, errno, flags, ops, inf.Masked, inf.InlineWait, inf.PolledWait, inf.Rings, inf.RingSizes, inf.Restricted, inf.AllowedOps}); e != nil {
 			return e
 		}
 	} else {
@@ -86,6 +87,7 @@ func probe(asJSON bool) error {
 				hint = " (KSOCKET_INLINE_WAIT=1ms turns it on)"
 			}
 			fmt.Printf("inline wait:  %s%s\n", inf.InlineWait, hint)
+			fmt.Printf("polled wait:  %s\n", inf.PolledWait)
 			fmt.Printf("restricted:   %s\n", inf.Restricted)
 			if len(inf.AllowedOps) > 0 {
 				fmt.Printf("allowed ops:  %s\n", orNone(inf.AllowedOps))

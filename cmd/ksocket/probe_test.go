@@ -124,6 +124,9 @@ func TestProbeText(t *testing.T) {
 		if no {
 			t.Logf("the ring runs unrestricted here: %s", r.stdout)
 		}
+		if !regexp.MustCompile(`\npolled wait:  (on|off \(.+\))\n`).MatchString(r.stdout) {
+			t.Errorf("stdout says neither \"polled wait: on\" nor \"polled wait: off (why)\"\n%v", r)
+		}
 	}
 }
 

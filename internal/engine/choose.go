@@ -21,6 +21,7 @@ type Info struct {
 	RingCalls   []string // calls that go through the ring
 	SysCalls    []string // calls made as plain syscalls
 	InlineWait  string   // uring: longest wait on the caller's thread
+	PolledWait  string   // uring: "on", or "off (why)": an op alone on its ring waits in the netpoller on the ring's fd
 	Rings       int      // uring: how many rings (one per P at start-up, or KSOCKET_RINGS)
 	RingEntries string   // uring: the SQ and CQ sizes of each ring
 	Restricted  string   // uring: "yes", or "no (why)": see EnableRestricted

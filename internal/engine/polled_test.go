@@ -30,7 +30,13 @@ func polledPair(t *testing.T) (c, s *Socket, sh *shard) {
 	s = acceptTCP(t, ln)
 	sh = b.shards[c.home]
 	if sh.rrc == nil || !b.muteEnters {
+		if b.inf.PolledWait == "on" {
+			t.Errorf("probe says polled waits are on, but ring %d has none", c.home)
+		}
 		t.Skip("no polled waits on this kernel")
+	}
+	if b.inf.PolledWait != "on" {
+		t.Errorf("probe says polled waits are %q on a ring that has them", b.inf.PolledWait)
 	}
 	s.home = c.home // nothing of s's is in flight yet
 	return c, s, sh

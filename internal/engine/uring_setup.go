@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -144,6 +145,13 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	inf.InlineWait = inlineWait.String()
 	if inlineWait == 0 {
 		inf.InlineWait = "off"
+	}
+	inf.PolledWait = "on"
+	switch {
+	case !b.muteEnters:
+		inf.PolledWait = "off (before Linux 6.0 an enter cannot be kept from signalling the eventfd)"
+	case slices.ContainsFunc(b.shards, func(sh *shard) bool { return sh.rrc == nil }):
+		inf.PolledWait = "off (the netpoller refused a ring's fd)"
 	}
 	inf.Rings = len(b.shards)
 	inf.RingEntries = fmt.Sprintf("SQ %d, CQ %d each", ring.SQEntries(), ring.CQEntries())
