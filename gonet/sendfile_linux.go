@@ -44,8 +44,7 @@ func (c *TCPConn) ReadFrom(r io.Reader) (int64, error) {
 			if serr != nil {
 				return false
 			}
-			call = c.s.SendFileCall()
-			n, err = c.s.SendFile(bg, fd, pos, remain, 0)
+			n, call, err = c.s.SendFileVia(bg, fd, pos, remain, 0)
 			if n > 0 {
 				unix.Seek(fd, pos+n, io.SeekStart) // the position moves past what was sent
 			}

@@ -83,7 +83,8 @@ for profile in 5.19 6.1 6.11; do
 	(cd interop && KSOCKET_BACKEND=uring KSOCKET_FEATURES=$profile go test -short -count=1 ./...)
 done
 # No profile masks IORING_OP_SPLICE (5.7): the copies' fallback to
-# sendfile(2) and splice(2) on the uring backend runs here.
+# splice(2) on the uring backend, and SendFile's sendfile(2) at one P,
+# run here (at two Ps SendFile makes sendfile(2) in every run).
 step "zero-copy copies without the ring's splice op (KSOCKET_BACKEND=uring KSOCKET_FEATURES=-SPLICE)"
 KSOCKET_BACKEND=uring KSOCKET_FEATURES=-SPLICE go test -race -count=1 -run 'ReadFrom|WriteTo|Splice|SendFile|ServeFile|Example' ./gonet ./internal/engine
 

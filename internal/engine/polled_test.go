@@ -313,9 +313,12 @@ func TestPolledStress(t *testing.T) {
 	c, s, sh := polledPair(t)
 	const total = 100000
 	before := sh.pollCount()
-	stop := make(chan struct{})
-	defer close(stop)
+	stop, toggled := make(chan struct{}), make(chan struct{})
+	// The toggler ends before the restore above runs: it must not set
+	// GOMAXPROCS after it.
+	defer func() { close(stop); <-toggled }()
 	go func() { // GOMAXPROCS moves while ops are pending
+		defer close(toggled)
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -372,6 +375,10 @@ func TestPolledStress(t *testing.T) {
 			}
 		}
 		t.Logf("%d bytes read, %d reads ended at their deadline", got, timeouts)
+		if timeouts == 0 {
+			done <- errors.New("no read ended at its deadline")
+			return
+		}
 		done <- nil
 	}()
 	watchdog := time.After(30 * time.Second)

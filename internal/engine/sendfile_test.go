@@ -43,7 +43,8 @@ var sendfileProfiles = []struct {
 const sendfileChildEnv = "KSOCKET_SENDFILE_CHILD"
 
 // inSendfileChildren runs test in a child process on each of
-// sendfileProfiles, at this process's GOMAXPROCS. A child skips when its
+// sendfileProfiles; the child runs it at one P and at two (atProcs),
+// starting at this process's GOMAXPROCS. A child skips when its
 // backend cannot be set up; that fails here if this process has a ring.
 func inSendfileChildren(t *testing.T, test string) {
 	t.Helper()

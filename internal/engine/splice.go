@@ -92,26 +92,28 @@ func putPipe(p *pipe) {
 // not used or moved. Concurrent Sends never interleave with it. A
 // deadline, timeout, context or Close ends it midway with the count so
 // far. It is IORING_OP_SPLICE through a pipe where the ring has the op
-// and GOMAXPROCS is 1, and sendfile(2) elsewhere (SendFileCall says
-// which).
+// and GOMAXPROCS is 1 as it starts, and sendfile(2) elsewhere
+// (SendFileVia says which).
 func (s *Socket) SendFile(ctx context.Context, fd int, off, n int64, timeout time.Duration) (int64, error) {
+	got, _, err := s.SendFileVia(ctx, fd, off, n, timeout)
+	return got, err
+}
+
+// SendFileVia is SendFile that also names the system call whose errno
+// it returns: "splice" (the ring's request) or "sendfile". The way is
+// chosen once, so the name is right even if GOMAXPROCS moves meanwhile
+// (the runtime follows a changed CPU quota by itself).
+func (s *Socket) SendFileVia(ctx context.Context, fd int, off, n int64, timeout time.Duration) (int64, string, error) {
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'w'}
 	if !s.fileBySplice() {
-		return s.sendFile(w, fd, off, n)
+		got, err := s.sendFile(w, fd, off, n)
+		return got, "sendfile", err
 	}
-	return s.spliceIn(w, n, func(p *pipe, sent int64, chunk int) (int, error) {
+	got, err := s.spliceIn(w, n, func(p *pipe, sent int64, chunk int) (int, error) {
 		// File pages into the empty pipe: nothing to wait for.
 		return s.e.b.splice(s, fd, off+sent, p.w, chunk, w, true)
 	}, true)
-}
-
-// SendFileCall names the system call whose errno SendFile returns:
-// "splice" (the ring's request) or "sendfile".
-func (s *Socket) SendFileCall() string {
-	if s.fileBySplice() {
-		return "splice"
-	}
-	return "sendfile"
+	return got, "splice", err
 }
 
 // ringSplicer is a backend that may have the ring's splice request.

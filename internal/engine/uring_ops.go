@@ -521,8 +521,8 @@ func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, 
 // the caller did not ask for the ring; into s it waits for room, out of s
 // for data, on the ring between tries. The kernel runs every splice
 // request on an io-wq worker: a hop that pays for itself on a file's
-// megabytes, not on a socket's few bytes. (Where the op is masked,
-// SendFile does not come here: it makes sendfile(2).)
+// megabytes, not on a socket's few bytes. (Where the op is masked, and
+// at more than one P, SendFile does not come here: it makes sendfile(2).)
 func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv waitSpec, ring bool) (int, error) {
 	w := &wv
 	for {

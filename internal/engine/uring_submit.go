@@ -264,9 +264,10 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 }
 
 // aloneLocked reports whether st, an op just queued, is the only op in
-// flight on its ring, pending accepts aside (an accept is never alone),
-// and nobody else submits, reaps or waits on the ring: then its caller may
-// wait for the ring itself, inline or polled, and reap for everyone.
+// flight on its ring, pending accepts and multishots aside (those are
+// idle ops, and an idle op is never alone), and nobody else submits,
+// reaps or waits on the ring: then its caller may wait for the ring
+// itself, inline or polled, and reap for everyone.
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) aloneLocked(st *opState) bool {
