@@ -92,6 +92,23 @@ func readWithin(t *testing.T, d time.Duration, read func() error) {
 	}
 }
 
+// readEndsAtClose closes c while a Read on it waits, polled if it can,
+// and checks that the Read ends with net.ErrClosed.
+func readEndsAtClose(t *testing.T, c *Socket, sh *shard) {
+	t.Helper()
+	c.SetReadDeadline(time.Time{})
+	go func() {
+		sh.waitPolling()
+		c.Close()
+	}()
+	readWithin(t, 10*time.Second, func() error {
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Read at Close: %v", err)
+		}
+		return nil
+	})
+}
+
 // polledRounds makes n rounds of read on c, each ended by a byte that s
 // sends while the read waits polled, if it does, and checks that some
 // read waited polled.
@@ -200,17 +217,7 @@ func TestPolledDeadlineAndClose(t *testing.T) {
 	if sh.pollCount() == before {
 		t.Fatal("no read waited polled")
 	}
-	c.SetReadDeadline(time.Time{})
-	go func() {
-		sh.waitPolling()
-		c.Close()
-	}()
-	readWithin(t, 10*time.Second, func() error {
-		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Read at Close: %v", err)
-		}
-		return nil
-	})
+	readEndsAtClose(t, c, sh)
 }
 
 // TestPolledDeadlinePassed: an op submitted polled whose deadline has
@@ -395,17 +402,7 @@ func TestPolledStress(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Close while a read waits, polled or not.
-	c.SetReadDeadline(time.Time{})
-	go func() {
-		sh.waitPolling()
-		c.Close()
-	}()
-	readWithin(t, 10*time.Second, func() error {
-		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Read at Close: %v", err)
-		}
-		return nil
-	})
+	readEndsAtClose(t, c, sh)
 	t.Logf("%d reads waited polled", sh.pollCount()-before)
 	if sh.pollCount() == before {
 		t.Error("no read waited polled")
