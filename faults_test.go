@@ -429,6 +429,81 @@ func TestPeerResetAndHalfClose(t *testing.T) {
 	}
 }
 
+// TestCloseAfterShutdownResetsAtOnce: a socket shut down for writing and
+// then closed with unread data resets its peer before the close returns,
+// on the kernel's own sockets. ksocket's must do the same, at two Ps too,
+// where a shutdown that ran on a kernel worker once kept the socket alive
+// for milliseconds after Closesocket (uring_ops.go's shutdown says how).
+// Each side runs rounds of: shut down, let the peer's 5 bytes be acked,
+// close, and read the peer's TCP state at once. The kernel is the oracle:
+// ksocket may be no more often late than it.
+func TestCloseAfterShutdownResetsAtOnce(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	const rounds = 100
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	to := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	late := func(api dAPI) (n int) {
+		for range rounds {
+			s, err := api.socket(ctorConnection, unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := api.connect(s, to); err != nil {
+				api.closesocket(s)
+				t.Fatalf("%s: connect: %v", api.name(), err)
+			}
+			peer, err := ln.Accept()
+			if err != nil {
+				api.closesocket(s)
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			raw, err := peer.(*net.TCPConn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tcpInfo := func() (info *unix.TCPInfo) {
+				raw.Control(func(fd uintptr) {
+					info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return info
+			}
+			serr := api.shutdown(s, unix.SHUT_WR)
+			_, werr := peer.Write([]byte("hello"))
+			for i := 0; serr == nil && werr == nil && tcpInfo().Unacked != 0; i++ {
+				if i == 1000 {
+					werr = errors.New("still unacknowledged after 1s")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if serr != nil || werr != nil {
+				api.closesocket(s)
+				t.Fatalf("%s: shutdown: %v; the peer's 5 bytes: %v", api.name(), serr, werr)
+			}
+			if err := api.closesocket(s); err != nil {
+				t.Fatalf("%s: close: %v", api.name(), err)
+			}
+			if tcpInfo().State != unix.BPF_TCP_CLOSE {
+				n++
+			}
+		}
+		return n
+	}
+	raw, k := late(dRawAPI{}), late(dKsocketAPI{})
+	t.Logf("peer not yet reset when the close returned: raw %d of %d, ksocket %d", raw, rounds, k)
+	if k > raw {
+		t.Errorf("the peer was not yet reset when Closesocket returned in %d rounds of %d; %d after the kernel's close(2)", k, rounds, raw)
+	}
+}
+
 // TestHalfCloseCountsEveryByte streams 4 MB each way over 8 pairs, each
 // side closing its write half when done and reading to EOF; every byte is
 // checked where it lands.

@@ -39,7 +39,7 @@ var parseFeaturesTests = []struct {
 	{in: " 6.1 ", masked: []string{"NO_SQARRAY", "SOCKOPT", "ACCEPT_DONTWAIT", "BIND", "LISTEN"}},
 	{in: "6.11", masked: []string{}},
 	{in: "6.10", masked: []string{"BIND", "LISTEN"}},
-	{in: "5.10", masked: []string{"SHUTDOWN", "SUBMIT_ALL", "SOCKET", "COOP_TASKRUN", "TASKRUN_FLAG", "SINGLE_ISSUER", "RECVMSG_MULTISHOT", "DEFER_TASKRUN", "SENDTO", "NO_SQARRAY", "SOCKOPT", "ACCEPT_DONTWAIT", "BIND", "LISTEN"}},
+	{in: "5.10", masked: []string{"SUBMIT_ALL", "SOCKET", "COOP_TASKRUN", "TASKRUN_FLAG", "SINGLE_ISSUER", "RECVMSG_MULTISHOT", "DEFER_TASKRUN", "SENDTO", "NO_SQARRAY", "SOCKOPT", "ACCEPT_DONTWAIT", "BIND", "LISTEN"}},
 	{in: "99.0", masked: []string{}},
 	{in: "-BIND,-LISTEN,-DEFER_TASKRUN", masked: []string{"DEFER_TASKRUN", "BIND", "LISTEN"}},
 	{in: "-BIND, -LISTEN", masked: []string{"BIND", "LISTEN"}},
@@ -253,19 +253,19 @@ var chooseChildTests = []chooseChildTest{
 	},
 	{
 		name: "profile=5.19", features: "5.19", mode: "uring",
-		check: profileCheck([]string{"NO_SQARRAY"}, []string{"socket", "shutdown", "close"}, []string{"bind", "listen", "setsockopt", "getsockopt(SOL_SOCKET)"}),
+		check: profileCheck([]string{"NO_SQARRAY"}, []string{"socket", "close"}, []string{"bind", "listen", "shutdown", "setsockopt", "getsockopt(SOL_SOCKET)"}),
 	},
 	{
 		name: "profile=6.1", features: "6.1", mode: "uring",
 		check: allOf(
-			profileCheck([]string{"NO_SQARRAY"}, []string{"socket", "shutdown", "close"}, []string{"bind", "listen", "setsockopt", "getsockopt(SOL_SOCKET)"}),
+			profileCheck([]string{"NO_SQARRAY"}, []string{"socket", "close"}, []string{"bind", "listen", "shutdown", "setsockopt", "getsockopt(SOL_SOCKET)"}),
 			restrictCheck("yes", "BIND", "LISTEN", "URING_CMD"),
 		),
 	},
 	{
 		name: "profile=6.11", features: "6.11", mode: "uring",
 		check: allOf(
-			profileCheck(nil, []string{"socket", "bind", "listen", "shutdown", "close", "setsockopt", "getsockopt(SOL_SOCKET)"}, nil),
+			profileCheck(nil, []string{"socket", "bind", "listen", "close", "setsockopt", "getsockopt(SOL_SOCKET)"}, []string{"shutdown"}),
 			restrictCheck("yes"),
 		),
 	},
@@ -278,10 +278,10 @@ var chooseChildTests = []chooseChildTest{
 	},
 	{
 		name: "profile=-BIND,-LISTEN,-DEFER_TASKRUN", features: "-BIND,-LISTEN,-DEFER_TASKRUN", mode: "uring",
-		check: profileCheck(nil, []string{"socket", "shutdown", "close", "setsockopt"}, []string{"bind", "listen"}),
+		check: profileCheck(nil, []string{"socket", "close", "setsockopt"}, []string{"bind", "listen", "shutdown"}),
 	},
 	{
-		name: "profile=-SOCKET,-SHUTDOWN,-CLOSE,-NO_SQARRAY,-SUBMIT_ALL", features: "-SOCKET,-SHUTDOWN,-CLOSE,-NO_SQARRAY,-SUBMIT_ALL", mode: "uring",
+		name: "profile=-SOCKET,-CLOSE,-NO_SQARRAY,-SUBMIT_ALL", features: "-SOCKET,-CLOSE,-NO_SQARRAY,-SUBMIT_ALL", mode: "uring",
 		check: profileCheck([]string{"NO_SQARRAY", "SUBMIT_ALL"}, []string{"bind", "listen"}, []string{"socket", "shutdown", "close"}),
 	},
 }

@@ -23,7 +23,6 @@ var features = []feature{
 	{"CLOSE", 5, 6},
 	{"SPLICE", 5, 7},
 	{"RESTRICTIONS", 5, 10}, // IORING_SETUP_R_DISABLED and IORING_REGISTER_RESTRICTIONS
-	{"SHUTDOWN", 5, 11},
 	{"SUBMIT_ALL", 5, 18},
 	{"SOCKET", 5, 19},
 	{"COOP_TASKRUN", 5, 19},

@@ -68,9 +68,9 @@ type uringBackend struct {
 	inf Info
 
 	// Which calls go through the ring; immutable after setup.
-	useSocket, useBind, useListen, useShutdown, useClose, useSplice bool
-	useSetsockopt, useGetsockopt, useAcceptDontwait                 bool
-	useSendto                                                       bool // IORING_OP_SEND takes a destination (6.1)
+	useSocket, useBind, useListen, useClose, useSplice bool
+	useSetsockopt, useGetsockopt, useAcceptDontwait    bool
+	useSendto                                          bool // IORING_OP_SEND takes a destination (6.1)
 
 	inlineWait time.Duration // longest inline wait; 0 turns it off
 

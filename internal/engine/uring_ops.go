@@ -29,7 +29,6 @@ func init() {
 		RingOp{uring.IORING_OP_RECV, ""},
 		RingOp{uring.IORING_OP_RECVMSG, ""},
 		RingOp{uring.IORING_OP_POLL_ADD, ""}, // rawIO, unix datagram sends
-		RingOp{uring.IORING_OP_SHUTDOWN, "SHUTDOWN"},
 		RingOp{uring.IORING_OP_URING_CMD, "SOCKOPT"},
 		RingOp{uring.IORING_OP_ASYNC_CANCEL, ""}, // evict
 		RingOp{uring.IORING_OP_CLOSE, "CLOSE"},
@@ -557,15 +556,17 @@ func (b *uringBackend) splice(s *Socket, in int, offIn int64, out int, n int, wv
 // 5.7+): the kernel has it and KSOCKET_FEATURES does not mask it.
 func (b *uringBackend) spliceOp() bool { return b.useSplice }
 
+// shutdown is shutdown(2) on every kernel, though Linux 5.11 has
+// IORING_OP_SHUTDOWN. The kernel runs that op on an io-wq worker, always,
+// and frees the request, and with it the op's reference to the socket's
+// file, by task work on the thread that entered the ring for it. Under
+// COOP_TASKRUN nothing interrupts that thread for it, so when it sleeps or
+// runs Go code the reference can outlive a Close by milliseconds: the
+// socket is not released, and its peer sees no FIN or RST, until then
+// (FuzzDifferentialSequence's seed 60566ff7c544d0c4, at GOMAXPROCS=2).
+// shutdown(2) never blocks and skips the worker's hand-off.
 func (b *uringBackend) shutdown(s *Socket, how int) error {
-	var err error
-	if !b.useShutdown {
-		err = unix.Shutdown(s.fd, how)
-	} else {
-		err = b.simple(s, noWait, func(sqe *uring.SQE, _ *opState) {
-			sqe.PrepShutdown(s.fd, how) // IORING_OP_SHUTDOWN: Linux 5.11+
-		})
-	}
+	err := unix.Shutdown(s.fd, how)
 	if how != unix.SHUT_WR && b.queues(s) {
 		// A multishot stays armed and silent on a shut-down receive
 		// side, where a read must return 0: reads go single-shot from

@@ -121,7 +121,6 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	b.useSocket = has(uring.IORING_OP_SOCKET, "SOCKET")
 	b.useBind = has(uring.IORING_OP_BIND, "BIND")
 	b.useListen = has(uring.IORING_OP_LISTEN, "LISTEN")
-	b.useShutdown = has(uring.IORING_OP_SHUTDOWN, "SHUTDOWN")
 	b.useClose = has(uring.IORING_OP_CLOSE, "CLOSE")
 	b.useSplice = has(uring.IORING_OP_SPLICE, "SPLICE")
 
@@ -175,7 +174,7 @@ func newUring(inf *Info, mask featureMask) (backend, error) {
 	ring2(true, "recv")
 	ring2(true, "sendmsg")
 	ring2(true, "recvmsg")
-	ring2(b.useShutdown, "shutdown")
+	inf.SysCalls = append(inf.SysCalls, "shutdown") // uring_ops.go says why
 	ring2(b.useClose, "close")
 	ring2(b.useSplice, "splice")
 	// A file into a socket, as net: at GOMAXPROCS > 1 even with the

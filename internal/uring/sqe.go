@@ -71,11 +71,6 @@ func (sqe *SQE) PrepRecvmsg(fd int, msg unsafe.Pointer, flags int) {
 	sqe.OpFlags = uint32(flags)
 }
 
-// PrepShutdown prepares IORING_OP_SHUTDOWN (Linux 5.11+).
-func (sqe *SQE) PrepShutdown(fd, how int) {
-	sqe.prepRW(IORING_OP_SHUTDOWN, fd, nil, uint32(how), 0)
-}
-
 // PrepClose prepares IORING_OP_CLOSE (Linux 5.6+).
 func (sqe *SQE) PrepClose(fd int) {
 	sqe.prepRW(IORING_OP_CLOSE, fd, nil, 0, 0)
