@@ -400,3 +400,103 @@ func testSendFileEndsMidway(t *testing.T) {
 		})
 	}
 }
+
+// TestSendFileThenCloseResetsAtOnce: a socket that sent a file and is then
+// closed with unread data resets its peer before the close returns, on the
+// kernel's sockets (sendfile(2), close(2)). The ring's splice op runs on a
+// kernel worker whose reference to the socket is dropped by task work on
+// the thread that entered the ring for it (as IORING_OP_SHUTDOWN's was,
+// which the engine gave up for that: uring_ops.go), so ksocket's must be
+// checked: no more often late than the kernel's own, at one P and at two.
+// Each round pauses 2 ms between the send and the close, long enough for
+// the thread that entered the ring to fall asleep, which is what made the
+// shutdown's reference outlive the close. (The splice's never did, even
+// with the splice op forced at two Ps, in 400 rounds.)
+func TestSendFileThenCloseResetsAtOnce(t *testing.T) {
+	atProcs(t, testSendFileThenCloseResetsAtOnce)
+}
+
+func testSendFileThenCloseResetsAtOnce(t *testing.T) {
+	e, _ := sendfileEngine(t)
+	f, _ := sendfileData(t, 4096)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ap := ln.Addr().(*net.TCPAddr).AddrPort()
+	sa := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	const rounds = 100
+	// late runs the rounds with one side's connect, send of the file and
+	// close, and counts those after which the peer was not yet reset.
+	late := func(connect func() (send func() error, close func() error)) (n int) {
+		for range rounds {
+			send, close := connect()
+			peer, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			raw, err := peer.(*net.TCPConn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tcpInfo := func() (info *unix.TCPInfo) {
+				raw.Control(func(fd uintptr) {
+					info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return info
+			}
+			if _, err := peer.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; tcpInfo().Unacked != 0; i++ {
+				if i == 1000 {
+					t.Fatal("the peer's 5 bytes still unacknowledged after 1s")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err := send(); err != nil {
+				t.Fatalf("send the file: %v", err)
+			}
+			time.Sleep(2 * time.Millisecond)
+			if err := close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			if tcpInfo().State != unix.BPF_TCP_CLOSE {
+				n++
+			}
+		}
+		return n
+	}
+	kernel := late(func() (func() error, func() error) {
+		s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Connect(s, sa)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func() error {
+			off := int64(0)
+			_, err := unix.Sendfile(s, int(f.Fd()), &off, 4096)
+			return err
+		}
+		return send, func() error { return unix.Close(s) }
+	})
+	ours := late(func() (func() error, func() error) {
+		c := dialTCP(t, e, sa)
+		send := func() error {
+			_, err := c.SendFile(ctx0, int(f.Fd()), 0, 4096, 0)
+			return err
+		}
+		return send, c.Close
+	})
+	t.Logf("peer not yet reset when the close returned: kernel %d of %d, ksocket %d", kernel, rounds, ours)
+	if ours > kernel {
+		t.Errorf("the peer was not yet reset when Close returned in %d rounds of %d; %d after the kernel's close(2)", ours, rounds, kernel)
+	}
+}
