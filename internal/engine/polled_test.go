@@ -408,3 +408,165 @@ func TestPolledStress(t *testing.T) {
 		t.Error("no read waited polled")
 	}
 }
+
+// polledQueue returns a UDP socket that queues datagrams on a ring where
+// its reads may wait polled, that ring, and a raw socket to send from; it
+// skips where there is no such ring.
+func polledQueue(t *testing.T) (s *Socket, sa unix.Sockaddr, sh *shard, from int) {
+	t.Helper()
+	e := testEngine(t)
+	b, ok := e.b.(*uringBackend)
+	if !ok {
+		t.Skip("polled waits are the uring backend's")
+	}
+	s, sa = queuedUDP(t, e, unix.AF_INET)
+	sh, ok = queueOf(e, s)
+	if !ok {
+		t.Skip("no multishot datagram queue on this kernel")
+	}
+	if sh.rrc == nil || !b.muteEnters {
+		t.Skip("no polled waits on this kernel")
+	}
+	from, _ = rawUDP(t, unix.AF_INET)
+	return s, sa, sh, from
+}
+
+// TestPolledQueueRead: a read that finds its socket's datagram queue
+// empty waits polled on the ring's fd, where nothing else is in flight,
+// and every datagram sent while it waits comes out once, in order.
+func TestPolledQueueRead(t *testing.T) {
+	s, sa, sh, from := polledQueue(t)
+	before := sh.pollCount()
+	buf := make([]byte, 16)
+	for i := range 50 {
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			sh.waitPolling()
+			unix.Sendto(from, []byte{byte(i), 1, 2}, 0, sa)
+		}()
+		readWithin(t, 10*time.Second, func() error {
+			if n, err := s.Read(buf); err != nil || n != 3 || buf[0] != byte(i) {
+				return fmt.Errorf("read %d: %d bytes %v, %v", i, n, buf[:max(n, 0)], err)
+			}
+			return nil
+		})
+		<-sent // Sendto writes into sa
+	}
+	if sh.pollCount() == before {
+		t.Error("no read waited polled")
+	}
+}
+
+// TestPolledQueueDeadline: the socket's read deadline ends a queue read
+// that waits polled (it has no op for the deadline to cancel), whether it
+// passes or is moved into the past while the read waits; and a wait after
+// it is not cut short by what ended that one.
+func TestPolledQueueDeadline(t *testing.T) {
+	s, sa, sh, from := polledQueue(t)
+	buf := make([]byte, 16)
+	before := sh.pollCount()
+	start := time.Now()
+	s.SetReadDeadline(start.Add(50 * time.Millisecond))
+	readWithin(t, 10*time.Second, func() error {
+		if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("read past its deadline: %v", err)
+		}
+		if took := time.Since(start); took < 50*time.Millisecond {
+			return fmt.Errorf("read ended %v after it began, before its deadline", took)
+		}
+		return nil
+	})
+	s.SetReadDeadline(time.Now().Add(time.Hour))
+	go func() {
+		sh.waitPolling()
+		s.SetReadDeadline(time.Now())
+	}()
+	readWithin(t, 10*time.Second, func() error {
+		if _, err := s.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("read whose deadline moved into the past: %v", err)
+		}
+		return nil
+	})
+	if sh.pollCount() == before {
+		t.Skip("no read waited polled: another goroutine held the ring")
+	}
+	// The next wait must not end at once on what ended the last: it
+	// would then poll again and again until the datagram came.
+	s.SetReadDeadline(time.Time{})
+	before = sh.pollCount()
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		unix.Sendto(from, []byte{7}, 0, sa)
+	}()
+	readWithin(t, 10*time.Second, func() error {
+		if n, err := s.Read(buf); err != nil || n != 1 || buf[0] != 7 {
+			return fmt.Errorf("read after the deadlines: %d bytes, %v", n, err)
+		}
+		return nil
+	})
+	if n := sh.pollCount() - before; n > 3 {
+		t.Errorf("one read waited polled %d times for one datagram: a wait ends at once", n)
+	}
+}
+
+// TestPolledQueueClose: Close ends a queue read that waits polled.
+func TestPolledQueueClose(t *testing.T) {
+	s, _, sh, _ := polledQueue(t)
+	readEndsAtClose(t, s, sh)
+}
+
+// TestPolledQueueHandsBack: while a queue read waits polled, a receive on
+// another socket of the same ring starts and ends; the polled reader reaps
+// its completion and hands the ring back to the reaper, and each read gets
+// its own data.
+func TestPolledQueueHandsBack(t *testing.T) {
+	c, peer, sh := polledPair(t)
+	e := testEngine(t)
+	u, sa := udpSocket(t, e, unix.AF_INET, false)
+	u.home = c.home // nothing of u's is in flight yet
+	queueOn(u)
+	if _, ok := queueOf(e, u); !ok {
+		t.Skip("no multishot datagram queue on this kernel")
+	}
+	from, _ := rawUDP(t, unix.AF_INET)
+	for i := range 20 {
+		dgram := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 4)
+			n, err := u.Read(buf)
+			if err == nil && (n != 1 || buf[0] != byte(i)) {
+				err = fmt.Errorf("datagram %d: %d bytes %v", i, n, buf[:n])
+			}
+			dgram <- err
+		}()
+		sh.waitPolling()
+		stream := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 4)
+			n, err := c.Read(buf)
+			if err == nil && (n != 1 || buf[0] != byte(i)) {
+				err = fmt.Errorf("stream byte %d: %d bytes %v", i, n, buf[:n])
+			}
+			stream <- err
+		}()
+		time.Sleep(time.Millisecond)
+		if _, err := peer.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range []chan error{stream, nil} {
+			if ch == nil {
+				unix.Sendto(from, []byte{byte(i)}, 0, sa)
+				ch = dgram
+			}
+			select {
+			case err := <-ch:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: a read still waits after 10s: its wake-up was lost", i)
+			}
+		}
+	}
+}

@@ -57,6 +57,9 @@ import (
 // ends or another op must wait too; then the reaper takes over again
 // (pollAloneLocked). Its CQE stays in the CQ until it reaps it: the
 // kernel reports the ring's fd readable only while the CQ holds entries.
+// A datagram queue's reader, which has no op of its own, waits so too
+// when nothing but multishots is in flight on the ring, until its queue
+// holds a datagram (waitQueuePolled).
 //
 // Inline wait: an op alone in flight on its ring (pending accepts aside)
 // is submitted and waited for in one io_uring_enter on its caller's
@@ -108,6 +111,13 @@ type shard struct {
 	rrc       syscall.RawConn
 	pollStepF func(uintptr) bool // sh.pollStep, made once
 	polledUD  uint64             // the polled op's user_data, while polling; guarded by mu
+	// pollWaker stands on a socket's read deadline's pend list for a
+	// datagram queue's reader that waits polled (waitQueuePolled), which
+	// has no op of its own: when the deadline passes, it moves rfile's
+	// read deadline into the past. One at a time, as polling is.
+	pollWaker      opState
+	polledSock     *Socket            // the socket whose queue's reader waits polled; guarded by mu
+	queuePollStepF func(uintptr) bool // sh.queuePollStep, made once
 
 	mu       sync.Mutex
 	inflight int        // SQEs queued or submitted whose CQE is not reaped

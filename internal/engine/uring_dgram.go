@@ -4,6 +4,8 @@ package engine
 
 import (
 	"net"
+	"os"
+	"time"
 	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/uring"
@@ -215,10 +217,90 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 		} else {
 			sh.mu.Unlock()
 		}
+		if polled, err := sh.waitQueuePolled(s, q, w); polled {
+			if err != nil {
+				return r, true, err
+			}
+			continue
+		}
 		if err := wt.waitLazy(s, w, q.more); err != nil {
 			return r, true, err
 		}
 	}
+}
+
+// waitQueuePolled is a queue reader's polled wait: where the reader would
+// otherwise wait on q.more for the reaper, which the netpoller wakes on
+// the eventfd and which then wakes the reader, the reader itself parks in
+// the netpoller on the ring's fd, with the eventfd muted, and reaps the
+// ring at each wake-up, as an op waiting alone does (pollAloneLocked). It
+// may when nothing but multishots is in flight on the ring, nobody else
+// reaps, submits or waits on it, and the wait ends for nothing but the
+// socket's read deadline and Close. It ends when q holds an entry, the
+// multishot has ended (Close's cancel ends it), another op is in flight on
+// the ring, or the deadline passes: the reader has no op for the deadline
+// to cancel, so the ring's pollWaker stands on the deadline's list in its
+// place, and the deadline moves the ring file's read deadline into the
+// past (cancelPendLocked). It reports false, having waited for nothing,
+// where it may not wait so.
+//
+// What it saves is the reaper's hop: at one flow, a datagram woke the
+// reaper's thread, and the reaper the reader.
+func (sh *shard) waitQueuePolled(s *Socket, q *dgramQueue, w *waitSpec) (polled bool, err error) {
+	if sh.rrc == nil || w.mode == 0 || !w.plain() {
+		return false, nil
+	}
+	sh.mu.Lock()
+	if !q.armed || q.cancelling || q.off || len(q.ready) > 0 || s.Closed() || sh.inflight != sh.idle ||
+		!sh.quietLocked() || sh.ring.SQPending() > 0 || !sh.ring.SetEventfdDisabled(true) {
+		sh.mu.Unlock()
+		return false, nil
+	}
+	sh.polling = true
+	sh.polledUD = q.ud
+	sh.polledSock = s
+	sh.polls++
+	sh.mu.Unlock()
+
+	d := s.deadline(w.mode)
+	if d.enlist(&sh.pollWaker) {
+		sh.rrc.Read(sh.queuePollStepF)
+		if d.delist(&sh.pollWaker) {
+			err = os.ErrDeadlineExceeded
+			sh.rfile.SetReadDeadline(time.Time{}) // before another wait may poll
+		}
+	} else {
+		err = os.ErrDeadlineExceeded
+	}
+	sh.mu.Lock()
+	sh.polling = false
+	sh.polledSock = nil
+	sh.ring.SetEventfdDisabled(false)
+	sh.reapForAllLocked(noSelf) // CQEs posted while muted raised no signal
+	sh.mu.Unlock()
+	return true, err
+}
+
+// queuePollStep is waitQueuePolled's look at the ring, at each of its
+// wake-ups: it reaps the ring for everyone, the polled multishot's CQEs
+// included, and reports whether the wait is over. A method value made
+// once per ring (queuePollStepF), on the polled socket that the ring
+// keeps, so that a wait allocates nothing.
+func (sh *shard) queuePollStep(uintptr) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.polling = false // this reap takes the polled multishot's CQEs too
+	wake := sh.reapLocked(noSelf, nil)
+	sh.polling = true
+	sh.batch = len(wake)
+	if len(wake) > 0 {
+		sh.mu.Unlock()
+		wakeAll(wake)
+		sh.mu.Lock()
+	}
+	s := sh.polledSock
+	q := s.dq
+	return len(q.ready) > 0 || !q.armed || q.off || s.Closed() || sh.inflight != sh.idle
 }
 
 // recvBatch takes s off its queue for RecvMmsg, and serves the batch from

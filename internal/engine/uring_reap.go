@@ -178,7 +178,12 @@ func (d *deadline) delist(st *opState) (fired bool) {
 // Preconditions: d.mu is held.
 func (d *deadline) cancelPendLocked() {
 	for st := d.pend; st != nil; st = st.dlNext {
-		if !st.dlFired {
+		switch {
+		case st.dlFired:
+		case st == &st.sh.pollWaker:
+			st.dlFired = true
+			st.sh.rfile.SetReadDeadline(aLongTimeAgo) // ends waitQueuePolled's wait
+		default:
 			st.dlFired = true
 			st.sh.cancelGen(st.idx, st.dlGen)
 		}

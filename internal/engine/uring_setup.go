@@ -254,6 +254,8 @@ func (b *uringBackend) newShard(i int, sq, cq, optional uint32, mask featureMask
 	}
 	sh.rfile, sh.rrc = pollableRing(ring)
 	sh.pollStepF = sh.pollStep
+	sh.queuePollStepF = sh.queuePollStep
+	sh.pollWaker.sh = sh
 	return sh, probe, restricted, allowed, nil
 }
 
