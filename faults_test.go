@@ -25,6 +25,7 @@ import (
 
 	"github.com/ksocket-go/ksocket/internal/engine"
 	"github.com/ksocket-go/ksocket/internal/leaktest"
+	"github.com/ksocket-go/ksocket/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -463,35 +464,20 @@ func TestCloseAfterShutdownResetsAtOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer peer.Close()
-			raw, err := peer.(*net.TCPConn).SyscallConn()
-			if err != nil {
+			tp := peer.(*net.TCPConn)
+			if err := api.shutdown(s, unix.SHUT_WR); err != nil {
+				api.closesocket(s)
+				t.Fatalf("%s: shutdown: %v", api.name(), err)
+			}
+			if _, err := tp.Write([]byte("hello")); err != nil {
+				api.closesocket(s)
 				t.Fatal(err)
 			}
-			tcpInfo := func() (info *unix.TCPInfo) {
-				raw.Control(func(fd uintptr) {
-					info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return info
-			}
-			serr := api.shutdown(s, unix.SHUT_WR)
-			_, werr := peer.Write([]byte("hello"))
-			for i := 0; serr == nil && werr == nil && tcpInfo().Unacked != 0; i++ {
-				if i == 1000 {
-					werr = errors.New("still unacknowledged after 1s")
-				}
-				time.Sleep(time.Millisecond)
-			}
-			if serr != nil || werr != nil {
-				api.closesocket(s)
-				t.Fatalf("%s: shutdown: %v; the peer's 5 bytes: %v", api.name(), serr, werr)
-			}
+			testenv.WaitAcked(t, tp)
 			if err := api.closesocket(s); err != nil {
 				t.Fatalf("%s: close: %v", api.name(), err)
 			}
-			if tcpInfo().State != unix.BPF_TCP_CLOSE {
+			if !testenv.Reset(t, tp) {
 				n++
 			}
 		}

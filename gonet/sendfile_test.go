@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
+	"github.com/ksocket-go/ksocket/internal/testenv"
 )
 
 // tempFile writes size random bytes to a file in t's temporary directory.
@@ -198,6 +199,67 @@ func testReadFromFileResetNamesSyscall(t *testing.T) {
 		if pos, _ := f.Seek(0, io.SeekCurrent); pos != n {
 			t.Errorf("gonet %v: %d bytes sent, file position %d", gonetSide, n, pos)
 		}
+	}
+}
+
+// TestReadFromFileThenCloseResets: a conn that copied a file in and is
+// then closed with unread data resets its peer before Close returns, as
+// net's does. At one P the ring's splice op carries the copy; it runs on a
+// kernel worker, whose reference to the socket is dropped by task work on
+// the thread that entered the ring for it, as IORING_OP_SHUTDOWN's was
+// (the engine gave that op up when it kept closed sockets alive for
+// milliseconds). So gonet may be no more often late than net, at one P and
+// at two. Each round pauses 2 ms between the copy and the close, long
+// enough for the thread that entered the ring to fall asleep.
+func TestReadFromFileThenCloseResets(t *testing.T) {
+	f, _ := tempFile(t, 4096)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const rounds = 50
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprint("GOMAXPROCS=", procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			late := map[string]int{}
+			for _, im := range impls {
+				for range rounds {
+					c, err := im.dial(t.Context(), "tcp4", ln.Addr().String())
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Close()
+					peer, err := ln.Accept()
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer peer.Close()
+					tp := peer.(*net.TCPConn)
+					if _, err := tp.Write([]byte("hello")); err != nil {
+						t.Fatal(err)
+					}
+					testenv.WaitAcked(t, tp)
+					if _, err := f.Seek(0, 0); err != nil {
+						t.Fatal(err)
+					}
+					if n, err := c.(io.ReaderFrom).ReadFrom(f); n != 4096 || err != nil {
+						t.Fatalf("%s: ReadFrom(file) = %d, %v", im.name, n, err)
+					}
+					time.Sleep(2 * time.Millisecond)
+					if err := c.Close(); err != nil {
+						t.Fatalf("%s: Close: %v", im.name, err)
+					}
+					if !testenv.Reset(t, tp) {
+						late[im.name]++
+					}
+				}
+			}
+			t.Logf("peer not yet reset when Close returned: net %d of %d, gonet %d", late["net"], rounds, late["gonet"])
+			if late["gonet"] > late["net"] {
+				t.Errorf("gonet's peer was not yet reset when Close returned in %d rounds of %d; net's in %d", late["gonet"], rounds, late["net"])
+			}
+		})
 	}
 }
 

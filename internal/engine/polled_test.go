@@ -530,26 +530,23 @@ func TestPolledQueueHandsBack(t *testing.T) {
 		t.Skip("no multishot datagram queue on this kernel")
 	}
 	from, _ := rawUDP(t, unix.AF_INET)
+	// readByte reads s on another goroutine, and checks that it got byte i.
+	readByte := func(s *Socket, i int) chan error {
+		done := make(chan error, 1)
+		go func() {
+			buf := make([]byte, 4)
+			n, err := s.Read(buf)
+			if err == nil && (n != 1 || buf[0] != byte(i)) {
+				err = fmt.Errorf("read %d: %d bytes %v", i, n, buf[:n])
+			}
+			done <- err
+		}()
+		return done
+	}
 	for i := range 20 {
-		dgram := make(chan error, 1)
-		go func() {
-			buf := make([]byte, 4)
-			n, err := u.Read(buf)
-			if err == nil && (n != 1 || buf[0] != byte(i)) {
-				err = fmt.Errorf("datagram %d: %d bytes %v", i, n, buf[:n])
-			}
-			dgram <- err
-		}()
+		dgram := readByte(u, i)
 		sh.waitPolling()
-		stream := make(chan error, 1)
-		go func() {
-			buf := make([]byte, 4)
-			n, err := c.Read(buf)
-			if err == nil && (n != 1 || buf[0] != byte(i)) {
-				err = fmt.Errorf("stream byte %d: %d bytes %v", i, n, buf[:n])
-			}
-			stream <- err
-		}()
+		stream := readByte(c, i)
 		time.Sleep(time.Millisecond)
 		if _, err := peer.Write([]byte{byte(i)}); err != nil {
 			t.Fatal(err)
