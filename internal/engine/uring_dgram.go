@@ -273,10 +273,8 @@ func (sh *shard) waitQueuePolled(s *Socket, q *dgramQueue, w *waitSpec) (polled 
 		err = os.ErrDeadlineExceeded
 	}
 	sh.mu.Lock()
-	sh.polling = false
 	sh.polledSock = nil
-	sh.ring.SetEventfdDisabled(false)
-	sh.reapForAllLocked(noSelf) // CQEs posted while muted raised no signal
+	sh.stopPollingLocked(noSelf)
 	sh.mu.Unlock()
 	return true, err
 }

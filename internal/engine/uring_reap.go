@@ -130,9 +130,18 @@ func (sh *shard) pollStep(uintptr) bool {
 // Preconditions: sh.mu is held, st.polled set; mu is dropped and retaken.
 func (sh *shard) endPolledLocked(idx uint32, st *opState) {
 	st.polled = false
+	sh.stopPollingLocked(idx)
+}
+
+// stopPollingLocked hands the ring back to the reaper from the wait that
+// polls on its fd: an op's, in slot self, or a datagram queue reader's
+// (self noSelf).
+//
+// Preconditions: sh.mu is held, sh.polling set; mu is dropped and retaken.
+func (sh *shard) stopPollingLocked(self uint32) {
 	sh.polling = false
 	sh.ring.SetEventfdDisabled(false)
-	sh.reapForAllLocked(idx) // CQEs posted while muted raised no signal
+	sh.reapForAllLocked(self) // CQEs posted while muted raised no signal
 }
 
 // enlist puts st on d's pend list. It reports false, listing nothing, if
