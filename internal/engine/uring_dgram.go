@@ -275,7 +275,10 @@ func (sh *shard) waitQueuePolled(s *Socket, q *dgramQueue, w *waitSpec) (polled 
 	sh.mu.Lock()
 	sh.polledSock = nil
 	sh.stopPollingLocked(noSelf)
-	sh.mu.Unlock()
+	// A reap may have queued a multishot's cancel (a queue at its bound,
+	// dgramCQELocked, acceptCQELocked) with nobody poked to submit it, as
+	// the reaper's dispatch would: submit it here.
+	sh.submitAndUnlock()
 	return true, err
 }
 
@@ -298,7 +301,13 @@ func (sh *shard) queuePollStep(uintptr) bool {
 	}
 	s := sh.polledSock
 	q := s.dq
-	return len(q.ready) > 0 || !q.armed || q.off || s.Closed() || sh.inflight != sh.idle
+	// While wakeAll ran unlocked, another reader may have armed the
+	// multishot again, under a new user_data, that reapLocked does not
+	// keep in the CQ for this wait: the wait must end and start again
+	// on it. A cancel queued by this reap (a queue at its bound) is
+	// submitted as the wait ends.
+	return len(q.ready) > 0 || !q.armed || q.ud != sh.polledUD || q.off || s.Closed() ||
+		sh.inflight != sh.idle || sh.ring.SQPending() > 0
 }
 
 // recvBatch takes s off its queue for RecvMmsg, and serves the batch from

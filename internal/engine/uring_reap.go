@@ -182,7 +182,8 @@ func (d *deadline) delist(st *opState) (fired bool) {
 	return st.dlFired
 }
 
-// cancelPendLocked cancels every op on d's pend list, on its ring.
+// cancelPendLocked cancels every op on d's pend list, on its ring; a
+// ring's pollWaker there ends its polled queue wait (waitQueuePolled).
 //
 // Preconditions: d.mu is held.
 func (d *deadline) cancelPendLocked() {
