@@ -3,11 +3,14 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -623,4 +626,152 @@ func TestPolledQueueOtherQueueFull(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the polled read still waits after 10s: its wake-up was lost")
 	}
+}
+
+// TestPolledQueueStress: three queued UDP sockets on one ring, each read
+// by two goroutines, take sequence-numbered datagrams sent at random gaps
+// and in bursts that fill a queue to its bound, with a zero-length
+// datagram (which ends the multishot) every 64, and a read deadline of
+// 0-59 µs on every fifth read, while GOMAXPROCS moves between 1 and 2. Every datagram must come out once,
+// some reads must wait polled and some end at their deadline, and nothing
+// may outlive a 30 s watchdog. Then Close ends a waiting read.
+func TestPolledQueueStress(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	defer runtime.GOMAXPROCS(old)
+	first, firstSA, sh, _ := polledQueue(t)
+	e := testEngine(t)
+	const socks, per = 3, 3000
+	type sock struct {
+		s    *Socket
+		sa   unix.Sockaddr
+		seen [per]atomic.Bool
+		got  atomic.Int32
+	}
+	ss := make([]*sock, socks)
+	for i := range ss {
+		ss[i] = &sock{s: first, sa: firstSA}
+		if i > 0 {
+			u, usa := udpSocket(t, e, unix.AF_INET, false)
+			u.home = first.home // nothing of u's is in flight yet
+			queueOn(u)
+			ss[i].s, ss[i].sa = u, usa
+		}
+	}
+	before := sh.pollCount()
+	stop, toggled := make(chan struct{}), make(chan struct{})
+	defer func() { close(stop); <-toggled }() // before the restore above
+	go func() {
+		defer close(toggled)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				runtime.GOMAXPROCS(1 + i%2)
+			}
+		}
+	}()
+	errs := make(chan error, 3*socks)
+	var readers sync.WaitGroup
+	var timeouts atomic.Int32
+	var finished atomic.Bool
+	for _, k := range ss {
+		from, _ := rawUDP(t, unix.AF_INET)
+		to := *k.sa.(*unix.SockaddrInet4) // Sendto writes into it: this goroutine's own
+		go func() {
+			var b [4]byte
+			for i := range per {
+				if i%64 == 0 {
+					// A zero-length datagram ends the multishot, and
+					// the read that takes it arms it again.
+					if err := unix.Sendto(from, nil, 0, &to); err != nil {
+						errs <- fmt.Errorf("send: %v", err)
+						return
+					}
+				}
+				binary.LittleEndian.PutUint32(b[:], uint32(i))
+				if err := unix.Sendto(from, b[:], 0, &to); err != nil {
+					errs <- fmt.Errorf("send %d: %v", i, err)
+					return
+				}
+				// Gaps let the reads wait; every 1000 datagrams, a
+				// burst of 200 fills the queue to its bound.
+				if i%3 == 0 && i%1000 >= 200 {
+					time.Sleep(time.Duration(i%200) * time.Microsecond)
+				}
+			}
+		}()
+		for r := range 2 {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				buf := make([]byte, 16)
+				for i := 0; !finished.Load(); i++ {
+					if (i+r)%5 == 0 {
+						k.s.SetReadDeadline(time.Now().Add(time.Duration(i%60) * time.Microsecond))
+					} else {
+						k.s.SetReadDeadline(time.Time{})
+					}
+					n, err := k.s.Read(buf)
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						timeouts.Add(1)
+						continue
+					}
+					if err == nil && n == 0 {
+						continue // a zero-length datagram
+					}
+					if err != nil || n != 4 {
+						errs <- fmt.Errorf("read: %d bytes, %v", n, err)
+						return
+					}
+					seq := binary.LittleEndian.Uint32(buf)
+					if seq >= per || k.seen[seq].Swap(true) {
+						errs <- fmt.Errorf("datagram %d came out twice", seq)
+						return
+					}
+					k.got.Add(1)
+				}
+			}()
+		}
+	}
+	watchdog := time.After(30 * time.Second)
+	for all := false; !all; {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case <-watchdog:
+			stacks := make([]byte, 1<<20)
+			t.Fatalf("the datagrams stalled; goroutines:\n%s", stacks[:runtime.Stack(stacks, true)])
+		case <-time.After(time.Millisecond):
+		}
+		all = true
+		for _, k := range ss {
+			all = all && k.got.Load() == per
+		}
+	}
+	// The readers left waiting end at a deadline in the past, which each
+	// of them may have moved on meanwhile: set it until they are gone.
+	finished.Store(true)
+	gone := make(chan struct{})
+	go func() { readers.Wait(); close(gone) }()
+	for wait := true; wait; {
+		for _, k := range ss {
+			k.s.SetReadDeadline(time.Now())
+		}
+		select {
+		case <-gone:
+			wait = false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Logf("%d datagrams on each of %d sockets; %d reads ended at their deadline, %d waits polled",
+		per, socks, timeouts.Load(), sh.pollCount()-before)
+	if timeouts.Load() == 0 {
+		t.Error("no read ended at its deadline")
+	}
+	if sh.pollCount() == before {
+		t.Error("no read waited polled")
+	}
+	ss[1].s.SetReadDeadline(time.Time{})
+	readEndsAtClose(t, ss[1].s, sh)
 }
