@@ -237,15 +237,17 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 // may when nothing but multishots is in flight on the ring, nobody else
 // reaps, submits or waits on it, and the wait ends for nothing but the
 // socket's read deadline and Close. It ends when q holds an entry, the
-// multishot has ended (Close's cancel ends it), another op is in flight on
-// the ring, or the deadline passes: the reader has no op for the deadline
-// to cancel, so the ring's pollWaker stands on the deadline's list in its
-// place, and the deadline moves the ring file's read deadline into the
-// past (cancelPendLocked). It reports false, having waited for nothing,
-// where it may not wait so.
+// multishot has ended (Close's cancel ends it) or been armed again under
+// another user_data, another op is in flight on the ring, its reap queued
+// an SQE (submitted as it ends), or the deadline passes: the reader has no
+// op for the deadline to cancel, so the ring's pollWaker stands on the
+// deadline's list in its place, and the deadline moves the ring file's
+// read deadline into the past (cancelPendLocked). It reports false,
+// having waited for nothing, where it may not wait so.
 //
-// What it saves is the reaper's hop: at one flow, a datagram woke the
-// reaper's thread, and the reaper the reader.
+// What it saves is the reaper's hop: a datagram woke the reaper's
+// goroutine, and the reaper the reader (in-process ping-pong at one P, one
+// flow: a sixth of a round trip).
 func (sh *shard) waitQueuePolled(s *Socket, q *dgramQueue, w *waitSpec) (polled bool, err error) {
 	if sh.rrc == nil || w.mode == 0 || !w.plain() {
 		return false, nil
