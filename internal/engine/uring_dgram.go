@@ -243,11 +243,7 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 // op for the deadline to cancel, so the ring's pollWaker stands on the
 // deadline's list in its place, and the deadline moves the ring file's
 // read deadline into the past (cancelPendLocked). It reports false,
-// having waited for nothing, where it may not wait so. Unlike an op's
-// polled wait it does not ask how many waiters the last reap woke: a
-// reaper's pass that finds only multishot CQEs wakes nobody and leaves
-// that count as it was, so on a ring that serves only queues it could
-// stay above one for good, and no reader would ever poll.
+// having waited for nothing, where it may not wait so.
 //
 // What it saves is the reaper's hop: a datagram woke the reaper's
 // goroutine, and the reaper the reader (in-process ping-pong at one P, one

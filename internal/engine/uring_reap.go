@@ -395,12 +395,15 @@ func (sh *shard) dispatchAndUnlock(wake *[]*opState, own bool) bool {
 	clear(sh.handoff)
 	sh.handoff = sh.handoff[:0]
 	sh.payOwedLocked()
+	// Every reap sets the count, one that wakes nobody (multishot CQEs
+	// alone) too: a count left from a reap long past kept queue readers
+	// from ever waiting polled (quietLocked).
+	sh.batch = len(*wake)
 	if len(*wake) == 0 {
 		sh.submitAndUnlock() // stragglers whose submit failed
 		return false
 	}
 	sh.reaping++
-	sh.batch = len(*wake)
 	sh.mu.Unlock()
 	wakeAll(*wake)
 	clear(*wake)

@@ -271,17 +271,18 @@ func (sh *shard) launchAndUnlock(s *Socket, w *waitSpec, idx uint32, st *opState
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) aloneLocked(st *opState) bool {
-	return !st.idle && sh.inflight-sh.idle == 1 && sh.batch <= 1 && sh.quietLocked()
+	return !st.idle && sh.inflight-sh.idle == 1 && sh.quietLocked()
 }
 
 // quietLocked reports whether nobody but the caller reaps or waits on the
-// ring: no wake-ups owed, no reaper dispatching, and nobody waiting
-// inline or polled, or entering. (aloneLocked also asks that the last
-// reap woke at most one waiter, who may submit next.)
+// ring: no wake-ups owed, no reaper dispatching, nobody waiting inline or
+// polled, or entering, and the last reap woke at most one waiter, who may
+// submit next (woken ones that have not yet queued their next ops are
+// about to need the ring and the P).
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) quietLocked() bool {
-	return sh.deferredLocked() == 0 && sh.reaping == 0 && !sh.inline && !sh.polling && !sh.entering
+	return sh.batch <= 1 && sh.deferredLocked() == 0 && sh.reaping == 0 && !sh.inline && !sh.polling && !sh.entering
 }
 
 // submitOwnAndUnlock is submitAndUnlock for a caller whose op, in slot idx,
