@@ -97,7 +97,10 @@ func (l *epollLoop) acceptAll() {
 }
 
 func (l *epollLoop) onEvent(c *Conn, events uint32) {
-	if events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.closing {
+	// Reading goes on after Close, what comes dropped, as the multishot
+	// receive does on io_uring: data left unread at close(2) makes the
+	// kernel reset the connection and discard the output still queued.
+	if events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.eof {
 		for !c.closed {
 			n, err := unix.Read(c.fd, l.buf)
 			if err == unix.EAGAIN || err == unix.EINTR {
@@ -110,7 +113,7 @@ func (l *epollLoop) onEvent(c *Conn, events uint32) {
 			if n == 0 {
 				// The peer shut down its side: send what is pending,
 				// then close.
-				c.closing = true
+				c.eof, c.closing = true, true
 				c.markDirty()
 				return
 			}
@@ -159,7 +162,7 @@ func (l *epollLoop) flush() {
 			continue
 		}
 		want := uint32(unix.EPOLLIN | unix.EPOLLRDHUP)
-		if c.closing {
+		if c.eof {
 			want = 0 // reading is over
 		}
 		if len(c.out) > 0 {

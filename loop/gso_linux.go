@@ -73,11 +73,14 @@ func (g *gsoGrouper) init() {
 func (g *gsoGrouper) add(to *unix.RawSockaddrInet6, tolen uint32, n int, solo bool) {
 	i := int32(len(g.next))
 	g.next = append(g.next, -1)
+	k := gsoKey{to: *to, tolen: tolen}
 	if n == 0 || n > g.maxSeg || solo || to.Port == 0 {
+		// A send of its own, after the destination's open group: later
+		// datagrams to it must not join that group and leave before it.
+		delete(g.open, k)
 		g.groups = append(g.groups, gsoGroup{first: i, last: i, count: 1, seg: n, bytes: n, closed: true})
 		return
 	}
-	k := gsoKey{to: *to, tolen: tolen}
 	if gi, ok := g.open[k]; ok {
 		gr := &g.groups[gi]
 		if !gr.closed && n <= gr.seg && gr.bytes+n <= gsoMaxBytes {

@@ -297,6 +297,7 @@ type Conn struct {
 	pin     runtime.Pinner
 
 	closing bool  // Close was called: close once output drains
+	eof     bool  // epoll: the peer's end of stream was read
 	closed  bool  // OnClose has run
 	err     error // why the connection ends
 	ops     int   // uring: requests in flight on fd
