@@ -49,6 +49,14 @@ func (c *conn) readErr(err error) error {
 	return opError("read", "read", c.network(), c.laddr, c.raddr, err)
 }
 
+// readFromErr is readErr for ReadFrom, whose syscall net names
+// recvfrom.
+//
+//go:noinline
+func (c *conn) readFromErr(err error) error {
+	return opError("read", "recvfrom", c.network(), c.laddr, c.raddr, err)
+}
+
 //go:noinline
 func (c *conn) writeErr(err error) error {
 	return opError("write", "write", c.network(), c.laddr, c.raddr, err)
@@ -58,7 +66,13 @@ func (c *conn) writeErr(err error) error {
 // stream. A Read cut short by a deadline or Close returns only after the
 // kernel has let go of b.
 func (c *conn) Read(b []byte) (int, error) {
-	if len(b) == 0 && c.stream {
+	if len(b) == 0 {
+		// As net's (internal/poll.FD.Read): a zero-length Read returns
+		// at once on any socket, without a syscall, so that it neither
+		// waits for nor takes a datagram; but a closed conn fails.
+		if c.s.Closed() {
+			return 0, c.readErr(net.ErrClosed)
+		}
 		return 0, nil
 	}
 	n, err := c.s.Read(b)

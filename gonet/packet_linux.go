@@ -64,7 +64,7 @@ func (c *UDPConn) File() (*os.File, error) {
 func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
 	if err != nil {
-		return n, nil, c.readErr(err)
+		return n, nil, c.readFromErr(err)
 	}
 	return n, addrFrom(c.network(), &from), nil
 }
@@ -81,7 +81,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
 	if err != nil {
-		return n, netip.AddrPort{}, c.readErr(err)
+		return n, netip.AddrPort{}, c.readFromErr(err)
 	}
 	return n, addrPortFrom(&from), nil
 }

@@ -46,7 +46,7 @@ func (c *UnixConn) CloseWrite() error {
 func (c *UnixConn) ReadFromUnix(b []byte) (int, *net.UnixAddr, error) {
 	n, sa, _, err := c.s.Recv(bg, b, 0, true, 0)
 	if err != nil {
-		return n, nil, c.readErr(err)
+		return n, nil, c.readFromErr(err)
 	}
 	return n, c.unixAddr(sa), nil
 }
