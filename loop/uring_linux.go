@@ -236,12 +236,18 @@ func (r *loopRing) sqe() *uring.SQE {
 // entering the ring: tests make a ring fail with it.
 var enterFault atomic.Pointer[error]
 
-// wait submits n SQEs and waits for at least one CQE.
+// wait submits n SQEs and waits for at least one CQE, unless the backlog
+// holds some: those are the loop's to handle first, and no further CQE
+// may come until it does (a reply, a re-armed receive).
 func (r *loopRing) wait(n uint32) error {
 	if err := enterFault.Load(); err != nil {
 		return *err
 	}
-	_, err := r.Enter(n, 1, uring.IORING_ENTER_GETEVENTS, nil)
+	min := uint32(1)
+	if len(r.backlog) > 0 {
+		min = 0
+	}
+	_, err := r.Enter(n, min, uring.IORING_ENTER_GETEVENTS, nil)
 	return err
 }
 
