@@ -87,7 +87,11 @@
 // cannot see what the queue holds, so datagrams queued by earlier plain
 // reads come out of the next plain read, and a conn wrapped before it is
 // read, as x/net's ipv4.NewPacketConn and ipv6.NewPacketConn wrap it,
-// never queues.
+// never queues. On a connected UDPConn that queues, an error the kernel
+// reports for the socket (ECONNREFUSED, from an ICMP port unreachable)
+// while no read waits goes to the armed multishot, and so to the next
+// read: with net the next Write or read gets it. Either way one call
+// reports it.
 //
 // A UDPConn's sends on the uring backend try sendto(2) or sendmsg(2) first,
 // and wait on the ring only when the socket has no room: a datagram send

@@ -31,6 +31,10 @@ import (
 //     the pages datagrams touch become resident.
 //   - A zero-length datagram ends the multishot (the kernel's choice);
 //     the read that takes it arms it again.
+//   - An error the kernel reports for the socket (ECONNREFUSED on a
+//     connected one, from an ICMP port unreachable) ends the multishot
+//     whether a read waits or not, and waits in the queue for the next
+//     read; without the multishot the next send(2) could have reported it.
 //   - The first read that asks for more than data and sender (control
 //     data, flags, a non-blocking socket, a raw read through RawConn or
 //     a RecvMmsg batch) takes the socket off the queue for good: the multishot is
