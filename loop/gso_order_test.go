@@ -3,7 +3,6 @@
 package loop
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 )
@@ -21,15 +20,7 @@ func TestZeroLengthKeepsOrder(t *testing.T) {
 			pc.WriteTo([]byte("b"), aAddr)
 		},
 	}
-	s := servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1})
-	conn, err := net.Dial("udp4", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("go")); err != nil {
-		t.Fatal(err)
-	}
+	poke(t, servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1}))
 	var got []string
 	for range 3 {
 		data, _, _ := recvRaw(t, a, 100)

@@ -5,7 +5,6 @@ package loop
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"testing"
 
@@ -60,12 +59,7 @@ func TestPacketRefusedGroupVerdicts(t *testing.T) {
 		},
 	}
 	s := servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1})
-	conn, err := net.Dial("udp4", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.Write([]byte("go"))
+	poke(t, s)
 	for i, r := range script {
 		if r.bcast {
 			continue
@@ -110,13 +104,7 @@ func TestPacketReplyFromSendError(t *testing.T) {
 			pc.WriteTo([]byte("from OnSendError"), aAddr)
 		},
 	}
-	s := servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1})
-	conn, err := net.Dial("udp4", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.Write([]byte("go"))
+	poke(t, servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1}))
 	for range 3 {
 		if data, _, _ := recvRaw(t, a, 100); string(data) != "from OnSendError" {
 			t.Fatalf("got %q", data)

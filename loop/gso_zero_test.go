@@ -3,7 +3,6 @@
 package loop
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 )
@@ -45,15 +44,7 @@ func TestPacketZeroLengthAtSlabEnd(t *testing.T) {
 			t.Errorf("OnSendError %v: %v", to, err)
 		},
 	}
-	s := servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1})
-	conn, err := net.Dial("udp4", s.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte("go")); err != nil {
-		t.Fatal(err)
-	}
+	poke(t, servePacket(t, "udp4", "127.0.0.1:0", h, &Config{Loops: 1}))
 	if data, _, _ := recvRaw(t, a, 100); len(data) != 0 {
 		t.Fatalf("first datagram: %q, want an empty one", data)
 	}

@@ -25,6 +25,20 @@ var packetEcho = PacketHandlers{Packet: func(pc *PacketConn, data []byte, from n
 }}
 
 // servePacket starts a PacketServer and stops it at the end of the test.
+// poke sends one datagram ("go") from a fresh UDP socket to s, which
+// makes its handler run; the socket is closed at cleanup.
+func poke(t *testing.T, s *PacketServer) {
+	t.Helper()
+	conn, err := net.Dial("udp4", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := conn.Write([]byte("go")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func servePacket(t *testing.T, network, addr string, h PacketHandler, cfg *Config) *PacketServer {
 	t.Helper()
 	s, err := ListenPacket(network, addr, h, cfg)
