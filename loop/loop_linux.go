@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ksocket-go/ksocket/internal/engine"
 	"golang.org/x/sys/unix"
@@ -54,6 +55,12 @@ func (h Handlers) OnClose(c *Conn, err error) {
 	}
 }
 
+// defaultSpin is Config.Spin's default: longer than the gap between
+// requests of a loop whose clients keep it busy (64 connections' 64 B
+// echo here: a few µs), and well short of a lone connection's round trip
+// (30-50 µs), where a poll would only burn the CPU.
+const defaultSpin = 10 * time.Microsecond
+
 // Config tunes a Server; the zero value is fine.
 type Config struct {
 	// Loops is the number of event loops; 0 means runtime.GOMAXPROCS(0).
@@ -65,6 +72,14 @@ type Config struct {
 	// resident when the loop starts: the buffer ring hands out every buffer
 	// in turn, so under load those pages soon would be anyway.
 	Buffers int
+	// Spin is how long the loop of a one-loop stream server (Listen) on
+	// io_uring polls its ring, when it runs out of work, before it sleeps
+	// in the kernel;
+	// 0 means 10µs, and a negative Spin turns polling off. A poll that
+	// finds nothing makes the next 1, 2, 4, ... 64 waits sleep at once.
+	// With more loops none polls: a polling loop would hold a CPU that
+	// another loop, or its clients, may need. See the package doc.
+	Spin time.Duration
 }
 
 // withDefaults returns a copy of c (the zero Config if c is nil) with its
@@ -82,6 +97,9 @@ func (c *Config) withDefaults(bufferSize, buffers int) (Config, error) {
 	}
 	if d.Buffers <= 0 {
 		d.Buffers = buffers
+	}
+	if d.Spin == 0 {
+		d.Spin = defaultSpin
 	}
 	if d.Buffers&(d.Buffers-1) != 0 || d.Buffers > 32768 {
 		return d, fmt.Errorf("loop: Buffers %d: want a power of two up to 32768", d.Buffers)

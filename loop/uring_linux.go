@@ -50,6 +50,9 @@ type uringLoop struct {
 	dirty  []*Conn
 	rearm  []*Conn // receives ended by -ENOBUFS, re-armed after buffers return
 	accept bool    // multishot accept armed
+	// Polling before a wait (Config.Spin): after a poll that found
+	// nothing, the next backoff waits skip it (1, 2, 4, ... 64).
+	skip, backoff int
 
 	// Receive buffers: nbufs of bufSize in bufMem, handed to the kernel
 	// through the provided buffer ring in brMem (Linux 5.19+). Both are
@@ -251,6 +254,41 @@ func (r *loopRing) wait(n uint32) error {
 	return err
 }
 
+// spin polls the ring for up to Config.Spin before the loop would sleep
+// in io_uring_enter, unless it is backing off: a loop that sleeps is woken
+// by whoever completes its next request, and that wake-up costs the
+// waker. A poll that finds nothing doubles the number of waits, up to
+// 64, that skip polling; one that finds work resets it. So a loop whose
+// requests come further apart than Spin (one connection), or whose
+// clients share its CPU and cannot run while it polls, soon polls before
+// one wait in 64.
+func (l *uringLoop) spin() {
+	if l.skip > 0 {
+		l.skip--
+		return
+	}
+	if l.ring.poll(time.Now().Add(l.s.cfg.Spin)) {
+		l.backoff = 0
+		return
+	}
+	l.backoff = min(max(2*l.backoff, 1), 64)
+	l.skip = l.backoff
+}
+
+// poll reports whether the kernel has work for the loop, task work for
+// its thread (IORING_SQ_TASKRUN: a receive's data, under DEFER_TASKRUN) or
+// CQEs, by end, polling for it until then.
+func (r *loopRing) poll(end time.Time) bool {
+	for i := 1; ; i++ {
+		if r.CQReady() > 0 || r.SQFlags()&uring.IORING_SQ_TASKRUN != 0 {
+			return true
+		}
+		if i%16 == 0 && time.Now().After(end) {
+			return false
+		}
+	}
+}
+
 // next returns the next CQE to handle, the backlog's first; ok is false
 // when there is none.
 func (r *loopRing) next() (ud uint64, res int32, flags uint32, ok bool) {
@@ -361,6 +399,9 @@ func (l *uringLoop) run() (err error) {
 	for !l.stopping.Load() {
 		l.flush()
 		n := l.ring.FlushSQ()
+		if n == 0 && l.s.cfg.Spin > 0 && l.s.cfg.Loops == 1 {
+			l.spin()
+		}
 		if err := l.ring.wait(n); err != nil && err != unix.ETIME {
 			if err != unix.EBUSY && err != unix.EAGAIN {
 				return fmt.Errorf("loop: io_uring_enter: %w", err)
