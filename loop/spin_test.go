@@ -22,22 +22,35 @@ func TestSpinBacksOff(t *testing.T) {
 	l.ring.Ring = ring
 	// Polls that find nothing: each lasts its budget, and the waits
 	// between them skip it, twice as many each time, to 64.
-	var polls []int
+	var polls, gaps []int // back-off after each poll; skipped waits between polls
+	gap := 0
 	for range 200 {
 		skipped := l.skip > 0
 		start := time.Now()
 		l.spin()
-		if !skipped {
-			if took := time.Since(start); took < 200*time.Microsecond {
-				t.Fatalf("a poll that found nothing ended after %v, before its budget", took)
-			}
-			polls = append(polls, l.backoff)
+		if skipped {
+			gap++
+			continue
 		}
+		if took := time.Since(start); took < 200*time.Microsecond {
+			t.Fatalf("a poll that found nothing ended after %v, before its budget", took)
+		}
+		if len(polls) > 0 {
+			gaps = append(gaps, gap)
+		}
+		gap = 0
+		polls = append(polls, l.backoff)
 	}
 	want := []int{1, 2, 4, 8, 16, 32, 64, 64}
 	for i, b := range want {
 		if i >= len(polls) || polls[i] != b {
 			t.Fatalf("back-off after each fruitless poll: %v, want it to start %v", polls, want)
+		}
+	}
+	// The back-off must take effect: that many waits skip the poll.
+	for i, g := range want[:len(want)-1] {
+		if i >= len(gaps) || gaps[i] != g {
+			t.Fatalf("waits skipped between polls: %v, want them to start %v", gaps, want[:len(want)-1])
 		}
 	}
 	// A poll that finds a CQE resets the back-off.

@@ -276,11 +276,12 @@ func (l *uringLoop) spin() {
 }
 
 // poll reports whether the kernel has work for the loop, task work for
-// its thread (IORING_SQ_TASKRUN: a receive's data, under DEFER_TASKRUN) or
-// CQEs, by end, polling for it until then.
+// its thread (IORING_SQ_TASKRUN: a receive's data, under DEFER_TASKRUN),
+// CQEs held back on a full CQ (IORING_SQ_CQ_OVERFLOW: the enter flushes
+// them) or CQEs, by end, polling for it until then.
 func (r *loopRing) poll(end time.Time) bool {
 	for i := 1; ; i++ {
-		if r.CQReady() > 0 || r.SQFlags()&uring.IORING_SQ_TASKRUN != 0 {
+		if r.CQReady() > 0 || r.SQFlags()&(uring.IORING_SQ_TASKRUN|uring.IORING_SQ_CQ_OVERFLOW) != 0 {
 			return true
 		}
 		if i%16 == 0 && time.Now().After(end) {
