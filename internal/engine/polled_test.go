@@ -78,6 +78,30 @@ func (sh *shard) waitPolling() { sh.waitUntil(func() bool { return sh.polling })
 // chain.
 func (sh *shard) waitQuiet() { sh.waitUntil(func() bool { return sh.reaping == 0 && !sh.entering }) }
 
+// toggleProcs sets GOMAXPROCS to 2, then moves it between 1 and 2 every
+// 3 ms while the test runs, so that ops are pending as goroutines move
+// between Ps; cleanup stops the toggling, then restores GOMAXPROCS.
+func toggleProcs(t *testing.T) {
+	old := runtime.GOMAXPROCS(2)
+	stop, toggled := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		close(stop)
+		<-toggled // before the restore: it must not set GOMAXPROCS after it
+		runtime.GOMAXPROCS(old)
+	})
+	go func() {
+		defer close(toggled)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+				runtime.GOMAXPROCS(1 + i%2)
+			}
+		}
+	}()
+}
+
 // readWithin runs read on another goroutine and fails the test if it
 // has not returned within d: a polled op whose wake-up was lost waits
 // for ever, deadline or not.
@@ -319,26 +343,10 @@ func TestPolledNotAccept(t *testing.T) {
 // is sequence-numbered: no byte is lost or repeated, and no read outlives
 // a watchdog, whose report carries every goroutine's stack.
 func TestPolledStress(t *testing.T) {
-	old := runtime.GOMAXPROCS(2)
-	defer runtime.GOMAXPROCS(old)
+	toggleProcs(t)
 	c, s, sh := polledPair(t)
 	const total = 100000
 	before := sh.pollCount()
-	stop, toggled := make(chan struct{}), make(chan struct{})
-	// The toggler ends before the restore above runs: it must not set
-	// GOMAXPROCS after it.
-	defer func() { close(stop); <-toggled }()
-	go func() { // GOMAXPROCS moves while ops are pending
-		defer close(toggled)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(3 * time.Millisecond):
-				runtime.GOMAXPROCS(1 + i%2)
-			}
-		}
-	}()
 	writeErr := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 64)
@@ -629,8 +637,7 @@ func TestPolledQueueOtherQueueFull(t *testing.T) {
 // some reads must wait polled and some end at their deadline, and nothing
 // may outlive a 30 s watchdog. Then Close ends a waiting read.
 func TestPolledQueueStress(t *testing.T) {
-	old := runtime.GOMAXPROCS(2)
-	defer runtime.GOMAXPROCS(old)
+	toggleProcs(t)
 	first, firstSA, sh, _ := polledQueue(t)
 	e := testEngine(t)
 	const socks, per = 3, 3000
@@ -651,19 +658,6 @@ func TestPolledQueueStress(t *testing.T) {
 		}
 	}
 	before := sh.pollCount()
-	stop, toggled := make(chan struct{}), make(chan struct{})
-	defer func() { close(stop); <-toggled }() // before the restore above
-	go func() {
-		defer close(toggled)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-time.After(3 * time.Millisecond):
-				runtime.GOMAXPROCS(1 + i%2)
-			}
-		}
-	}()
 	errs := make(chan error, 3*socks)
 	var readers sync.WaitGroup
 	var timeouts atomic.Int32
