@@ -8,6 +8,16 @@
 // connection. Handlers must not block: blocking work goes to another
 // goroutine, and Conn.Do brings its result back onto the loop safely.
 //
+// Conn.Close takes effect once the connection's output is sent. Then,
+// unless the peer has shut down its side, the connection lingers
+// (Config.Linger, 5s): its write side is shut down, so the peer reads the
+// reply and then EOF, and the loop reads and drops what the peer still
+// sends until the peer's EOF or the linger's end, when it closes the fd.
+// Bytes that arrive after close(2), or lie unread at it, make the kernel
+// reset the connection and discard the part of the reply still queued;
+// nginx's lingering close and net/http's close-write-and-wait meet the
+// same problem. OnClose runs when the linger begins.
+//
 // On io_uring each loop owns a ring set up with SINGLE_ISSUER and
 // DEFER_TASKRUN (where the kernel has them) on a locked OS thread. Accepts
 // are one multishot accept per loop, receives are multishot receives on a

@@ -5,6 +5,7 @@ package loop
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,10 +20,11 @@ type epollLoop struct {
 	control // tasks and the stop flag, from any goroutine
 
 	// Owned by the loop goroutine.
-	conns  map[int]*Conn
-	dirty  []*Conn
-	buf    []byte
-	events []unix.EpollEvent
+	conns   map[int]*Conn
+	dirty   []*Conn
+	lingers lingerQueue
+	buf     []byte
+	events  []unix.EpollEvent
 }
 
 func newEpollLoop(s *Server, lnFd int) (loopRunner, error) {
@@ -53,7 +55,7 @@ func (l *epollLoop) run() error {
 	defer l.teardown()
 	for !l.stopping.Load() {
 		l.flush()
-		n, err := unix.EpollWait(l.epfd, l.events, -1)
+		n, err := unix.EpollWait(l.epfd, l.events, l.timeout())
 		if err == unix.EINTR {
 			continue
 		}
@@ -78,6 +80,19 @@ func (l *epollLoop) run() error {
 	return nil
 }
 
+// timeout closes the lingering connections whose time is up, and returns
+// epoll_wait's timeout in milliseconds: until the next one's, or -1.
+func (l *epollLoop) timeout() int {
+	if len(l.lingers.q) == 0 {
+		return -1
+	}
+	next := l.lingers.expire(time.Now(), l.release)
+	if next.IsZero() {
+		return -1
+	}
+	return max(int((time.Until(next)+time.Millisecond-1)/time.Millisecond), 0)
+}
+
 func (l *epollLoop) acceptAll() {
 	for {
 		fd, sa, err := unix.Accept4(l.lnFd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
@@ -97,14 +112,19 @@ func (l *epollLoop) acceptAll() {
 }
 
 func (l *epollLoop) onEvent(c *Conn, events uint32) {
-	// Reading goes on after Close, what comes dropped, as the multishot
-	// receive does on io_uring: data left unread at close(2) makes the
-	// kernel reset the connection and discard the output still queued.
+	// Reading goes on after Close, and while the connection lingers, what
+	// comes dropped, as the multishot receive does on io_uring: data left
+	// unread at close(2) makes the kernel reset the connection and discard
+	// the output still queued.
 	if events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !c.eof {
-		for !c.closed {
+		for !c.closed || c.lingering {
 			n, err := unix.Read(c.fd, l.buf)
 			if err == unix.EAGAIN || err == unix.EINTR {
 				break
+			}
+			if c.lingering && (err != nil || n == 0) {
+				l.release(c) // the peer's EOF, or its reset
+				return
 			}
 			if err != nil {
 				l.end(c, err)
@@ -167,11 +187,9 @@ func (l *epollLoop) flush() {
 		}
 		if len(c.out) > 0 {
 			want |= unix.EPOLLOUT
-		} else {
-			if c.closing {
-				l.end(c, nil)
-				continue
-			}
+		} else if c.closing && !l.lingers.start(c, l.s) {
+			l.end(c, nil)
+			continue
 		}
 		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: want, Fd: int32(c.fd)})
 	}
@@ -184,6 +202,12 @@ func (l *epollLoop) end(c *Conn, err error) {
 	}
 	c.closed, c.err = true, err
 	l.s.h.OnClose(c, err)
+	l.release(c)
+}
+
+// release closes c's fd; OnClose has run.
+func (l *epollLoop) release(c *Conn) {
+	c.lingering = false
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
 	delete(l.conns, c.fd)
 	unix.Close(c.fd)
@@ -191,7 +215,11 @@ func (l *epollLoop) end(c *Conn, err error) {
 
 func (l *epollLoop) teardown() {
 	for _, c := range l.conns {
-		l.end(c, ErrServerClosed)
+		if c.lingering {
+			l.release(c)
+		} else {
+			l.end(c, ErrServerClosed)
+		}
 	}
 	l.discard()
 }

@@ -26,7 +26,8 @@ type Handler interface {
 	// OnData returns: its buffer goes back to the kernel then.
 	OnData(c *Conn, data []byte)
 	// OnClose is called once when the connection ends: err is nil after
-	// Close or the peer's orderly shutdown.
+	// Close, once what was written has been sent, or after the peer's
+	// orderly shutdown.
 	OnClose(c *Conn, err error)
 }
 
@@ -61,6 +62,10 @@ func (h Handlers) OnClose(c *Conn, err error) {
 // (30-50 µs), where a poll would only burn the CPU.
 const defaultSpin = 10 * time.Microsecond
 
+// defaultLinger is Config.Linger's default, nginx's lingering_timeout: long
+// enough for a peer on another continent to read the reply and close.
+const defaultLinger = 5 * time.Second
+
 // Config tunes a Server; the zero value is fine.
 type Config struct {
 	// Loops is the number of event loops; 0 means runtime.GOMAXPROCS(0).
@@ -80,6 +85,15 @@ type Config struct {
 	// With more loops none polls: a polling loop would hold a CPU that
 	// another loop, or its clients, may need. See the package doc.
 	Spin time.Duration
+	// Linger is how long a stream connection ended with Close, whose peer
+	// has not shut down its side, stays open once its output is sent: its
+	// write side is shut down, so the peer reads the reply and then EOF,
+	// and what the peer still sends is read and dropped until its EOF or
+	// until Linger passes. Closing at once would make the kernel answer
+	// data that arrives after close(2) with a reset, which discards
+	// whatever of the reply the peer has not yet read. 0 means 5s, and a
+	// negative Linger closes at once. OnClose runs before the linger.
+	Linger time.Duration
 }
 
 // withDefaults returns a copy of c (the zero Config if c is nil) with its
@@ -100,6 +114,9 @@ func (c *Config) withDefaults(bufferSize, buffers int) (Config, error) {
 	}
 	if d.Spin == 0 {
 		d.Spin = defaultSpin
+	}
+	if d.Linger == 0 {
+		d.Linger = defaultLinger
 	}
 	if d.Buffers&(d.Buffers-1) != 0 || d.Buffers > 32768 {
 		return d, fmt.Errorf("loop: Buffers %d: want a power of two up to 32768", d.Buffers)
@@ -314,12 +331,13 @@ type Conn struct {
 	spare   []byte // an emptied output buffer, kept for the next batch
 	pin     runtime.Pinner
 
-	closing bool  // Close was called: close once output drains
-	eof     bool  // epoll: the peer's end of stream was read
-	closed  bool  // OnClose has run
-	err     error // why the connection ends
-	ops     int   // uring: requests in flight on fd
-	dirty   bool  // on the loop's flush list
+	closing   bool  // Close was called: close once output drains
+	eof       bool  // the peer's end of stream was read
+	closed    bool  // OnClose has run
+	lingering bool  // closed, its fd still open and read (Config.Linger)
+	err       error // why the connection ends
+	ops       int   // uring: requests in flight on fd
+	dirty     bool  // on the loop's flush list
 }
 
 // Write queues b (copied) for sending. The bytes go out at the end of the
@@ -335,7 +353,8 @@ func (c *Conn) Write(b []byte) {
 	c.markDirty()
 }
 
-// Close closes the connection once what was written has been sent.
+// Close closes the connection once what was written has been sent, after
+// a linger (Config.Linger) unless the peer has shut its side down.
 func (c *Conn) Close() {
 	if c.closing || c.closed {
 		return
@@ -366,6 +385,52 @@ func (c *Conn) Do(f func(c *Conn)) error {
 		return net.ErrClosed
 	}
 	return nil
+}
+
+// lingerQueue holds a loop's lingering connections (Config.Linger) in the
+// order their lingers began, which, all lingers being as long, is the
+// order they end in.
+type lingerQueue struct {
+	q []lingerer
+}
+
+type lingerer struct {
+	c     *Conn
+	until time.Time
+}
+
+// start ends c, closed by its handler and its output sent, unless the
+// peer's EOF came or lingering is off: it shuts c's write side down (a
+// FIN after the reply), runs OnClose, and queues c to linger until its
+// deadline. When start reports false the caller closes c at once; so it
+// does when the shutdown fails, on a connection already gone.
+func (lq *lingerQueue) start(c *Conn, s *Server) bool {
+	if c.eof || s.cfg.Linger < 0 || unix.Shutdown(c.fd, unix.SHUT_WR) != nil {
+		return false
+	}
+	c.closed, c.lingering = true, true
+	s.h.OnClose(c, nil)
+	lq.q = append(lq.q, lingerer{c, time.Now().Add(s.cfg.Linger)})
+	return true
+}
+
+// expire closes, with release, the lingering connections whose deadline
+// has come by now, and drops those that ended before it. It returns the
+// next deadline, zero if none is left.
+func (lq *lingerQueue) expire(now time.Time, release func(c *Conn)) time.Time {
+	for len(lq.q) > 0 {
+		e := lq.q[0]
+		if e.c.lingering {
+			if now.Before(e.until) {
+				return e.until
+			}
+			release(e.c)
+		}
+		lq.q[0] = lingerer{}
+		lq.q = lq.q[1:]
+	}
+	lq.q = nil
+	return time.Time{}
 }
 
 // Output buffers between these sizes are kept for the connection's next

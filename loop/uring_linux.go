@@ -25,8 +25,9 @@ const (
 	kindClose
 	kindWake
 	kindRetry       // back-off timer
-	kindRetryCancel // its cancel at teardown
+	kindTimerCancel // a timer's cancel at teardown
 	kindSendGroup   // UDP: a send of several datagrams with UDP_SEGMENT
+	kindLinger      // the timer of the first lingering connection
 )
 
 func udata(kind uint8, id, gen uint32) uint64 {
@@ -44,12 +45,13 @@ type uringLoop struct {
 	control // tasks and the stop flag, from any goroutine
 
 	// Owned by the loop goroutine.
-	conns  []*Conn
-	gens   []uint32
-	free   []uint32
-	dirty  []*Conn
-	rearm  []*Conn // receives ended by -ENOBUFS, re-armed after buffers return
-	accept bool    // multishot accept armed
+	conns   []*Conn
+	gens    []uint32
+	free    []uint32
+	dirty   []*Conn
+	rearm   []*Conn // receives ended by -ENOBUFS, re-armed after buffers return
+	lingers lingerQueue
+	accept  bool // multishot accept armed
 	// Polling before a wait (Config.Spin): after a poll that found
 	// nothing, the next backoff waits skip it (1, 2, 4, ... 64).
 	skip, backoff int
@@ -60,7 +62,7 @@ type uringLoop struct {
 	bufSize int
 	nbufs   uint32
 	bufMem  []byte
-	brMem   []byte // ring entries, then one kslot-like area for the timespec
+	brMem   []byte // ring entries, then 64 bytes for the timers' timespecs
 	br      uring.BufRing
 }
 
@@ -73,7 +75,7 @@ var ringOps = []engine.RingOp{
 	{Op: uring.IORING_OP_POLL_ADD},     // armWake: multishot poll on the eventfd
 	{Op: uring.IORING_OP_RECV},         // armRecv: multishot into the buffer ring
 	{Op: uring.IORING_OP_SEND},         // flush
-	{Op: uring.IORING_OP_TIMEOUT},      // accept back-off
+	{Op: uring.IORING_OP_TIMEOUT},      // accept back-off, linger
 	{Op: uring.IORING_OP_ASYNC_CANCEL}, // end, stop
 	{Op: uring.IORING_OP_CLOSE},        // end
 }
@@ -112,7 +114,9 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 		return nil, err
 	}
 	l.br = uring.NewBufRing(l.brMem, l.nbufs)
-	l.ring.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[int(l.nbufs)*uring.SizeofBuf]))
+	tail := int(l.nbufs) * uring.SizeofBuf
+	l.ring.retry.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail]))
+	l.ring.linger.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+int(unsafe.Sizeof(uring.Timespec{}))]))
 	return l, nil
 }
 
@@ -171,39 +175,60 @@ func newLoopRing(br *uring.BufRing, nbufs uint32, ops []engine.RingOp, sqeFlags 
 // them out first, in order.
 type loopRing struct {
 	*uring.Ring
-	backlog  []uring.CQE
-	err      error     // the ring failed: sqe hands out scratch
-	scratch  uring.SQE // an SQE the kernel never sees
-	retrying bool      // the back-off timer is armed
-	ts       *uring.Timespec
+	backlog []uring.CQE
+	err     error     // the ring failed: sqe hands out scratch
+	scratch uring.SQE // an SQE the kernel never sees
+	retry   loopTimer // the back-off timer (kindRetry)
+	linger  loopTimer // stream loops: the first linger's end (kindLinger)
 }
 
-// retryLater arms a 100ms back-off timer, whose CQE (kindRetry) tells the
-// loop to try again what failed: an accept or a receive that ended with an
-// error, which retrying at once could spin on. The kernel may read ts
-// until that CQE; teardown cancels the timer and waits for it.
-func (r *loopRing) retryLater() {
-	if r.retrying {
-		return
-	}
-	r.retrying = true
-	*r.ts = uring.Timespec{Nsec: 100e6}
+// loopTimer is a one-shot IORING_OP_TIMEOUT, armed at most once at a time.
+// The kernel may read ts, in the loop's mmap'd memory, until the timer's
+// CQE; teardown cancels the timers and waits for them.
+type loopTimer struct {
+	armed bool
+	ts    *uring.Timespec
+}
+
+// arm starts t, whose CQE, with kind, comes after d (at least 1ms) or on
+// its cancel.
+func (r *loopRing) arm(t *loopTimer, kind uint8, d time.Duration) {
+	t.armed = true
+	d = max(d, time.Millisecond)
+	*t.ts = uring.Timespec{Sec: int64(d / time.Second), Nsec: int64(d % time.Second)}
 	sqe := r.sqe()
 	sqe.Opcode = uring.IORING_OP_TIMEOUT
 	sqe.Fd = -1
-	sqe.Addr = uint64(uintptr(unsafe.Pointer(r.ts)))
+	sqe.Addr = uint64(uintptr(unsafe.Pointer(t.ts)))
 	sqe.Len = 1
-	sqe.UserData = udata(kindRetry, 0, 0)
+	sqe.UserData = udata(kind, 0, 0)
 }
 
-// cancelRetry cancels the back-off timer, if armed; its CQE still comes.
-func (r *loopRing) cancelRetry() {
-	if r.retrying {
-		sqe := r.sqe()
-		sqe.PrepCancel(udata(kindRetry, 0, 0), 0)
-		sqe.UserData = udata(kindRetryCancel, 0, 0)
+// retryLater arms the 100ms back-off timer, unless it is armed, whose CQE
+// (kindRetry) tells the loop to try again what failed: an accept or a
+// receive that ended with an error, which retrying at once could spin on.
+func (r *loopRing) retryLater() {
+	if !r.retry.armed {
+		r.arm(&r.retry, kindRetry, 100*time.Millisecond)
 	}
 }
+
+// cancelTimers cancels the armed timers; their CQEs still come.
+func (r *loopRing) cancelTimers() {
+	for _, t := range [...]struct {
+		*loopTimer
+		kind uint8
+	}{{&r.retry, kindRetry}, {&r.linger, kindLinger}} {
+		if t.armed {
+			sqe := r.sqe()
+			sqe.PrepCancel(udata(t.kind, 0, 0), 0)
+			sqe.UserData = udata(kindTimerCancel, 0, 0)
+		}
+	}
+}
+
+// timing reports whether a timer is armed.
+func (r *loopRing) timing() bool { return r.retry.armed || r.linger.armed }
 
 // sqe returns a zeroed SQE, submitting the queue when it is full. When the
 // kernel takes nothing (EBUSY: no CQ room for what it would complete;
@@ -308,8 +333,11 @@ func (r *loopRing) next() (ud uint64, res int32, flags uint32, ok bool) {
 		ud, res, flags = cqe.UserData, cqe.Res, cqe.Flags
 		r.CQAdvance(1)
 	}
-	if uint8(ud>>56) == kindRetry {
-		r.retrying = false
+	switch uint8(ud >> 56) {
+	case kindRetry:
+		r.retry.armed = false
+	case kindLinger:
+		r.linger.armed = false
 	}
 	return ud, res, flags, true
 }
@@ -442,11 +470,13 @@ func (l *uringLoop) reap() {
 			if !l.accept {
 				l.armAccept()
 			}
+		case kindLinger:
+			l.armLinger()
 		}
 	}
 	l.publish()
 	for _, c := range l.rearm {
-		if !c.closed {
+		if !c.closed || c.lingering {
 			l.armRecv(c)
 		}
 	}
@@ -495,13 +525,15 @@ func (l *uringLoop) onRecv(ud uint64, res int32, flags uint32, more bool) {
 	switch {
 	case res == -int32(unix.ENOBUFS):
 		l.rearm = append(l.rearm, c) // back-pressure: re-arm once buffers return
+	case c.lingering && (res == 0 || res < 0 && res != -int32(unix.ECANCELED)):
+		l.release(c) // the peer's EOF, or its reset
 	case res == 0:
 		// The peer shut down its side: send what is pending, then close.
-		c.closing = true
+		c.eof, c.closing = true, true
 		c.markDirty()
 	case res < 0 && res != -int32(unix.ECANCELED):
 		l.end(c, unix.Errno(-res))
-	case res > 0 && !c.closed:
+	case res > 0 && (!c.closed || c.lingering):
 		l.rearm = append(l.rearm, c) // ended for lack of CQ room
 	default:
 		l.opDone(c)
@@ -550,10 +582,24 @@ func (l *uringLoop) flush() {
 			continue
 		}
 		if c.closing {
-			l.end(c, nil)
+			if l.lingers.start(c, l.s) {
+				if !l.ring.linger.armed {
+					l.armLinger()
+				}
+			} else {
+				l.end(c, nil)
+			}
 		}
 	}
 	l.dirty = l.dirty[:0]
+}
+
+// armLinger closes the lingering connections whose time is up, and arms
+// the linger timer for the next one's, if any.
+func (l *uringLoop) armLinger() {
+	if next := l.lingers.expire(time.Now(), l.release); !next.IsZero() {
+		l.ring.arm(&l.ring.linger, kindLinger, time.Until(next))
+	}
 }
 
 func (l *uringLoop) send(c *Conn) {
@@ -564,14 +610,20 @@ func (l *uringLoop) send(c *Conn) {
 	c.ops++
 }
 
-// end closes the connection: OnClose, then a cancel of its requests linked
-// (hard, so it runs whatever the cancel finds) to the close of its fd.
+// end ends the connection: OnClose, then release.
 func (l *uringLoop) end(c *Conn, err error) {
 	if c.closed {
 		return
 	}
 	c.closed, c.err = true, err
 	l.s.h.OnClose(c, err)
+	l.release(c)
+}
+
+// release closes c's fd, OnClose having run: a cancel of its requests
+// linked (hard, so it runs whatever the cancel finds) to the close.
+func (l *uringLoop) release(c *Conn) {
+	c.lingering = false
 	sqe := l.sqe()
 	sqe.PrepCancelFd(c.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.Flags |= uring.IOSQE_IO_HARDLINK
@@ -594,7 +646,11 @@ func (l *uringLoop) opDone(c *Conn) {
 // teardown closes every connection and the ring.
 func (l *uringLoop) teardown() error {
 	for _, c := range l.conns {
-		if c != nil && !c.closed {
+		switch {
+		case c == nil:
+		case c.lingering:
+			l.release(c)
+		case !c.closed:
 			l.end(c, ErrServerClosed)
 		}
 	}
@@ -602,8 +658,8 @@ func (l *uringLoop) teardown() error {
 	sqe.PrepCancelFd(l.lnFd, uring.IORING_ASYNC_CANCEL_ALL)
 	l.ring.Submit()
 	// Wait for every connection's requests to finish.
-	l.ring.cancelRetry()
-	if err := drainRing(&l.ring, func() bool { return l.live() > 0 || l.ring.retrying }, l.reapTeardown); err != nil {
+	l.ring.cancelTimers()
+	if err := drainRing(&l.ring, func() bool { return l.live() > 0 || l.ring.timing() }, l.reapTeardown); err != nil {
 		// The kernel may still use the buffers, and the conns' pinned
 		// sends: keep them all. The conns' fds stay open too: whether
 		// the kernel ran their closes is not known.

@@ -108,7 +108,7 @@ func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	tail := int(l.nbufs) * singleMsgSize // room for either use of the head
 	l.msg = (*unix.Msghdr)(unsafe.Pointer(&l.brMem[tail]))
 	l.msg.Namelen = packetNameLen
-	l.ring.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
+	l.ring.retry.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
 	return l, nil
 }
 
@@ -437,8 +437,8 @@ func (l *uringPacketLoop) teardown() error {
 	sqe := l.sqe()
 	sqe.PrepCancelFd(l.pc.fd, uring.IORING_ASYNC_CANCEL_ALL)
 	sqe.UserData = udata(kindCancel, 0, 0)
-	l.ring.cancelRetry()
-	busy := func() bool { return l.armed || l.recvs > 0 || l.out.busy() || l.ring.retrying }
+	l.ring.cancelTimers()
+	busy := func() bool { return l.armed || l.recvs > 0 || l.out.busy() || l.ring.timing() }
 	if err := drainRing(&l.ring, busy, l.reap); err != nil {
 		// The kernel may still use the buffers and slabs: keep them.
 		err = leak(l, err)
