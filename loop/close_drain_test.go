@@ -65,15 +65,19 @@ func dialSmall(t *testing.T, s *Server) *net.TCPConn {
 	return c.(*net.TCPConn)
 }
 
-// TestCloseDrainsWhilePeerWrites: the handler writes 512 KiB, which the
-// kernel takes at once, then Close. The peer sends a few more bytes while
+// TestCloseDrainsWhilePeerWrites: the handler writes 128 KiB, which the
+// kernel takes at once, then Close. (Not more: SO_SNDBUF is capped at
+// twice net.core.wmem_max, 416 KiB by default, and a reply the send
+// buffer cannot hold keeps the connection open, reading, until the peer
+// has drained most of it, so the late bytes are read before Close and the
+// test passes without a linger.) The peer sends a few more bytes while
 // it drains the reply. All of the reply must arrive, then EOF: had the
 // server closed its fd when the send completed, the kernel would answer
 // the late bytes with a reset and discard what its send queue still held.
 // The linger (Config.Linger) keeps the fd open, its write side shut down,
 // and reads what comes until the peer's EOF.
 func TestCloseDrainsWhilePeerWrites(t *testing.T) {
-	s, body := lingerServer(t, 512<<10, 0, nil)
+	s, body := lingerServer(t, 128<<10, 0, nil)
 	c := dialSmall(t, s)
 	c.Write([]byte("go"))
 	time.Sleep(50 * time.Millisecond) // the reply is sent; most is queued
@@ -92,7 +96,12 @@ func fetch(t *testing.T, s *Server, fds <-chan [2]uint64, body []byte) (*net.TCP
 	t.Helper()
 	c := dialSmall(t, s)
 	c.Write([]byte("go"))
-	fd := <-fds
+	var fd [2]uint64
+	select {
+	case fd = <-fds:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server saw no connection in 10s")
+	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if got, err := io.ReadAll(c); err != nil || len(got) != len(body) {
 		t.Fatalf("read %d of %d bytes, err %v", len(got), len(body), err)
@@ -134,8 +143,11 @@ func TestLingerEndsAtPeerEOF(t *testing.T) {
 func TestLingerTimesOut(t *testing.T) {
 	fds := make(chan [2]uint64, 2)
 	s, body := lingerServer(t, 64<<10, 200*time.Millisecond, fds)
-	for range 2 { // the second starts the timer afresh, or is queued behind
-		_, fd := fetch(t, s, fds, body)
+	// Both linger at once, as a rule: the second is queued behind the
+	// first, and the timer is armed again for it when the first's ends.
+	_, fd1 := fetch(t, s, fds, body)
+	_, fd2 := fetch(t, s, fds, body)
+	for _, fd := range [...][2]uint64{fd1, fd2} {
 		if !fdClosed(fd, 10*time.Second) {
 			t.Fatal("the server's fd is still open 10s into a 200ms linger")
 		}
@@ -161,5 +173,35 @@ func TestLingerEndsAtServerClose(t *testing.T) {
 	}
 	if !fdClosed(fd, 10*time.Second) {
 		t.Fatal("a lingering fd outlived Server.Close")
+	}
+}
+
+// TestLingeringConnHoldsNoOutputBuffer: a connection that lingers after
+// a large reply no longer needs its output buffers (Write after Close is
+// dropped), yet it stays reachable, from the loop and from the linger
+// queue, for up to Config.Linger. It must not keep the reply's buffer
+// (up to 4 MiB each, two of them) meanwhile: at a few hundred such
+// connections a second that is gigabytes held for nothing.
+func TestLingeringConnHoldsNoOutputBuffer(t *testing.T) {
+	conns := make(chan *Conn, 1)
+	lh, body := lingerHandler(1<<20, nil)
+	h := lh.(Handlers)
+	open := h.Open
+	h.Open = func(c *Conn) { open(c); conns <- c }
+	s := serve(t, h, &Config{Loops: 1, Linger: time.Hour})
+	c := dialSmall(t, s)
+	c.Write([]byte("go"))
+	sc := <-conns
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(c); err != nil || len(got) != len(body) {
+		t.Fatalf("read %d of %d bytes, err %v", len(got), len(body), err)
+	}
+	// The EOF came: the connection lingers. Look at it on its loop.
+	held := make(chan int, 1)
+	if !s.loops[0].post(func() { held <- cap(sc.out) + cap(sc.spare) }) {
+		t.Fatal("the loop has stopped")
+	}
+	if n := <-held; n != 0 {
+		t.Fatalf("a lingering connection holds %d bytes of output buffers", n)
 	}
 }

@@ -90,7 +90,8 @@ func (l *epollLoop) timeout() int {
 	if next.IsZero() {
 		return -1
 	}
-	return max(int((time.Until(next)+time.Millisecond-1)/time.Millisecond), 0)
+	ms := (time.Until(next) + time.Millisecond - 1) / time.Millisecond
+	return int(min(max(ms, 0), 1<<30)) // epoll_wait's int: past it, a later wait
 }
 
 func (l *epollLoop) acceptAll() {
@@ -153,7 +154,11 @@ func (l *epollLoop) onEvent(c *Conn, events uint32) {
 // flush writes pending output; what the socket cannot take waits for
 // EPOLLOUT.
 func (l *epollLoop) flush() {
-	for i, c := range l.dirty {
+	// By index, not range: a handler run here (OnClose) may mark other
+	// connections dirty, appending to l.dirty, and those must be flushed
+	// too; their dirty flag would otherwise keep them off the list.
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
 		l.dirty[i] = nil
 		c.dirty = false
 		if c.closed {

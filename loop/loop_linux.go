@@ -409,6 +409,9 @@ func (lq *lingerQueue) start(c *Conn, s *Server) bool {
 		return false
 	}
 	c.closed, c.lingering = true, true
+	// Nothing is written any more, and c stays reachable until the
+	// linger ends: let its output buffers (up to maxKeptBuffer each) go.
+	c.out, c.spare = nil, nil
 	s.h.OnClose(c, nil)
 	lq.q = append(lq.q, lingerer{c, time.Now().Add(s.cfg.Linger)})
 	return true

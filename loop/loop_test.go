@@ -156,6 +156,52 @@ func TestHandlersSeeOpenDataClose(t *testing.T) {
 	}
 }
 
+// TestOnCloseWritesToAnotherConn: a handler's OnClose, which runs while
+// the loop flushes (a Close that has drained), writes to another
+// connection, as a chat server tells the others who left. That write
+// must go out.
+func TestOnCloseWritesToAnotherConn(t *testing.T) {
+	var other *Conn
+	h := Handlers{
+		Data: func(c *Conn, data []byte) {
+			switch string(data) {
+			case "stay":
+				other = c
+				c.Write([]byte("ok"))
+			case "bye":
+				c.Close()
+			}
+		},
+		Close: func(c *Conn, err error) {
+			if other != nil && c != other {
+				other.Write([]byte("left"))
+			}
+		},
+	}
+	s := serve(t, h, &Config{Loops: 1})
+	stay, err := net.Dial("tcp4", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stay.Close()
+	stay.Write([]byte("stay"))
+	buf := make([]byte, 16)
+	stay.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.ReadFull(stay, buf[:2]); err != nil || string(buf[:n]) != "ok" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	leave, err := net.Dial("tcp4", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave.Close()
+	leave.Write([]byte("bye"))
+	stay.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := io.ReadFull(stay, buf[:4]); err != nil || string(buf[:n]) != "left" {
+		t.Fatalf("read %q, %v: a write made in OnClose, during a flush, was lost", buf[:n], err)
+	}
+}
+
 // TestDoFromAnotherGoroutine hands work off the loop and writes the result
 // back with Do.
 func TestDoFromAnotherGoroutine(t *testing.T) {

@@ -128,6 +128,9 @@ func recvRaw(t *testing.T, fd, room int) (data []byte, trunc bool, from netip.Ad
 	tv := unix.Timeval{Sec: 5}
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	n, _, flags, sa, err := unix.Recvmsg(fd, buf, nil, 0)
+	for err == unix.EINTR { // the runtime's preemption signal
+		n, _, flags, sa, err = unix.Recvmsg(fd, buf, nil, 0)
+	}
 	if err != nil {
 		t.Fatalf("raw recvmsg: %v", err)
 	}

@@ -525,8 +525,8 @@ func (l *uringLoop) onRecv(ud uint64, res int32, flags uint32, more bool) {
 	switch {
 	case res == -int32(unix.ENOBUFS):
 		l.rearm = append(l.rearm, c) // back-pressure: re-arm once buffers return
-	case c.lingering && (res == 0 || res < 0 && res != -int32(unix.ECANCELED)):
-		l.release(c) // the peer's EOF, or its reset
+	case c.lingering && res <= 0:
+		l.release(c) // the peer's EOF, its reset, or a cancel not the loop's
 	case res == 0:
 		// The peer shut down its side: send what is pending, then close.
 		c.eof, c.closing = true, true
@@ -570,7 +570,11 @@ func (l *uringLoop) onSend(ud uint64, res int32) {
 // flush starts sends for connections with output and closes those whose
 // Close has drained.
 func (l *uringLoop) flush() {
-	for i, c := range l.dirty {
+	// By index, not range: a handler run here (OnClose) may mark other
+	// connections dirty, appending to l.dirty, and those must be flushed
+	// too; their dirty flag would otherwise keep them off the list.
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
 		l.dirty[i] = nil
 		c.dirty = false
 		if c.closed || c.sending != nil {
