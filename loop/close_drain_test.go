@@ -77,11 +77,22 @@ func dialSmall(t *testing.T, s *Server) *net.TCPConn {
 // The linger (Config.Linger) keeps the fd open, its write side shut down,
 // and reads what comes until the peer's EOF.
 func TestCloseDrainsWhilePeerWrites(t *testing.T) {
-	s, body := lingerServer(t, 128<<10, 0, nil)
+	lh, body := lingerHandler(128<<10, nil)
+	h := lh.(Handlers)
+	closed := make(chan struct{})
+	h.Close = func(*Conn, error) { close(closed) }
+	s := serve(t, h, &Config{Loops: 1})
 	c := dialSmall(t, s)
 	c.Write([]byte("go"))
-	time.Sleep(50 * time.Millisecond) // the reply is sent; most is queued
-	c.Write([]byte("more"))           // arrives after Close
+	// OnClose runs once the reply is sent, most of it still queued in the
+	// kernel; without a linger the fd is closed right after it.
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no OnClose 10s after the request")
+	}
+	time.Sleep(20 * time.Millisecond)
+	c.Write([]byte("more")) // arrives after Close
 	time.Sleep(50 * time.Millisecond)
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got, err := io.ReadAll(c)
