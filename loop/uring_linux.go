@@ -115,8 +115,8 @@ func newURingLoop(s *Server, lnFd int) (loopRunner, error) {
 	}
 	l.br = uring.NewBufRing(l.brMem, l.nbufs)
 	tail := int(l.nbufs) * uring.SizeofBuf
-	l.ring.retry.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail]))
-	l.ring.linger.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+int(unsafe.Sizeof(uring.Timespec{}))]))
+	l.ring.retry = loopTimer{kind: kindRetry, ts: (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail]))}
+	l.ring.linger = loopTimer{kind: kindLinger, ts: (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+int(unsafe.Sizeof(uring.Timespec{}))]))}
 	return l, nil
 }
 
@@ -186,13 +186,13 @@ type loopRing struct {
 // The kernel may read ts, in the loop's mmap'd memory, until the timer's
 // CQE; teardown cancels the timers and waits for them.
 type loopTimer struct {
+	kind  uint8 // its CQE's
 	armed bool
 	ts    *uring.Timespec
 }
 
-// arm starts t, whose CQE, with kind, comes after d (at least 1ms) or on
-// its cancel.
-func (r *loopRing) arm(t *loopTimer, kind uint8, d time.Duration) {
+// arm starts t, whose CQE comes after d (at least 1ms) or on its cancel.
+func (r *loopRing) arm(t *loopTimer, d time.Duration) {
 	t.armed = true
 	d = max(d, time.Millisecond)
 	*t.ts = uring.Timespec{Sec: int64(d / time.Second), Nsec: int64(d % time.Second)}
@@ -201,7 +201,7 @@ func (r *loopRing) arm(t *loopTimer, kind uint8, d time.Duration) {
 	sqe.Fd = -1
 	sqe.Addr = uint64(uintptr(unsafe.Pointer(t.ts)))
 	sqe.Len = 1
-	sqe.UserData = udata(kind, 0, 0)
+	sqe.UserData = udata(t.kind, 0, 0)
 }
 
 // retryLater arms the 100ms back-off timer, unless it is armed, whose CQE
@@ -209,16 +209,13 @@ func (r *loopRing) arm(t *loopTimer, kind uint8, d time.Duration) {
 // receive that ended with an error, which retrying at once could spin on.
 func (r *loopRing) retryLater() {
 	if !r.retry.armed {
-		r.arm(&r.retry, kindRetry, 100*time.Millisecond)
+		r.arm(&r.retry, 100*time.Millisecond)
 	}
 }
 
 // cancelTimers cancels the armed timers; their CQEs still come.
 func (r *loopRing) cancelTimers() {
-	for _, t := range [...]struct {
-		*loopTimer
-		kind uint8
-	}{{&r.retry, kindRetry}, {&r.linger, kindLinger}} {
+	for _, t := range [...]*loopTimer{&r.retry, &r.linger} {
 		if t.armed {
 			sqe := r.sqe()
 			sqe.PrepCancel(udata(t.kind, 0, 0), 0)
@@ -602,7 +599,7 @@ func (l *uringLoop) flush() {
 // the linger timer for the next one's, if any.
 func (l *uringLoop) armLinger() {
 	if next := l.lingers.expire(time.Now(), l.release); !next.IsZero() {
-		l.ring.arm(&l.ring.linger, kindLinger, time.Until(next))
+		l.ring.arm(&l.ring.linger, time.Until(next))
 	}
 }
 

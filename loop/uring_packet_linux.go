@@ -108,7 +108,7 @@ func newURingPacketLoop(s *PacketServer, pc *PacketConn) (packetLoop, error) {
 	tail := int(l.nbufs) * singleMsgSize // room for either use of the head
 	l.msg = (*unix.Msghdr)(unsafe.Pointer(&l.brMem[tail]))
 	l.msg.Namelen = packetNameLen
-	l.ring.retry.ts = (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))
+	l.ring.retry = loopTimer{kind: kindRetry, ts: (*uring.Timespec)(unsafe.Pointer(&l.brMem[tail+64]))}
 	return l, nil
 }
 
