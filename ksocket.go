@@ -73,7 +73,8 @@ func newSocket(domain, typ, proto int, cat engine.Category, want ...int) (int, e
 	if err != nil {
 		return -1, errno(err, unix.EAGAIN)
 	}
-	s.RawWaitsInNetpoller() // at more than one P: Recvmmsg and Sendmmsg wait as net's do
+	s.RawWaitsInNetpoller()  // at more than one P: Recvmmsg and Sendmmsg wait as net's do
+	s.QueueDatagramsOnRing() // UDP, uring at one P: plain receives take what one multishot receive brought (see datagramQueue)
 	return install(s), nil
 }
 
@@ -117,6 +118,7 @@ func ConnectContext(ctx context.Context, s int, sa unix.Sockaddr) error {
 	if err != nil {
 		return err
 	}
+	e.s.LeaveDatagramQueue() // a connected one hears of ICMP errors (see datagramQueue)
 	return errno(e.s.Connect(ctx, sa, e.timeout(unix.SO_SNDTIMEO)), unix.EINPROGRESS)
 }
 
@@ -346,6 +348,7 @@ func SetsockoptInt(s, level, opt, value int) error {
 	if err != nil {
 		return err
 	}
+	leaveQueueFor(e.s, level, opt)
 	return errno(e.s.SetsockoptInt(level, opt, value), unix.EAGAIN)
 }
 
@@ -372,6 +375,7 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 	if tv == nil {
 		return unix.EFAULT
 	}
+	leaveQueueFor(e.s, level, opt)
 	// The kernel validates the value (EDOM for a bad tv_usec) and keeps a
 	// copy that getsockopt(2) on the fd shows.
 	v := *tv
@@ -390,6 +394,55 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 		}
 	}
 	return nil
+}
+
+// datagramQueue: a UDP socket of the Berkeley API, on the uring backend at
+// GOMAXPROCS=1 (engine.Socket.QueueDatagramsOnRing), receives through one
+// multishot IORING_OP_RECVMSG that its first plain receive arms (data and
+// sender, no flags, on a blocking socket: Recv, Recvfrom, and Recvmsg with
+// no room for control data) and that stays armed while receives come:
+// those take the datagrams it brought, with no syscall each. What they
+// return is what recvfrom(2) returns. The datagrams leave the kernel's
+// receive queue before a receive asks for them (up to 128, past
+// SO_RCVBUF's room), and would carry no control data, so the socket leaves
+// the queue for good, and receives are ring receives of one datagram each
+// as elsewhere, before any call that could tell the difference:
+//   - a receive with flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT), with room for
+//     control data, on a non-blocking socket, or a Recvmmsg;
+//   - Connect, after which the kernel reports ICMP errors to the socket's
+//     next call, which the multishot would take instead of a Sendto;
+//   - setting any option but those keepsDatagramQueue lists: one could ask
+//     for control data (IP_PKTINFO, SO_TIMESTAMP) or errors (IP_RECVERR).
+//
+// Datagrams the queue took before it left come out first, in order, with
+// the flags and sender recvmsg(2) would give them.
+
+// leaveQueueFor takes s off its datagram queue before setting option opt
+// at level, unless keepsDatagramQueue says the option changes nothing a
+// receive could see.
+func leaveQueueFor(s *engine.Socket, level, opt int) {
+	if !keepsDatagramQueue(level, opt) {
+		s.LeaveDatagramQueue()
+	}
+}
+
+// keepsDatagramQueue reports whether setting opt at level leaves what a
+// receive returns as it was: timeouts, buffer sizes, address reuse and
+// broadcast, and what the socket sends (TTL, TOS, hop limit).
+func keepsDatagramQueue(level, opt int) bool {
+	switch level {
+	case unix.SOL_SOCKET:
+		switch opt {
+		case unix.SO_RCVTIMEO, unix.SO_SNDTIMEO, unix.SO_RCVBUF, unix.SO_SNDBUF,
+			unix.SO_REUSEADDR, unix.SO_REUSEPORT, unix.SO_BROADCAST, unix.SO_PRIORITY:
+			return true
+		}
+	case unix.IPPROTO_IP:
+		return opt == unix.IP_TTL || opt == unix.IP_TOS
+	case unix.IPPROTO_IPV6:
+		return opt == unix.IPV6_UNICAST_HOPS || opt == unix.IPV6_TCLASS || opt == unix.IPV6_V6ONLY
+	}
+	return false
 }
 
 // immediate is the timeout of a negative timeval: the kernel stores it as

@@ -274,8 +274,8 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // socket receives them (uring_dgram.go); elsewhere the socket reads ahead
 // with recvmmsg(2) (readahead.go). What the program sees is what
 // recvfrom(2) gives but for what those files list. On other sockets it
-// does nothing. gonet's UDP conns want it; the Berkeley API keeps
-// recvfrom(2)'s semantics exactly.
+// does nothing. gonet's UDP conns want it; the Berkeley API, whose
+// receives stay ring ops, calls QueueDatagramsOnRing instead.
 //
 // At more Ps the multishot lost: the kernel completes its datagrams as
 // task work on the thread that armed it, and with more Ps that thread is
@@ -300,6 +300,21 @@ func (s *Socket) QueueDatagrams() {
 		return
 	}
 	s.opts.Or(optReadAhead)
+}
+
+// QueueDatagramsOnRing is QueueDatagrams where the ring's multishot
+// receive would serve the queue (uring at GOMAXPROCS=1, the kernel's
+// buffer rings and multishot RECVMSG there); elsewhere it does nothing,
+// and never reads ahead with recvmmsg(2). The Berkeley API's UDP sockets
+// call it, whose every receive stays a ring op: a burst of datagrams then
+// costs one ring round, and Recvfrom's echo of 64 B datagrams at 16 flows
+// went from 0.87x to 1.06x net, at 1.04 syscalls a datagram instead of
+// 2.00, and one flow from 0.96x to 1.04x (bench -points udp-f16,udp-f1
+// -impls net,berkeley, one P, five rounds).
+func (s *Socket) QueueDatagramsOnRing() {
+	if runtime.GOMAXPROCS(0) == 1 && multishotDgrams(s) {
+		s.queueDatagrams()
+	}
 }
 
 // queueDatagrams is QueueDatagrams whatever the number of Ps.

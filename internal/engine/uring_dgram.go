@@ -551,6 +551,16 @@ func (b *uringBackend) takeLeftBatch(s *Socket, msgs []Mmsg, flags int, from boo
 	if q == nil || len(q.ready) == 0 || flags&unix.MSG_ERRQUEUE != 0 {
 		return 0, false, nil
 	}
+	if q.off {
+		// The kernel's receive reports a pending socket error before the
+		// datagrams it holds, and clears it (sock_error in
+		// __skb_recv_udp): an ICMP error that reached a connected socket
+		// after it left the queue comes out before those the queue took,
+		// as it would have come before them from the kernel's queue.
+		if v, gerr := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil && v != 0 {
+			return 0, true, unix.Errno(v)
+		}
+	}
 	n, err = sh.takeBatchLocked(q, msgs, from, flags)
 	return n, true, err
 }
