@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -736,4 +737,85 @@ func TestQueuedDgramRecvMmsgAddrs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestQueuedDgramErrorBeforeLeft: a socket that left its queue with a
+// datagram in it, then connected to a port nobody holds, reports the ICMP
+// error its send brought back before that datagram, and once, as the
+// kernel's receive reports a socket error before the datagrams it holds
+// (sock_error in __skb_recv_udp). The same calls on a raw socket are the
+// oracle.
+func TestQueuedDgramErrorBeforeLeft(t *testing.T) {
+	e := testEngine(t)
+	for attempt := 1; ; attempt++ {
+		raw, got := queuedErrorBeforeLeft(t, e)
+		if slices.Equal(raw, got) {
+			return
+		}
+		if attempt == 3 || slices.Contains(raw, "ECONNREFUSED") && slices.Contains(got, "ECONNREFUSED") {
+			t.Fatalf("receives differ:\nkernel: %q\nengine: %q", raw, got)
+		}
+		t.Logf("attempt %d: a side got no refusal (another process took the freed port?); again", attempt)
+	}
+}
+
+func queuedErrorBeforeLeft(t *testing.T, e *Engine) (raw, got []string) {
+	gone, goneSA := rawUDP(t, unix.AF_INET)
+	unix.Close(gone) // its port is now (very likely) free
+	from, _ := rawUDP(t, unix.AF_INET)
+	line := func(n int, b []byte, err error) string {
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return "EAGAIN"
+			}
+			return unix.ErrnoName(err.(unix.Errno))
+		}
+		return fmt.Sprintf("%q", b[:n])
+	}
+
+	rawFd, rawSA := rawUDP(t, unix.AF_INET)
+	s, sa := queuedUDP(t, e, unix.AF_INET)
+	if !multishotDgrams(s) || readAheadQueues {
+		t.Skip("no multishot datagram queue here (uring at Linux 6.0+)")
+	}
+	for _, to := range []unix.Sockaddr{rawSA, sa} {
+		for _, m := range []string{"1", "2"} {
+			if err := unix.Sendto(from, []byte(m), 0, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	buf := make([]byte, 8)
+	r, err := recvmsgRaw(rawFd, buf, nil, 0)
+	raw = append(raw, line(r.n, buf, err))
+	n, _, _, err := s.Recv(ctx0, buf, 0, false, time.Second)
+	got = append(got, line(n, buf, err))
+	for end := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		if inq, _ := unix.IoctlGetInt(s.Fd(), unix.SIOCINQ); inq == 0 {
+			break // the queue took the second
+		}
+		if time.Now().After(end) {
+			t.Fatal("the queue took nothing ahead")
+		}
+	}
+	s.LeaveDatagramQueue()
+
+	if err := unix.Connect(rawFd, goneSA); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Connect(ctx0, goneSA, 0); err != nil {
+		t.Fatal(err)
+	}
+	unix.Write(rawFd, []byte("x"))
+	if _, err := s.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // for the ICMP errors
+	for range 3 {
+		r, err := recvmsgRaw(rawFd, buf, nil, unix.MSG_DONTWAIT)
+		raw = append(raw, line(r.n, buf, err))
+		n, _, _, err := s.Recv(ctx0, buf, 0, false, 20*time.Millisecond)
+		got = append(got, line(n, buf, err))
+	}
+	return raw, got
 }

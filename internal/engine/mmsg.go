@@ -78,8 +78,8 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		// A batch is not served by reading ahead, for the reason
 		// recvBatch gives for the multishot queue.
 		s.leaveAhead()
-		if n := s.takeAheadBatch(msgs, flags, true); n > 0 {
-			return n, nil
+		if n, err := s.takeAheadBatch(msgs, flags, true); n > 0 || err != nil {
+			return n, err
 		}
 	}
 	if q, ok := s.e.b.(batchQueue); ok && mode == 'r' {

@@ -36,6 +36,11 @@ import (
 //     that follow. They were received with no room for control data, so
 //     they carry none, and MSG_CTRUNC where the kernel had some. A raw
 //     read sees only what came after them.
+//   - A socket error (ECONNREFUSED on a connected socket, from an ICMP
+//     port unreachable) comes out after the datagrams read ahead before
+//     it arrived, where the kernel's receive reports it before those it
+//     holds: asking for one before each datagram would cost a syscall
+//     each. Once off reading ahead, a read asks first, as the kernel does.
 //
 // The buffers hold the largest UDP datagram each, so nothing is cut short
 // that the reader's buffer could hold. They are mapped at the socket's
@@ -272,24 +277,46 @@ func (s *Socket) leaveAhead() {
 // takeAhead serves a receive from what s read ahead before it stopped, if
 // anything: the data, the sender if asked for, no control data. MSG_PEEK
 // leaves the datagram there; MSG_TRUNC returns its full length.
-func (s *Socket) takeAhead(p []byte, flags int, from bool) (r received, ok bool) {
+func (s *Socket) takeAhead(p []byte, flags int, from bool) (r received, ok bool, err error) {
 	ra := s.leftAhead(flags)
 	if ra == nil {
-		return r, false
+		return r, false, nil
 	}
 	defer ra.mu.Unlock()
-	return ra.takeLocked([][]byte{p}, from, flags), true
+	if err := s.errorAheadLocked(ra); err != nil {
+		return r, true, err
+	}
+	return ra.takeLocked([][]byte{p}, from, flags), true, nil
+}
+
+// errorAheadLocked returns the socket's pending error, if it is off
+// reading ahead: the kernel's receive reports it, and clears it, before
+// the datagrams it holds (sock_error in __skb_recv_udp), and so before
+// those read ahead, which it held when the error came.
+//
+// Preconditions: ra.mu is held.
+func (s *Socket) errorAheadLocked(ra *readAhead) error {
+	if !ra.off {
+		return nil
+	}
+	if v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
+		return unix.Errno(v)
+	}
+	return nil
 }
 
 // takeAheadBatch is takeAhead into up to len(msgs) messages (one with
 // MSG_PEEK), each scattered over its Buffers. It returns how many it
 // filled.
-func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int) {
+func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int, err error) {
 	ra := s.leftAhead(flags)
 	if ra == nil {
-		return 0
+		return 0, nil
 	}
 	defer ra.mu.Unlock()
+	if err := s.errorAheadLocked(ra); err != nil {
+		return 0, err
+	}
 	for n < len(msgs) && ra.head < ra.end {
 		m := &msgs[n]
 		r := ra.takeLocked(m.Buffers, from, flags)
@@ -304,7 +331,7 @@ func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int) {
 			break
 		}
 	}
-	return n
+	return n, nil
 }
 
 // leftAhead returns s's read-ahead state, locked, if it holds datagrams a
@@ -359,6 +386,5 @@ func (s *Socket) recvAheadOr(p, oob []byte, flags int, from bool, w *waitSpec) (
 	} else {
 		s.leaveAhead()
 	}
-	r, ok = s.takeAhead(p, flags, from)
-	return r, ok, nil
+	return s.takeAhead(p, flags, from)
 }

@@ -33,8 +33,11 @@ import (
 //     the read that takes it arms it again.
 //   - An error the kernel reports for the socket (ECONNREFUSED on a
 //     connected one, from an ICMP port unreachable) ends the multishot
-//     whether a read waits or not, and waits in the queue for the next
-//     read; without the multishot the next send(2) could have reported it.
+//     whether a read waits or not, and goes to the front of the queue for
+//     the next read, as the kernel's receive reports a socket error before
+//     the datagrams it holds; without the multishot the next send(2) could
+//     have reported it. Once the socket is off the queue, a read that
+//     takes what the queue held asks the kernel for such an error first.
 //   - The first read that asks for more than data and sender (control
 //     data, flags, a non-blocking socket, a raw read through RawConn or
 //     a RecvMmsg batch) takes the socket off the queue for good: the multishot is
@@ -394,7 +397,8 @@ func (sh *shard) takeBatchLocked(q *dgramQueue, msgs []Mmsg, from bool, flags in
 // Preconditions: sh.mu is held; q.ready is not empty.
 func (sh *shard) takeLocked(q *dgramQueue, bufs [][]byte, from bool, flags int) (r received, err error) {
 	d := q.ready[0]
-	if flags&unix.MSG_PEEK == 0 {
+	// An error goes with MSG_PEEK too: sock_error clears it.
+	if flags&unix.MSG_PEEK == 0 || !d.buf && d.res < 0 {
 		q.ready = q.ready[:copy(q.ready, q.ready[1:])]
 	}
 	if len(q.ready) > 0 {
@@ -477,6 +481,13 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 		case flags&uring.IORING_CQE_F_BUFFER != 0, res == -int32(unix.ECANCELED):
 		case res == -int32(unix.ENOBUFS):
 			q.starved = true
+		case res < 0:
+			// The socket's error (sock_error in __skb_recv_udp) goes
+			// before the datagrams queued ahead of it, as the kernel's
+			// receive reports it before those in its queue.
+			q.ready = append(q.ready, dgram{})
+			copy(q.ready[1:], q.ready)
+			q.ready[0] = dgram{res: res}
 		default:
 			q.ready = append(q.ready, dgram{res: res})
 		}
