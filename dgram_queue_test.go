@@ -165,6 +165,24 @@ func queueSocket(t *testing.T, api dAPI, fam int) (int, unix.Sockaddr) {
 	return s, sa
 }
 
+// queuePair opens two sockets through api (queueSocket): a, with its
+// address, and b to send to it.
+func queuePair(t *testing.T, api dAPI, fam int) (a int, aAddr unix.Sockaddr, b int) {
+	t.Helper()
+	a, aAddr = queueSocket(t, api, fam)
+	b, _ = queueSocket(t, api, fam)
+	return a, aAddr, b
+}
+
+// queueGone returns the address of a socket it closed: its port is now
+// (very likely) free, and a datagram sent there is refused.
+func queueGone(t *testing.T, api dAPI, fam int) unix.Sockaddr {
+	t.Helper()
+	d, dAddr := queueSocket(t, api, fam)
+	api.closesocket(d)
+	return dAddr
+}
+
 // queueStart sends msgs from b to a, receives the first on a, and lets
 // the queue take the rest.
 func queueStart(t *testing.T, api dAPI, a, b int, aAddr unix.Sockaddr, take func(int), msgs ...string) string {
@@ -195,10 +213,8 @@ func queueRecv(api dAPI, s, size, flags int) string {
 // come out of the next receive, before that datagram, as from the
 // kernel's queue.
 func queueConnectRefused(t *testing.T, api dAPI, fam int, take func(int)) []string {
-	a, aAddr := queueSocket(t, api, fam)
-	b, _ := queueSocket(t, api, fam)
-	d, dAddr := queueSocket(t, api, fam)
-	api.closesocket(d) // its port is now (very likely) free
+	a, aAddr, b := queuePair(t, api, fam)
+	dAddr := queueGone(t, api, fam)
 	out := []string{queueStart(t, api, a, b, aAddr, take, "1", "2")}
 	if err := api.connect(a, dAddr); err != nil {
 		t.Fatal(err)
@@ -222,8 +238,7 @@ func queueRecvs(api dAPI, s, n int) []string {
 // queueShutdown: shutdown(SHUT_RD) of an unconnected socket, which says
 // ENOTCONN and shuts the receive side anyway, with a datagram left.
 func queueShutdown(t *testing.T, api dAPI, fam int, take func(int)) []string {
-	a, aAddr := queueSocket(t, api, fam)
-	b, _ := queueSocket(t, api, fam)
+	a, aAddr, b := queuePair(t, api, fam)
 	out := []string{queueStart(t, api, a, b, aAddr, take, "1", "2", "3")}
 	err := api.shutdown(a, unix.SHUT_RD)
 	out = append(out, fmt.Sprint("shutdown: ", err))
@@ -237,8 +252,7 @@ func queueShutdown(t *testing.T, api dAPI, fam int, take func(int)) []string {
 // before the option was set. (The datagrams the queue took before it come
 // without: a documented difference, not compared here.)
 func queueOption(t *testing.T, api dAPI, fam int, take func(int)) []string {
-	a, aAddr := queueSocket(t, api, fam)
-	b, _ := queueSocket(t, api, fam)
+	a, aAddr, b := queuePair(t, api, fam)
 	out := []string{queueStart(t, api, a, b, aAddr, take, "1", "2", "3", "4")}
 	if err := api.setsockoptInt(a, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<16); err != nil {
 		t.Fatal(err)
@@ -275,8 +289,7 @@ func queueOption(t *testing.T, api dAPI, fam int, take func(int)) []string {
 // queueFlags: MSG_PEEK and MSG_TRUNC on datagrams the queue took, and a
 // buffer shorter than the datagram.
 func queueFlags(t *testing.T, api dAPI, fam int, take func(int)) []string {
-	a, aAddr := queueSocket(t, api, fam)
-	b, _ := queueSocket(t, api, fam)
+	a, aAddr, b := queuePair(t, api, fam)
 	out := []string{queueStart(t, api, a, b, aAddr, take, "1", "22222", "333", "")}
 	out = append(out,
 		queueRecv(api, a, 2, unix.MSG_PEEK),

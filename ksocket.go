@@ -415,7 +415,11 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 //     for control data (IP_PKTINFO, SO_TIMESTAMP) or errors (IP_RECVERR).
 //
 // Datagrams the queue took before it left come out first, in order, with
-// the flags and sender recvmsg(2) would give them.
+// the flags and sender recvmsg(2) would give them, and after a socket
+// error the kernel holds, as its receive reports one first. Two things
+// still differ for them: a control message asked for after they were
+// taken is not there, and SO_PEEK_OFF does not apply to them (MSG_PEEK
+// reads each from its start).
 
 // leaveQueueFor takes s off its datagram queue before setting option opt
 // at level, unless keepsDatagramQueue says the option changes nothing a
