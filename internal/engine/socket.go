@@ -274,8 +274,8 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // socket receives them (uring_dgram.go); elsewhere the socket reads ahead
 // with recvmmsg(2) (readahead.go). What the program sees is what
 // recvfrom(2) gives but for what those files list. On other sockets it
-// does nothing. gonet's UDP conns want it; the Berkeley API keeps
-// recvfrom(2)'s semantics exactly.
+// does nothing. gonet's UDP conns want it; the Berkeley API, whose
+// receives stay ring ops, calls QueueDatagramsOnRing instead.
 //
 // At more Ps the multishot lost: the kernel completes its datagrams as
 // task work on the thread that armed it, and with more Ps that thread is
