@@ -37,7 +37,9 @@ import (
 //     the next read, as the kernel's receive reports a socket error before
 //     the datagrams it holds; without the multishot the next send(2) could
 //     have reported it. Once the socket is off the queue, a read that
-//     takes what the queue held asks the kernel for such an error first.
+//     takes what the queue held asks the kernel for such an error first,
+//     as does one while no multishot is armed to bring it (the queue at
+//     its bound, or starved of buffers).
 //   - The first read that asks for more than data and sender (control
 //     data, flags, a non-blocking socket, a raw read through RawConn or
 //     a RecvMmsg batch) takes the socket off the queue for good: the multishot is
@@ -186,6 +188,17 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 			return r, false, nil
 		}
 		if len(q.ready) > 0 {
+			if !q.armed && q.ready[0].buf {
+				// No multishot is there to bring the socket's error
+				// (a queue at its bound, or starved): the kernel may
+				// hold one, which its receive reports before the
+				// datagrams it holds, and so before those queued
+				// here before it came.
+				if v, gerr := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil && v != 0 {
+					sh.mu.Unlock()
+					return r, true, unix.Errno(v)
+				}
+			}
 			r, err = sh.takeLocked(q, [][]byte{p}, from, 0)
 			submit := sh.ownerMovedLocked(&q.multishot)
 			if !q.armed && len(q.ready) <= dgramQueueMax/2 && sh.armDgramLocked(s, q) == nil {
