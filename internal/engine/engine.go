@@ -361,6 +361,9 @@ func (e *Engine) Adopt(fd int) (*Socket, error) {
 			s.opts.Or(optLinger) // for Close: see uringBackend.destroy
 		}
 	}
+	if sotype != unix.SOCK_STREAM {
+		s.opts.Or(optMayErr) // connected, perhaps, before it came here
+	}
 	if sotype != unix.SOCK_STREAM && readShutdown(dup) {
 		// Shut down before it came here, by a Shutdown this Socket did
 		// not see (gonet's File and FilePacketConn after CloseRead): a

@@ -70,6 +70,7 @@ const (
 	optReadShut                        // Shutdown was called for the read side, or Adopt found it shut (datagramReadShut)
 	optLinger                          // SO_LINGER is on with a timeout above 0: set through Setsockopt, on the listener it was accepted from, or found by Adopt
 	optReadAhead                       // QueueDatagrams was called on a UDP socket that no multishot serves; cleared once it has stopped reading ahead and drained
+	optMayErr                          // a datagram socket that Connect connected, or that Adopt took: the kernel may hold an ICMP error for it (recvQueued)
 )
 
 // has reports whether opt is set.
@@ -221,6 +222,9 @@ func (s *Socket) Connect(ctx context.Context, sa unix.Sockaddr, timeout time.Dur
 		return err
 	}
 	s.cat.CompareAndSwap(uint32(CatUnified), uint32(CatConnection))
+	if s.sotype != unix.SOCK_STREAM {
+		s.opts.Or(optMayErr)
+	}
 	return nil
 }
 
