@@ -3,11 +3,9 @@
 package gonet
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -18,31 +16,9 @@ import (
 func TestUDPErrorBeforeFullQueue(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	run := func(dial func(l, r *net.UDPAddr) (net.Conn, error)) []string {
-		peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := dial(nil, peer.LocalAddr().(*net.UDPAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		peer, c := dialedPeer(t, dial)
 		var out []string
-		buf := make([]byte, 16)
-		read := func() {
-			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-			n, err := c.Read(buf)
-			if err != nil {
-				var en syscall.Errno
-				if errors.As(err, &en) {
-					out = append(out, en.Error())
-				} else {
-					out = append(out, "timeout")
-				}
-				return
-			}
-			out = append(out, string(buf[:n]))
-		}
+		read := func() { out = append(out, readLine(c)) }
 		peer.WriteTo([]byte("0"), c.LocalAddr())
 		read() // arms
 		for i := 1; i <= 200; i++ {

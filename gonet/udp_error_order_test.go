@@ -34,34 +34,12 @@ func errorBeforeTaken(t *testing.T, leave bool) {
 		t.Run(fmt.Sprint("procs", procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 			run := func(dial func(l, r *net.UDPAddr) (net.Conn, error)) []string {
-				peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				c, err := dial(nil, peer.LocalAddr().(*net.UDPAddr))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
+				peer, c := dialedPeer(t, dial)
 				for _, m := range []string{"1", "2", "3", "4"} {
 					peer.WriteTo([]byte(m), c.LocalAddr())
 				}
 				var out []string
-				buf := make([]byte, 16)
-				read := func() {
-					c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-					n, err := c.Read(buf)
-					if err != nil {
-						var en syscall.Errno
-						if errors.As(err, &en) {
-							out = append(out, en.Error())
-						} else {
-							out = append(out, "timeout")
-						}
-						return
-					}
-					out = append(out, string(buf[:n]))
-				}
+				read := func() { out = append(out, readLine(c)) }
 				read()
 				read()
 				time.Sleep(20 * time.Millisecond) // the queue or read-ahead takes 2, 3
@@ -94,4 +72,36 @@ func errorBeforeTaken(t *testing.T, leave bool) {
 			}
 		})
 	}
+}
+
+// readLine is one Read on c with a 100 ms deadline, as a transcript line:
+// the data, the errno's text, or "timeout".
+func readLine(c net.Conn) string {
+	buf := make([]byte, 16)
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := c.Read(buf)
+	if err != nil {
+		var en syscall.Errno
+		if errors.As(err, &en) {
+			return en.Error()
+		}
+		return "timeout"
+	}
+	return string(buf[:n])
+}
+
+// dialedPeer returns a net UDP socket on loopback, the peer, and a conn
+// that dial connected to it, closed when t ends.
+func dialedPeer(t *testing.T, dial func(l, r *net.UDPAddr) (net.Conn, error)) (*net.UDPConn, net.Conn) {
+	t.Helper()
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dial(nil, peer.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return peer, c
 }

@@ -299,10 +299,7 @@ func (s *Socket) errorAheadLocked(ra *readAhead) error {
 	if !ra.off {
 		return nil
 	}
-	if v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
-		return unix.Errno(v)
-	}
-	return nil
+	return pendingError(s.fd)
 }
 
 // takeAheadBatch is takeAhead into up to len(msgs) messages (one with

@@ -129,3 +129,13 @@ func errnoErr(e unix.Errno) error {
 	}
 	return e
 }
+
+// pendingError returns the error the kernel holds for socket fd, and
+// clears it, as the socket's next receive would report it first
+// (sock_error): nil if none, or if fd cannot say.
+func pendingError(fd int) error {
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
+		return unix.Errno(v)
+	}
+	return nil
+}

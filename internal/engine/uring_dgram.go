@@ -200,9 +200,9 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 				// bound ask nothing (measured, asking on every
 				// socket: 1.10 syscalls a datagram against 1.04, 16
 				// flows, bench -points udp-f16).
-				if v, gerr := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil && v != 0 {
+				if err := pendingError(s.fd); err != nil {
 					sh.mu.Unlock()
-					return r, true, unix.Errno(v)
+					return r, true, err
 				}
 			}
 			r, err = sh.takeLocked(q, [][]byte{p}, from, 0)
@@ -587,8 +587,8 @@ func (b *uringBackend) takeLeftBatch(s *Socket, msgs []Mmsg, flags int, from boo
 		// __skb_recv_udp): an ICMP error that reached a connected socket
 		// after it left the queue comes out before those the queue took,
 		// as it would have come before them from the kernel's queue.
-		if v, gerr := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_ERROR); gerr == nil && v != 0 {
-			return 0, true, unix.Errno(v)
+		if err := pendingError(s.fd); err != nil {
+			return 0, true, err
 		}
 	}
 	n, err = sh.takeBatchLocked(q, msgs, from, flags)
