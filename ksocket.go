@@ -284,7 +284,7 @@ func RecvfromContext(ctx context.Context, s int, buf []byte, flags int) (int, un
 	if err != nil {
 		return 0, nil, err
 	}
-	n, sa, _, err := e.s.Recv(ctx, buf, flags, true, e.timeout(unix.SO_RCVTIMEO))
+	n, from, err := e.s.RecvFrom(ctx, buf, flags, e.timeout(unix.SO_RCVTIMEO))
 	if err != nil {
 		if len(buf) == 0 && e.s.Type() == unix.SOCK_STREAM && errors.Is(err, os.ErrDeadlineExceeded) {
 			// tcp_recvmsg with nothing to copy reports 0, not EAGAIN,
@@ -293,7 +293,7 @@ func RecvfromContext(ctx context.Context, s int, buf []byte, flags int) (int, un
 		}
 		return 0, nil, errno(err, unix.EAGAIN)
 	}
-	return n, sa, nil
+	return n, from.Sockaddr(), nil
 }
 
 // Closesocket closes s. Calls blocked on s from other goroutines return

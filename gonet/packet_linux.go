@@ -62,7 +62,7 @@ func (c *UDPConn) File() (*os.File, error) {
 // ReadFrom reads one datagram into b and returns its sender. A datagram
 // larger than b is truncated to len(b), as with net.
 func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
+	n, from, err := c.s.RecvFrom(bg, b, 0, 0)
 	if err != nil {
 		return n, nil, c.readFromErr(err)
 	}
@@ -79,7 +79,7 @@ func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
 // ReadFromUDPAddrPort is ReadFrom returning a netip.AddrPort; unlike
 // ReadFrom it allocates nothing (but for an IPv6 zone's name).
 func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
-	n, _, _, from, err := c.s.RecvMsgFrom(bg, b, nil, 0, 0)
+	n, from, err := c.s.RecvFrom(bg, b, 0, 0)
 	if err != nil {
 		return n, netip.AddrPort{}, c.readFromErr(err)
 	}

@@ -44,11 +44,11 @@ func (c *UnixConn) CloseWrite() error {
 // an unnamed one, or on a connection. A datagram larger than b is cut to
 // len(b).
 func (c *UnixConn) ReadFromUnix(b []byte) (int, *net.UnixAddr, error) {
-	n, sa, _, err := c.s.Recv(bg, b, 0, true, 0)
+	n, from, err := c.s.RecvFrom(bg, b, 0, 0)
 	if err != nil {
 		return n, nil, c.readFromErr(err)
 	}
-	return n, c.unixAddr(sa), nil
+	return n, c.unixAddr(from.Sockaddr()), nil
 }
 
 // ReadFrom is ReadFromUnix for net.PacketConn.

@@ -211,9 +211,9 @@ type backend interface {
 	// it uses sendmsg; with a destination alone, sendto, SEND with the
 	// destination in the SQE (6.1+) or sendmsg.
 	send(s *Socket, b, oob []byte, flags int, to Addr, w waitSpec) (int, error)
-	// recv makes one receive. With from or oob it uses recvmsg, and
-	// reports the peer, the control data's length and the MSG_* flags.
-	recv(s *Socket, b, oob []byte, flags int, from bool, w waitSpec) (received, error)
+	// recv makes one receive, returning what want asks for; with oob,
+	// want is recvMsg.
+	recv(s *Socket, b, oob []byte, flags int, want recvWant, w waitSpec) (received, error)
 	// read is recv with no flags, sender, control data, timeout or
 	// context, waiting with as few stack frames as it can.
 	read(s *Socket, b []byte) (int, error)
@@ -244,6 +244,18 @@ type backend interface {
 }
 
 // received is what one receive returned.
+// recvWant says what a receive returns besides the data.
+type recvWant uint8
+
+const (
+	recvData   recvWant = iota // the data only: recv(2)
+	recvSender                 // and the sender: recvfrom(2)
+	recvMsg                    // and the sender, control data and MSG_* flags: recvmsg(2)
+)
+
+// sender reports whether the receive returns the sender.
+func (w recvWant) sender() bool { return w != recvData }
+
 type received struct {
 	n     int  // bytes of data
 	oobn  int  // bytes of control data

@@ -50,9 +50,19 @@ type epollState struct {
 	// The file's deadlines are derived from these; guarded by mu.
 	mu       sync.Mutex
 	userDL   [2]time.Time // SetReadDeadline/SetWriteDeadline
-	opExpire [2]time.Time // the current op's own timeout
+	opExpire [2]time.Time // the current or last op's own timeout (see expireLeft)
 	kicked   [2]bool      // a context cancel forced the deadline into the past
 	opSeq    [2]uint64    // numbers the ops with a context; a kick applies to its own op only
+
+	// expireLeft says that opExpire still holds the timeout of an op that
+	// has ended. An op leaves its timeout in the file's deadline, and the
+	// next op in its direction, which holds the turn as it did, replaces
+	// it with its own or takes it out: a receive with a timeout, the
+	// common case (SO_RCVTIMEO), so sets the deadline once, where it set
+	// it and then took it out again: the Berkeley API's Recvfrom/Sendto
+	// ping-pong with SO_RCVTIMEO, 16 flows at one P, went from 0.90x to
+	// 0.95x net (in-process, medians of 8 alternated runs).
+	expireLeft [2]atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -130,7 +140,7 @@ func (ep *epollState) close() {
 type epollOp struct {
 	s     *Socket // immutable
 	send  bool
-	from  bool // recvmsg, with the peer's address
+	want  recvWant // a receive's: what it returns besides the data
 	p     []byte
 	oob   []byte // control data; with it, sendmsg or recvmsg
 	flags int
@@ -148,12 +158,14 @@ type epollOp struct {
 func (op *epollOp) try(ufd uintptr) bool {
 	fd, s := int(ufd), op.s
 	switch {
-	case op.send && op.addr.n == 0 && len(op.oob) == 0:
-		op.n, op.err = sendRaw(fd, op.p, op.flags)
+	case op.send && len(op.oob) == 0:
+		op.n, op.err = sendtoRaw(fd, op.p, &op.addr.raw, op.addr.n, op.flags) // no msghdr to copy in
 	case op.send:
 		op.n, op.err = sendmsgRaw(fd, op.p, op.oob, &op.addr.raw, op.addr.n, op.flags)
-	case op.from || len(op.oob) > 0:
+	case op.want == recvMsg || len(op.oob) > 0:
 		op.recvMsg(fd)
+	case op.want == recvSender:
+		op.n, op.err = recvfromRaw(fd, op.p, op.flags, &op.addr)
 	default:
 		op.n, op.err = recvRaw(fd, op.p, op.flags)
 	}
@@ -254,20 +266,23 @@ func (ep *epollState) give(d int) {
 	}
 }
 
+// expire puts the timeout of the op in direction d, zero for none, into
+// the file's deadline; the op's caller holds d's turn. The timeout stays
+// there after the op (expireLeft).
+func (ep *epollState) expire(d int, t time.Time) {
+	if t.IsZero() && !ep.expireLeft[d].Load() {
+		return
+	}
+	ep.mu.Lock()
+	ep.opExpire[d] = t
+	ep.applyLocked(d)
+	ep.mu.Unlock()
+	ep.expireLeft[d].Store(!t.IsZero())
+}
+
 // run is wait with the turn held.
 func (ep *epollState) run(s *Socket, w *waitSpec, d int, try func(fd uintptr) bool) error {
-	if !w.expire.IsZero() {
-		ep.mu.Lock()
-		ep.opExpire[d] = w.expire
-		ep.applyLocked(d)
-		ep.mu.Unlock()
-		defer func() {
-			ep.mu.Lock()
-			ep.opExpire[d] = time.Time{}
-			ep.applyLocked(d)
-			ep.mu.Unlock()
-		}()
-	}
+	ep.expire(d, w.expire)
 	var cancelled *atomic.Bool // only a call with a context can be cancelled
 	if w.ctx != nil && w.ctx.Done() != nil {
 		cancelled = new(atomic.Bool)
@@ -436,20 +451,21 @@ func (b *epollBackend) send(s *Socket, p, oob []byte, flags int, to Addr, wv wai
 	return op.n, op.err
 }
 
-func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
-	return s.ep.Load().recv(s, p, oob, flags, from, &wv)
+func (b *epollBackend) recv(s *Socket, p, oob []byte, flags int, want recvWant, wv waitSpec) (received, error) {
+	return s.ep.Load().recv(s, p, oob, flags, want, &wv)
 }
 
 // recv is epollBackend.recv on ep, s's netpoller half: on the uring
 // backend, that of a socket that receives datagrams now and waits in the
 // netpoller (uringBackend.recvDatagramNow).
-func (ep *epollState) recv(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
+func (ep *epollState) recv(s *Socket, p, oob []byte, flags int, want recvWant, w *waitSpec) (received, error) {
 	if err := ep.take(s, w, 0); err != nil {
 		return received{}, err
 	}
 	defer ep.give(0)
 	op := &ep.ops[0]
-	op.send, op.from, op.p, op.oob, op.flags, op.again = false, from, p, oob, flags, false
+	op.send, op.want, op.p, op.oob, op.flags, op.again = false, want, p, oob, flags, false
+	op.oobn, op.mflags, op.addr.n = 0, 0, 0 // what the try for want does not set
 	defer func() { op.p, op.oob = nil, nil }()
 	if err := ep.run(s, w, 0, ep.tries[0]); err != nil {
 		return received{}, err
@@ -468,8 +484,9 @@ func (b *epollBackend) read(s *Socket, p []byte) (int, error) {
 	if err := ep.take(s, &readWait, 0); err != nil {
 		return 0, err
 	}
+	ep.expire(0, time.Time{})
 	op := &ep.ops[0]
-	op.send, op.from, op.p, op.oob, op.flags, op.again = false, false, p, nil, 0, false
+	op.send, op.want, op.p, op.oob, op.flags, op.again = false, recvData, p, nil, 0, false
 	err := ep.rc.Read(ep.tries[0])
 	n, rerr := op.n, op.err
 	op.p = nil
@@ -487,6 +504,7 @@ func (b *epollBackend) write(s *Socket, p []byte) (int, error) {
 	if err := ep.take(s, &writeWait, 1); err != nil {
 		return 0, err
 	}
+	ep.expire(1, time.Time{})
 	op := &ep.ops[1]
 	op.send, op.oob, op.flags, op.addr.n, op.again = true, nil, unix.MSG_NOSIGNAL, 0, false
 	total := 0

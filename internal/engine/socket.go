@@ -555,13 +555,28 @@ func (s *Socket) sendMsg(ctx context.Context, b, oob []byte, flags int, to Addr,
 }
 
 // Recv makes one receive into b. With from it uses recvmsg and returns the
-// peer's address. It returns the MSG_* flags of the message (MSG_TRUNC).
+// peer's address and the message's MSG_* flags (MSG_TRUNC); RecvFrom is
+// the cheaper way to the sender alone.
 func (s *Socket) Recv(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
 	if flags == 0 && !from && plain(ctx, timeout) {
 		n, err := s.Read(b)
 		return n, nil, 0, err
 	}
-	return s.recvFrom(ctx, b, flags, from, timeout)
+	want := recvData
+	if from {
+		want = recvMsg
+	}
+	return s.recvFrom(ctx, b, flags, want, timeout)
+}
+
+// RecvFrom makes one recvfrom(2) into b: the data's length and the sender
+// as an Addr (zero when the kernel gave none), which costs no allocation.
+// It reports no MSG_* flags, and so spares the kernel the msghdr and iovec
+// of recvmsg(2) where the receive is a syscall (the epoll backend, and
+// ReceiveDatagramsNow): the Berkeley API's Recvfrom and gonet's ReadFrom.
+func (s *Socket) RecvFrom(ctx context.Context, b []byte, flags int, timeout time.Duration) (int, Addr, error) {
+	r, err := s.recv(ctx, b, nil, flags, recvSender, timeout)
+	return r.n, r.from, err
 }
 
 // plain reports whether a call with ctx and timeout waits for nothing but
@@ -571,8 +586,8 @@ func plain(ctx context.Context, timeout time.Duration) bool {
 }
 
 //go:noinline
-func (s *Socket) recvFrom(ctx context.Context, b []byte, flags int, from bool, timeout time.Duration) (int, unix.Sockaddr, int, error) {
-	r, err := s.recv(ctx, b, nil, flags, from, timeout)
+func (s *Socket) recvFrom(ctx context.Context, b []byte, flags int, want recvWant, timeout time.Duration) (int, unix.Sockaddr, int, error) {
+	r, err := s.recv(ctx, b, nil, flags, want, timeout)
 	return r.n, r.from.Sockaddr(), r.flags, err
 }
 
@@ -581,14 +596,14 @@ func (s *Socket) recvFrom(ctx context.Context, b []byte, flags int, from bool, t
 // message's MSG_* flags (MSG_TRUNC, MSG_CTRUNC) and the sender, nil when
 // the kernel gave none (a connected stream, an unnamed unix peer).
 func (s *Socket) RecvMsg(ctx context.Context, b, oob []byte, flags int, timeout time.Duration) (n, oobn, mflags int, from unix.Sockaddr, err error) {
-	r, err := s.recv(ctx, b, oob, flags, true, timeout)
+	r, err := s.recv(ctx, b, oob, flags, recvMsg, timeout)
 	return r.n, r.oobn, r.flags, r.from.Sockaddr(), err
 }
 
 // RecvMsgFrom is RecvMsg returning the sender as an Addr (zero when the
 // kernel gave none), which costs no allocation: gonet's datagram reads.
 func (s *Socket) RecvMsgFrom(ctx context.Context, b, oob []byte, flags int, timeout time.Duration) (n, oobn, mflags int, from Addr, err error) {
-	r, err := s.recv(ctx, b, oob, flags, true, timeout)
+	r, err := s.recv(ctx, b, oob, flags, recvMsg, timeout)
 	return r.n, r.oobn, r.flags, r.from, err
 }
 
@@ -627,7 +642,7 @@ func (s *Socket) readQueued(b []byte) (int, error) {
 	return r.n, err
 }
 
-func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, from bool, timeout time.Duration) (received, error) {
+func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, want recvWant, timeout time.Duration) (received, error) {
 	if !s.acquire() {
 		return received{}, net.ErrClosed
 	}
@@ -643,11 +658,11 @@ func (s *Socket) recv(ctx context.Context, b, oob []byte, flags int, from bool, 
 	}
 	w := waitSpec{ctx: ctx, expire: expiry(timeout), mode: 'r'}
 	if s.has(optReadAhead) {
-		if r, ok, err := s.recvAheadOr(b, oob, flags, from, &w); ok {
+		if r, ok, err := s.recvAheadOr(b, oob, flags, want.sender(), &w); ok {
 			return r, err
 		}
 	}
-	return s.e.b.recv(s, b, oob, flags, from, w)
+	return s.e.b.recv(s, b, oob, flags, want, w)
 }
 
 // Shutdown shuts down part of a full-duplex connection.

@@ -89,17 +89,35 @@ func rawMsg(iov *unix.Iovec, p, oob []byte) unix.Msghdr {
 	return msg
 }
 
-// sendRaw is send(2) (sendto without an address).
-func sendRaw(fd int, p []byte, flags int) (int, error) { return sendtoRaw(fd, p, nil, 0, flags) }
-
-// recvRawMsg is one receive on the caller's thread: recvmsg(2) with a
-// sender or control data, else recvfrom(2) without an address.
-func recvRawMsg(fd int, p, oob []byte, flags int, from bool) (received, error) {
-	if from || len(oob) > 0 {
+// recvRawMsg is one receive on the caller's thread, the syscall want
+// names: recvmsg(2), recvfrom(2) with the sender, or recvfrom(2) without.
+func recvRawMsg(fd int, p, oob []byte, flags int, want recvWant) (r received, err error) {
+	switch {
+	case want == recvMsg || len(oob) > 0:
 		return recvmsgRaw(fd, p, oob, flags)
+	case want == recvSender:
+		r.n, err = recvfromRaw(fd, p, flags, &r.from)
+	default:
+		r.n, err = recvRaw(fd, p, flags)
 	}
-	n, err := recvRaw(fd, p, flags)
-	return received{n: n}, err
+	return r, err
+}
+
+// recvfromRaw is recvfrom(2) into p, with the sender in from: no msghdr
+// and iovec for the kernel to copy in, as recvmsg(2) has. With sendto(2)
+// for the sends too, it took the epoll backend's Recvfrom/Sendto
+// ping-pong at 16 flows and one P from 0.85x to 0.90x net (in-process,
+// medians of 8 alternated runs; perf showed the msghdr and iovec copies
+// at about 6% of the CPU).
+func recvfromRaw(fd int, p []byte, flags int, from *Addr) (int, error) {
+	l := uint32(unix.SizeofSockaddrAny)
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(bufPtr(p)), uintptr(len(p)), uintptr(flags), uintptr(unsafe.Pointer(&from.raw)), uintptr(unsafe.Pointer(&l)))
+	if e != 0 {
+		from.n = 0
+		return 0, e
+	}
+	from.n = min(l, uint32(unix.SizeofSockaddrAny))
+	return int(n), nil
 }
 
 // recvRaw is recv(2) (recvfrom without an address).

@@ -373,7 +373,7 @@ func (b *uringBackend) recvFirst(s *Socket, m *Mmsg, flags int, w waitSpec) erro
 	if len(m.Buffers) == 1 {
 		p = m.Buffers[0]
 	}
-	r, err := b.recv(s, p, m.OOB, flags, true, w)
+	r, err := b.recv(s, p, m.OOB, flags, recvMsg, w)
 	if err != nil {
 		return err
 	}

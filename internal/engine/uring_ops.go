@@ -376,7 +376,8 @@ func setMsgBufs(st *opState, addr unsafe.Pointer, l uint32, oob []byte) {
 	}
 }
 
-func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv waitSpec) (received, error) {
+func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, want recvWant, wv waitSpec) (received, error) {
+	from := want.sender()
 	w := &wv
 	if b.queues(s) {
 		if queuedRead(s, oob, flags) {
@@ -390,7 +391,7 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 			return r, err
 		}
 	} else if s.has(optRecvNow) && flags&unix.MSG_ERRQUEUE == 0 {
-		if r, done, err := b.recvDatagramNow(s, p, oob, flags, from, w); done {
+		if r, done, err := b.recvDatagramNow(s, p, oob, flags, want, w); done {
 			return r, err
 		}
 	}
@@ -426,11 +427,11 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, from bool, wv w
 // wait on the ring. The netpoller half, a duplicate of the fd, is made for
 // a wait only, as rawIO makes it: a receive that needs none (a datagram
 // there, MSG_DONTWAIT, SOCK_NONBLOCK) costs no fd.
-func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (r received, done bool, err error) {
+func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, want recvWant, w *waitSpec) (r received, done bool, err error) {
 	netpoll := s.has(optRawNetpoll)
 	ep := s.ep.Load()
 	if !netpoll || ep == nil {
-		r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, from)
+		r, err = recvRawMsg(s.fd, p, oob, flags|unix.MSG_DONTWAIT, want)
 		if err != unix.EAGAIN || s.nonblock || flags&unix.MSG_DONTWAIT != 0 {
 			return r, true, err
 		}
@@ -443,7 +444,7 @@ func (b *uringBackend) recvDatagramNow(s *Socket, p, oob []byte, flags int, from
 			return received{}, false, nil
 		}
 	}
-	r, err = ep.recv(s, p, oob, flags, from, w)
+	r, err = ep.recv(s, p, oob, flags, want, w)
 	return r, true, err
 }
 
@@ -484,7 +485,7 @@ func (sh *shard) result(s *Socket, idx uint32, st *opState, reason error) (int, 
 //
 //go:noinline
 func (b *uringBackend) readSlow(s *Socket, p []byte) (int, error) {
-	r, err := b.recv(s, p, nil, 0, false, readWait)
+	r, err := b.recv(s, p, nil, 0, recvData, readWait)
 	return r.n, err
 }
 
