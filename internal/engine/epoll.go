@@ -25,7 +25,7 @@ type epollBackend struct {
 
 func newEpoll(inf *Info) *epollBackend {
 	inf.RingCalls = nil
-	inf.SysCalls = []string{"socket", "bind", "listen", "connect", "accept", "send", "recv", "sendmsg", "recvmsg", "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername", "splice", "sendfile"}
+	inf.SysCalls = []string{"socket", "bind", "listen", "connect", "accept", "send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "shutdown", "close", "setsockopt", "getsockopt", "getsockname", "getpeername", "splice", "sendfile"}
 	return &epollBackend{inf: *inf}
 }
 

@@ -373,14 +373,15 @@ func (s *Socket) RawWaitsInNetpoller() {
 }
 
 // ReceiveDatagramsNow lets a UDP socket's receives on the uring backend
-// try recvmsg(2) (recvfrom(2) without sender or control data) without
-// waiting first, as SendDatagramsNow does for sends. With a datagram
-// there, as under load there is, one syscall ends the receive, where a
-// ring op also filled an SQE, took a slot and pinned the buffers. Where
-// there is none, the wait is in Go's netpoller if the socket's raw waits
+// try recvmsg(2) without waiting first (recvfrom(2) where neither control
+// data nor MSG_* flags are asked for: RecvFrom, Recv without the sender),
+// as SendDatagramsNow does for sends. With a datagram there, as under
+// load there is, one syscall ends the receive, where a ring op also
+// filled an SQE, took a slot and pinned the buffers. Where there is none,
+// the wait is in Go's netpoller if the socket's raw waits
 // are (RawWaitsInNetpoller: more than one P), and otherwise a ring
 // receive, which takes the datagram when it comes. What the call returns
-// is recvmsg(2)'s either way. gonet's UDP conns want it, for the reads
+// is that syscall's either way. gonet's UDP conns want it, for the reads
 // their queue (QueueDatagrams) does not serve. Measured with the Berkeley
 // API's Recvfrom and Sendto made to call it and SendDatagramsNow (bench
 // -points udp-f1,udp-f16 -procs 1,2, berkeley-single): 16 flows 0.77x ->

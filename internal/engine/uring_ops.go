@@ -420,9 +420,9 @@ func (b *uringBackend) recv(s *Socket, p, oob []byte, flags int, want recvWant, 
 }
 
 // recvDatagramNow is recv for a socket that receives datagrams now
-// (ReceiveDatagramsNow): one recvmsg(2) now, and where that found nothing
-// and the receive must wait, on a socket whose raw waits are in the
-// netpoller, the whole receive as the epoll backend makes it, on the
+// (ReceiveDatagramsNow): one receive now (recvRawMsg), and where that
+// found nothing and the receive must wait, on a socket whose raw waits are
+// in the netpoller, the whole receive as the epoll backend makes it, on the
 // socket's netpoller half; otherwise done is false and the caller should
 // wait on the ring. The netpoller half, a duplicate of the fd, is made for
 // a wait only, as rawIO makes it: a receive that needs none (a datagram
