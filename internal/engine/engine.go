@@ -243,7 +243,6 @@ type backend interface {
 	info() *Info
 }
 
-// received is what one receive returned.
 // recvWant says what a receive returns besides the data.
 type recvWant uint8
 
@@ -256,6 +255,7 @@ const (
 // sender reports whether the receive returns the sender.
 func (w recvWant) sender() bool { return w != recvData }
 
+// received is what one receive returned.
 type received struct {
 	n     int  // bytes of data
 	oobn  int  // bytes of control data
