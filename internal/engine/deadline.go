@@ -181,6 +181,7 @@ type waiter struct {
 	done  <-chan struct{}
 	timer *time.Timer
 	tch   <-chan time.Time
+	reuse bool // timer may go back to idleTimers (not a synctest bubble's)
 	made  bool // set by waitLazy
 }
 
@@ -194,7 +195,7 @@ func newWaiter(s *Socket, w *waitSpec) waiter {
 		wt.done = w.ctx.Done()
 	}
 	if !w.expire.IsZero() {
-		wt.timer = newTimer(time.Until(w.expire))
+		wt.timer, wt.reuse = newTimer(w.expire)
 		wt.tch = wt.timer.C
 	}
 	return wt
@@ -210,13 +211,23 @@ func newWaiter(s *Socket, w *waitSpec) waiter {
 // after Stop, for the next wait to take.
 var idleTimers sync.Pool
 
-// newTimer is time.NewTimer(d), from idleTimers where one is there.
-func newTimer(d time.Duration) *time.Timer {
+// newTimer is time.NewTimer(time.Until(at)), from idleTimers where one is
+// there. reuse is false in a testing/synctest bubble, where time.Now
+// carries no monotonic reading: a bubble's timer must not go to the pool,
+// as a Reset or Stop from outside the bubble is a fatal error in the
+// runtime, and a timer from outside must not come to a bubble, whose waits
+// run on its fake clock.
+func newTimer(at time.Time) (t *time.Timer, reuse bool) {
+	now := time.Now()
+	d := at.Sub(now)
+	if now == now.Round(0) { // no monotonic reading: in a bubble
+		return time.NewTimer(d), false
+	}
 	if t, ok := idleTimers.Get().(*time.Timer); ok {
 		t.Reset(d)
-		return t
+		return t, true
 	}
-	return time.NewTimer(d)
+	return time.NewTimer(d), true
 }
 
 // waitLazy is wait on ch for a caller that may not wait at all: it makes
@@ -233,7 +244,7 @@ func (wt *waiter) waitLazy(s *Socket, w *waitSpec, ch <-chan struct{}) error {
 func (wt *waiter) stop() {
 	if wt.timer != nil {
 		wt.timer.Stop()
-		if cap(wt.timer.C) == 0 {
+		if wt.reuse && cap(wt.timer.C) == 0 {
 			idleTimers.Put(wt.timer)
 		}
 		wt.timer, wt.tch = nil, nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -91,4 +92,39 @@ func TestReusedTimerHoldsNoTick(t *testing.T) {
 		}
 		next.stop()
 	}
+	// The timers are reused where Go's timers are synchronous, and never
+	// on the older ones. (sync.Pool may drop some: half is plenty.)
+	seen := map[*time.Timer]bool{}
+	reused := 0
+	for range 100 {
+		wt := newWaiter(nil, &waitSpec{expire: time.Now().Add(time.Hour)})
+		if seen[wt.timer] {
+			reused++
+		}
+		seen[wt.timer] = true
+		wt.stop()
+	}
+	child := os.Getenv("KSOCKET_TIMER_CHILD") != ""
+	if child && reused > 0 || !child && reused < 50 {
+		t.Fatalf("%d of 100 timers reused (asynctimerchan=1: %v)", reused, child)
+	}
+}
+
+// TestBubbleTimersNotPooled: a timed wait in a testing/synctest bubble
+// leaves its timer to no wait outside it, where touching it is a fatal
+// error in the runtime, and takes none from outside, which would run on
+// the real clock and not the bubble's.
+func TestBubbleTimersNotPooled(t *testing.T) {
+	wt := newWaiter(nil, &waitSpec{expire: time.Now().Add(time.Hour)})
+	outside := wt.timer
+	wt.stop() // one from outside in the pool
+	synctest.Test(t, func(t *testing.T) {
+		wt := newWaiter(nil, &waitSpec{expire: time.Now().Add(time.Hour)})
+		if wt.timer == outside {
+			t.Fatal("a wait in a bubble took a timer from outside it")
+		}
+		wt.stop()
+	})
+	wt = newWaiter(nil, &waitSpec{expire: time.Now().Add(time.Hour)})
+	wt.stop()
 }
