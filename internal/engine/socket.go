@@ -378,9 +378,9 @@ func (s *Socket) RawWaitsInNetpoller() {
 // as SendDatagramsNow does for sends. With a datagram there, as under
 // load there is, one syscall ends the receive, where a ring op also
 // filled an SQE, took a slot and pinned the buffers. Where there is none,
-// the wait is in Go's netpoller if the socket's raw waits
-// are (RawWaitsInNetpoller: more than one P), and otherwise a ring
-// receive, which takes the datagram when it comes. What the call returns
+// the wait is in Go's netpoller if the socket's raw waits are
+// (RawWaitsInNetpoller: more than one P), and otherwise a ring receive,
+// which takes the datagram when it comes. What the call returns
 // is that syscall's either way. gonet's UDP conns want it, for the reads
 // their queue (QueueDatagrams) does not serve. Measured with the Berkeley
 // API's Recvfrom and Sendto made to call it and SendDatagramsNow (bench

@@ -5,6 +5,7 @@ package engine
 import (
 	"net"
 	"os"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -504,9 +505,7 @@ func (sh *shard) dgramCQELocked(idx uint32, st *opState, res int32, flags uint32
 			// The socket's error (sock_error in __skb_recv_udp) goes
 			// before the datagrams queued ahead of it, as the kernel's
 			// receive reports it before those in its queue.
-			q.ready = append(q.ready, dgram{})
-			copy(q.ready[1:], q.ready)
-			q.ready[0] = dgram{res: res}
+			q.ready = slices.Insert(q.ready, 0, dgram{res: res})
 		default:
 			q.ready = append(q.ready, dgram{res: res})
 		}

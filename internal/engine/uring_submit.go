@@ -297,11 +297,11 @@ func (sh *shard) quietLocked() bool {
 // (engine-experiment.md, lesson 3); a multishot accept or receive queues
 // its entry, and leaves the signal to its reader on sh.owed for the
 // reaper (notifyLocked says why), unless payNotes: then the caller sends
-// those signals itself. The datagram ops of the Berkeley API ask for that:
-// when both ends of a conversation live on one ring, the datagram a
-// Sendto delivers is reaped by the Sendto's own enter, and the reader
-// waiting for it would otherwise wait for the reaper's poke, a netpoll
-// and a switch to the reaper (in-process UDP ping-pong at one P, 64 B,
+// those signals itself. Every datagram socket's ops ask for that (the
+// Berkeley API's, gonet's, unixgram's): when both ends of a conversation
+// live on one ring, the datagram a send delivers is reaped by the send's
+// own enter, and the reader waiting for it would otherwise wait for the
+// reaper's poke, a netpoll and a switch to the reaper (in-process UDP ping-pong at one P, 64 B,
 // go test -bench UDPPingPong -cpu 1: one flow 29-37k ns a round trip,
 // 22-26k with the signal sent at once; 16 flows 340-379k and 160-164k).
 // A datagram socket has no goroutine per peer whose stack must stay small
