@@ -4,7 +4,6 @@ package ksocket
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -14,18 +13,21 @@ import (
 )
 
 // The queue's harder cases, each run through raw syscalls and through
-// ksocket at one P (where the uring backend queues) and compared; found by
+// ksocket, at one P and at two (queueModes), and compared; found by
 // review.
 
 // queueCompare runs one scenario on both sides, for each family.
 func queueCompare(t *testing.T, run queueScenario) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	queueModes(t, func(t *testing.T) { queueCompareNow(t, run) })
+}
+
+func queueCompareNow(t *testing.T, run queueScenario) {
 	for _, fam := range dBoth {
 		t.Run(dFamName(fam), func(t *testing.T) {
 			dNeedFamily(t, fam)
 			raw := run(t, dRawAPI{}, fam, func(int) {})
 			ks := run(t, dKsocketAPI{}, fam, func(s int) {
-				if queueExpected() && !drained(t, dKsocketAPI{}, s) {
+				if !drained(t, dKsocketAPI{}, s) {
 					t.Fatal("the queue took nothing ahead")
 				}
 			})
@@ -140,7 +142,10 @@ func TestDatagramQueueBlockedThenLeave(t *testing.T) {
 // socket left it: the waiting receive returns EBADF at once, as
 // Closesocket's doc says.
 func TestDatagramQueueCloseWhileBlocked(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	queueModes(t, testDatagramQueueCloseWhileBlocked)
+}
+
+func testDatagramQueueCloseWhileBlocked(t *testing.T) {
 	for _, leave := range []bool{false, true} {
 		a, aAddr := queueSocket(t, dKsocketAPI{}, unix.AF_INET)
 		b, _ := queueSocket(t, dKsocketAPI{}, unix.AF_INET)

@@ -62,6 +62,14 @@ func queueOn(s *Socket) {
 	s.queueDatagrams()
 }
 
+// queueDatagrams is QueueDatagrams whatever the number of Ps: the ring's
+// multishot wherever the kernel has it.
+func (s *Socket) queueDatagrams() {
+	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
+		s.opts.Or(optQueueDgrams)
+	}
+}
+
 // queuedUDP returns an engine UDP socket with QueueDatagrams, bound to
 // loopback, and its address.
 func queuedUDP(t testing.TB, e *Engine, family int) (*Socket, unix.Sockaddr) {

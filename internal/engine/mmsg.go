@@ -79,12 +79,12 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		// recvBatch gives for the multishot queue.
 		s.leaveAhead()
 		if n, err := s.takeAheadBatch(msgs, flags, true); n > 0 || err != nil {
-			return n, err
+			return s.batchMore(msgs, n, flags, err)
 		}
 	}
 	if q, ok := s.e.b.(batchQueue); ok && mode == 'r' {
 		if n, ok, err := q.recvBatch(s, msgs, flags, w); ok {
-			return n, err
+			return s.batchMore(msgs, n, flags, err)
 		}
 	}
 	b, err := newMmsgBatch(msgs, mode == 'w')
@@ -119,6 +119,32 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	}
 	b.results(msgs[:b.n], mode == 'r')
 	return b.n, nil
+}
+
+// batchMore fills the rest of a receive batch, whose first n messages
+// came from the socket's datagram queue, with what the kernel holds now,
+// without waiting: the datagrams that came after the socket left the
+// queue, which a recvmmsg(2) would have returned in the same call. A
+// socket that may hold an error (optMayErr) stops at the queue's: the
+// kernel's recvmmsg(2) keeps an error it meets after a datagram for the
+// next call, and a second call here, finding it first, would clear it
+// with nothing to report it by. With MSG_PEEK the batch is one message.
+func (s *Socket) batchMore(msgs []Mmsg, n, flags int, err error) (int, error) {
+	if err != nil || n == 0 || n == len(msgs) || flags&unix.MSG_PEEK != 0 || s.has(optMayErr) {
+		return n, err
+	}
+	rest := msgs[n:]
+	b, err := newMmsgBatch(rest, false)
+	if err != nil {
+		return n, nil
+	}
+	defer b.free()
+	k, e := b.call(uintptr(s.fd), unix.SYS_RECVMMSG, flags|unix.MSG_DONTWAIT)
+	if e != 0 {
+		return n, nil // EAGAIN: nothing more there
+	}
+	b.results(rest[:k], true)
+	return n + k, nil
 }
 
 // firstOnRing is a backend that can wait for a blocking batch's first

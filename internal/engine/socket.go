@@ -70,7 +70,7 @@ const (
 	optReadShut                        // Shutdown was called for the read side, or Adopt found it shut (datagramReadShut)
 	optLinger                          // SO_LINGER is on with a timeout above 0: set through Setsockopt, on the listener it was accepted from, or found by Adopt
 	optReadAhead                       // QueueDatagrams was called on a UDP socket that no multishot serves; cleared once it has stopped reading ahead and drained
-	optMayErr                          // a datagram socket that Connect connected, or that Adopt took: the kernel may hold an ICMP error for it (recvQueued)
+	optMayErr                          // a datagram socket that Connect connected, that Adopt took, or that set IP_RECVERR: the kernel may hold an ICMP error for it (recvQueued, batchMore)
 )
 
 // has reports whether opt is set.
@@ -278,8 +278,9 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // socket receives them (uring_dgram.go); elsewhere the socket reads ahead
 // with recvmmsg(2) (readahead.go). What the program sees is what
 // recvfrom(2) gives but for what those files list. On other sockets it
-// does nothing. gonet's UDP conns want it; the Berkeley API, whose
-// receives stay ring ops, calls QueueDatagramsOnRing instead.
+// does nothing. gonet's UDP conns want it, and the Berkeley API's UDP
+// sockets, which take themselves off the queue before any call that could
+// tell the difference (datagramQueue in ksocket.go).
 //
 // At more Ps the multishot lost: the kernel completes its datagrams as
 // task work on the thread that armed it, and with more Ps that thread is
@@ -304,28 +305,6 @@ func (s *Socket) QueueDatagrams() {
 		return
 	}
 	s.opts.Or(optReadAhead)
-}
-
-// QueueDatagramsOnRing is QueueDatagrams where the ring's multishot
-// receive would serve the queue (uring at GOMAXPROCS=1, the kernel's
-// buffer rings and multishot RECVMSG there); elsewhere it does nothing,
-// and never reads ahead with recvmmsg(2). The Berkeley API's UDP sockets
-// call it, whose every receive stays a ring op: a burst of datagrams then
-// costs one ring round, and Recvfrom's echo of 64 B datagrams at 16 flows
-// went from 0.87x to 1.06x net, at 1.04 syscalls a datagram instead of
-// 2.00, and one flow from 0.96x to 1.04x (bench -points udp-f16,udp-f1
-// -impls net,berkeley, one P, five rounds).
-func (s *Socket) QueueDatagramsOnRing() {
-	if runtime.GOMAXPROCS(0) == 1 && multishotDgrams(s) {
-		s.queueDatagrams()
-	}
-}
-
-// queueDatagrams is QueueDatagrams whatever the number of Ps.
-func (s *Socket) queueDatagrams() {
-	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
-		s.opts.Or(optQueueDgrams)
-	}
 }
 
 // LeaveDatagramQueue takes a socket off the datagram queue that
@@ -689,12 +668,17 @@ func (s *Socket) SetsockoptInt(level, opt, value int) error {
 
 // Setsockopt sets an option from its raw bytes. The socket notes whether
 // SO_LINGER now makes close wait (on, with a timeout above 0), for Close
-// (uringBackend.destroy); one set through the raw fd (Control) is not seen.
+// (uringBackend.destroy), and whether a datagram socket asked for ICMP
+// errors (IP_RECVERR, IPV6_RECVERR: optMayErr); one set through the raw
+// fd (Control) is not seen.
 func (s *Socket) Setsockopt(level, opt int, val []byte) error {
 	if !s.acquire() {
 		return net.ErrClosed
 	}
 	defer s.release()
+	if s.sotype != unix.SOCK_STREAM && (level == unix.IPPROTO_IP && opt == unix.IP_RECVERR || level == unix.IPPROTO_IPV6 && opt == unix.IPV6_RECVERR) {
+		s.opts.Or(optMayErr) // ICMP errors reach it unconnected too
+	}
 	err := s.e.b.setsockopt(s, level, opt, val)
 	if err == nil && level == unix.SOL_SOCKET && opt == unix.SO_LINGER && len(val) >= unix.SizeofLinger {
 		if l := (*unix.Linger)(unsafe.Pointer(&val[0])); l.Onoff != 0 && l.Linger > 0 {

@@ -195,9 +195,9 @@ func (b *uringBackend) recvQueued(s *Socket, p []byte, from bool, w *waitSpec) (
 				// hold one, which its receive reports before the
 				// datagrams it holds, and so before those queued
 				// here before it came. Only a connected socket gets
-				// them (or one with IP_RECVERR, which takes a raw
-				// setsockopt, and raw access leaves the queue
-				// first), so an unconnected server's reads at the
+				// them, or one that set IP_RECVERR (optMayErr either
+				// way; one set through the raw fd is not seen), so an
+				// unconnected server's reads at the
 				// bound ask nothing (measured, asking on every
 				// socket: 1.10 syscalls a datagram against 1.04, 16
 				// flows, bench -points udp-f16).
