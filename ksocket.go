@@ -428,7 +428,11 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 //
 // Datagrams the queue took before it left come out first, in order, with
 // the flags and sender recvmsg(2) would give them, and after a socket
-// error the kernel holds, as its receive reports one first. Two things
+// error the kernel holds, as its receive reports one first. A Recvmmsg
+// that takes them goes on to what the kernel holds, without waiting, but
+// for a connected socket or one that set IP_RECVERR (engine batchMore):
+// there it returns only them, with MSG_WAITFORONE or MSG_DONTWAIT fewer
+// than recvmmsg(2) could. Two things
 // still differ for them: a control message asked for after they were
 // taken is not there, and SO_PEEK_OFF does not apply to them (MSG_PEEK
 // reads each from its start).

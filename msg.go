@@ -78,7 +78,10 @@ func SendmmsgContext(ctx context.Context, s int, msgs []Msg, flags int) (int, er
 // filled in. As recvmmsg(2) on a blocking socket it waits until all of
 // msgs are filled, unless flags has MSG_WAITFORONE (wait for the first
 // only) or MSG_DONTWAIT (wait for none); SO_RCVTIMEO ends each wait, and
-// then the count so far is the answer, or EAGAIN if there is none.
+// then the count so far is the answer, or EAGAIN if there is none. A socket
+// error (an ICMP refusal on a connected socket) that comes after the first
+// datagram ends the batch too, and waits for the next call, as recvmmsg(2)
+// keeps it.
 func Recvmmsg(s int, msgs []Msg, flags int) (int, error) {
 	return RecvmmsgContext(context.Background(), s, msgs, flags)
 }
@@ -89,7 +92,14 @@ func RecvmmsgContext(ctx context.Context, s int, msgs []Msg, flags int) (int, er
 	if err != nil {
 		return 0, err
 	}
+	later := false
 	return batch(msgs, flags, e.s.Nonblock(), true, func(mm []engine.Mmsg) (int, error) {
+		if later {
+			// A socket error met now waits for the next call, as with
+			// the kernel's recvmmsg(2): the batch ends with what it has.
+			return e.s.RecvMmsgMore(ctx, mm, flags&^unix.MSG_WAITFORONE, e.timeout(unix.SO_RCVTIMEO))
+		}
+		later = true
 		return e.s.RecvMmsg(ctx, mm, flags&^unix.MSG_WAITFORONE, e.timeout(unix.SO_RCVTIMEO))
 	})
 }

@@ -4,6 +4,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -42,17 +43,34 @@ type Mmsg struct {
 // RecvMmsg receives up to len(msgs) datagrams with recvmmsg(2), waiting
 // until at least one is there, and returns how many it filled in.
 func (s *Socket) RecvMmsg(ctx context.Context, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
-	return s.batch(ctx, 'r', msgs, flags, timeout)
+	return s.batch(ctx, 'r', msgs, flags, timeout, false)
 }
+
+// RecvMmsgMore is RecvMmsg for a later round of a blocking batch, one
+// that already has datagrams to return: when the kernel holds a socket
+// error (poll(2) says POLLERR) it returns 0 and ErrErrorHeld, leaving the
+// error there for the next call, as the kernel's own recvmmsg(2) keeps an
+// error it meets after a datagram (do_recvmmsg). A receive would take and
+// clear it, with nothing left to report it by. An error that comes
+// between that look and the receive is still taken.
+func (s *Socket) RecvMmsgMore(ctx context.Context, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
+	return s.batch(ctx, 'r', msgs, flags, timeout, true)
+}
+
+// ErrErrorHeld is RecvMmsgMore's answer when the kernel holds a socket
+// error for the next call.
+var ErrErrorHeld = errors.New("engine: a socket error waits for the next call")
 
 // SendMmsg sends msgs with sendmmsg(2), waiting until the first can go,
 // and returns how many went: fewer than len(msgs) when the socket's
 // buffer filled, or an error stopped it after the first.
 func (s *Socket) SendMmsg(ctx context.Context, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
-	return s.batch(ctx, 'w', msgs, flags, timeout)
+	return s.batch(ctx, 'w', msgs, flags, timeout, false)
 }
 
-func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, timeout time.Duration) (int, error) {
+// batch is RecvMmsg or SendMmsg; spare, receiving, leaves a socket error
+// the kernel holds where it is (RecvMmsgMore).
+func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, timeout time.Duration, spare bool) (int, error) {
 	if !s.acquire() {
 		return 0, net.ErrClosed
 	}
@@ -97,7 +115,8 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 		b.trap, b.flags = unix.SYS_SENDMMSG, b.flags|unix.MSG_NOSIGNAL
 	}
 	b.waits = !s.nonblock && flags&unix.MSG_DONTWAIT == 0
-	if r, ok := s.e.b.(firstOnRing); ok && mode == 'r' && b.waits && r.takesFirst(s, &msgs[0]) {
+	b.spare, b.held = spare, false
+	if r, ok := s.e.b.(firstOnRing); ok && mode == 'r' && b.waits && !spare && r.takesFirst(s, &msgs[0]) {
 		n, e := b.call(uintptr(s.fd), b.trap, b.flags)
 		switch {
 		case e == unix.EAGAIN:
@@ -114,6 +133,9 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 	if err := s.e.b.rawIO(s, w, b.try); err != nil {
 		return 0, err
 	}
+	if b.held {
+		return 0, ErrErrorHeld
+	}
 	if b.errno != 0 {
 		return 0, b.errno
 	}
@@ -128,7 +150,9 @@ func (s *Socket) batch(ctx context.Context, mode byte, msgs []Mmsg, flags int, t
 // socket that may hold an error (optMayErr) stops at the queue's: the
 // kernel's recvmmsg(2) keeps an error it meets after a datagram for the
 // next call, and a second call here, finding it first, would clear it
-// with nothing to report it by. With MSG_PEEK the batch is one message.
+// with nothing to report it by; so such a socket's batch returns only
+// the queue's datagrams, fewer than recvmmsg(2) could have. With MSG_PEEK
+// the queue filled the batch with copies of its oldest datagram.
 func (s *Socket) batchMore(msgs []Mmsg, n, flags int, err error) (int, error) {
 	if err != nil || n == 0 || n == len(msgs) || flags&unix.MSG_PEEK != 0 || s.has(optMayErr) {
 		return n, err
@@ -181,6 +205,8 @@ type mmsgBatch struct {
 	n     int
 	errno unix.Errno
 	again bool // the last try said EAGAIN: the next follows a wait
+	spare bool // leave a socket error the kernel holds (RecvMmsgMore)
+	held  bool // a try found one, and left it
 	try   func(fd uintptr) bool
 }
 
@@ -193,6 +219,10 @@ var mmsgBatches = sync.Pool{New: func() any {
 // attempt makes one try of the batch's call on fd, for rawIO; it reports
 // whether the call is done.
 func (b *mmsgBatch) attempt(fd uintptr) bool {
+	if b.spare && errorHeld(int(fd)) {
+		b.held = true
+		return true
+	}
 	b.n, b.errno = b.call(fd, b.trap, b.flags)
 	if b.errno == unix.EAGAIN && b.waits && b.trap == unix.SYS_RECVMMSG && b.s.datagramReadShut(int(fd), b.again) {
 		// A blocking recvmmsg(2) takes a datagram of 0 bytes, with no

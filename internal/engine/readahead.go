@@ -302,9 +302,10 @@ func (s *Socket) errorAheadLocked(ra *readAhead) error {
 	return pendingError(s.fd)
 }
 
-// takeAheadBatch is takeAhead into up to len(msgs) messages (one with
-// MSG_PEEK), each scattered over its Buffers. It returns how many it
-// filled.
+// takeAheadBatch is takeAhead into up to len(msgs) messages, each
+// scattered over its Buffers; with MSG_PEEK each gets the oldest one, as
+// recvmmsg(2) peeks the head of the kernel's queue into every message. It
+// returns how many it filled.
 func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int, err error) {
 	ra := s.leftAhead(flags)
 	if ra == nil {
@@ -323,10 +324,7 @@ func (s *Socket) takeAheadBatch(msgs []Mmsg, flags int, from bool) (n int, err e
 		} else {
 			m.Addr = nil
 		}
-		n++
-		if flags&unix.MSG_PEEK != 0 {
-			break
-		}
+		n++ // with MSG_PEEK the same datagram again, as recvmmsg(2) peeks it into each
 	}
 	return n, nil
 }

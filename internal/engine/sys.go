@@ -157,3 +157,12 @@ func pendingError(fd int) error {
 	}
 	return nil
 }
+
+// errorHeld reports whether the kernel holds a socket error for fd, or an
+// entry on its error queue (poll(2)'s POLLERR), without taking it as
+// SO_ERROR or a receive would.
+func errorHeld(fd int) bool {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(pfd, 0)
+	return err == nil && n > 0 && pfd[0].Revents&unix.POLLERR != 0
+}

@@ -383,8 +383,8 @@ func (b *uringBackend) recvFirst(s *Socket, m *Mmsg, flags int, w waitSpec) erro
 	return nil
 }
 
-// takeBatchLocked takes up to len(msgs) queued datagrams (one with
-// MSG_PEEK). An error or end of input is returned on its own, by the next
+// takeBatchLocked takes up to len(msgs) queued datagrams (with MSG_PEEK,
+// the oldest into each, as recvmmsg(2) peeks it). An error or end of input is returned on its own, by the next
 // call after the datagrams before it, as recvmmsg(2) does.
 //
 // Preconditions: sh.mu is held; q.ready is not empty.
@@ -402,10 +402,7 @@ func (sh *shard) takeBatchLocked(q *dgramQueue, msgs []Mmsg, from bool, flags in
 		if err != nil {
 			return n, err
 		}
-		n++
-		if flags&unix.MSG_PEEK != 0 {
-			break
-		}
+		n++ // with MSG_PEEK the same datagram again, as recvmmsg(2) peeks it into each
 	}
 	return n, nil
 }
