@@ -405,8 +405,9 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 // brings them, with no syscall each. Elsewhere (more Ps, the epoll
 // backend, kernels before 6.0) a receive that finds nothing queued makes
 // one recvmmsg(2) for its own datagram and up to 15 more, once a receive
-// has found a datagram waiting. What they return is what recvfrom(2)
-// returns. The datagrams leave the kernel's receive queue before a
+// has found a datagram waiting; finding none, it waits for its datagram
+// in one ring receive on the uring backend, in the netpoller on epoll.
+// What they return is what recvfrom(2) returns. The datagrams leave the kernel's receive queue before a
 // receive asks for them (up to 128 on the ring, past SO_RCVBUF's room; 15
 // reading ahead), and would carry no control data, so the socket leaves
 // the queue for good, and receives are single receives of one datagram
@@ -419,12 +420,16 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 //     for control data (IP_PKTINFO, SO_TIMESTAMP) or errors (IP_RECVERR).
 //
 // At two Ps, where each receive was one ring op, reading ahead took the
-// Recvfrom/Sendto echo at 16 flows from 0.79x net to 0.94-1.22x, at 8.4-10.9
-// against 13.5 us of server CPU a datagram; on the epoll backend, where
-// each was one recvfrom(2), from 0.89-1.24x to 1.19-1.24x at one and two
-// Ps, at 1.1 against 2.1 syscalls a datagram. One flow, where no datagram
-// waits, stayed at net's rate (bench -impls net,berkeley -points
-// udp-f16,udp-f1, alternated builds).
+// Recvfrom/Sendto echo at 16 flows from 0.81-0.87x net to 1.04-1.21x, at
+// 9.0-11.9 against 12.6-14.1 us of server CPU a datagram, and one flow
+// stayed at net's rate (1.00-1.13x against 1.10-1.18x; bench -impls
+// net,berkeley -points udp-f16,udp-f1 -procs 2, builds alternated). The
+// in-process ping-pong, where no datagram ever waits, went from 1.39x to
+// 1.12x at 16 flows (go test -bench UDPPingPong -cpu 1,2 .): the cost of
+// the recvmmsg(2) that finds nothing before each ring receive. On the
+// epoll backend, where each was one recvfrom(2), the echo went from
+// 0.89-1.24x to 1.19-1.24x at one and two Ps, at 1.1 against 2.1 syscalls
+// a datagram.
 //
 // Datagrams the queue took before it left come out first, in order, with
 // the flags and sender recvmsg(2) would give them, and after a socket

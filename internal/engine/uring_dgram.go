@@ -355,7 +355,20 @@ func (b *uringBackend) recvBatch(s *Socket, msgs []Mmsg, flags int, _ waitSpec) 
 var (
 	_ batchQueue  = (*uringBackend)(nil)
 	_ firstOnRing = (*uringBackend)(nil)
+	_ turnOnRing  = (*uringBackend)(nil)
 )
+
+func (b *uringBackend) ringTurn(s *Socket) bool { return !s.has(optRecvNow) }
+
+// recvTurn is a read-ahead turn's wait (turnOnRing): one ring receive
+// into p, with the sender and MSG_* flags if from.
+func (b *uringBackend) recvTurn(s *Socket, p []byte, from bool, w waitSpec) (received, error) {
+	want := recvData
+	if from {
+		want = recvMsg
+	}
+	return b.recv(s, p, nil, 0, want, w)
+}
 
 // takesFirst reports whether recvFirst serves m on s: not a message of
 // more than one buffer, nor on a socket whose raw waits are in the
