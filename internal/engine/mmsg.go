@@ -165,7 +165,9 @@ func (s *Socket) batchMore(msgs []Mmsg, n, flags int, err error) (int, error) {
 	defer b.free()
 	k, e := b.call(uintptr(s.fd), unix.SYS_RECVMMSG, flags|unix.MSG_DONTWAIT)
 	if e != 0 {
-		return n, nil // EAGAIN: nothing more there
+		// EAGAIN: nothing more there. (A socket error, which would be
+		// lost here, reaches only a socket with optMayErr.)
+		return n, nil
 	}
 	b.results(rest[:k], true)
 	return n + k, nil

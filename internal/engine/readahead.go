@@ -18,7 +18,9 @@ import (
 // socket keeps in buffers of its own; the plain receives after it take
 // those without a syscall. Under load one syscall then serves many
 // datagrams, where each receive made its own; datagrams that come one at
-// a time cost a recvmmsg(2) each, as they cost a recvmsg(2).
+// a time cost a recvmmsg(2) each, as they cost a recvmsg(2), and on the
+// uring backend the recvmmsg(2) that finds nothing is followed by a ring
+// receive of the datagram (turnOnRing).
 //
 // One reader at a time calls the kernel: it holds the socket's turn.
 // Other readers wait for what it brings back, or for the turn, with their
@@ -61,7 +63,7 @@ const (
 type readAhead struct {
 	mu   sync.Mutex
 	more chan struct{} // capacity 1: a nudge to a waiting reader that datagrams are there, or the turn is free
-	busy bool          // a reader holds the turn: it is in recvmmsg(2), or waits to make it
+	busy bool          // a reader holds the turn: it is in recvmmsg(2), waits to make it, or waits in a ring receive of its own datagram (turnOnRing)
 	off  bool          // the socket stopped reading ahead, for good
 
 	// The datagrams read ahead, oldest first: messages head to end-1 of
@@ -193,11 +195,12 @@ func (s *Socket) aheadTurn(ra *readAhead, p []byte, from bool, w *waitSpec) (r r
 // also needed a second recvmmsg(2) to take it. Measured at two Ps, through
 // the Berkeley API's Recvfrom and Sendto: in-process UDP ping-pong at 16
 // flows (go test -bench UDPPingPong -cpu 1,2 ., where no datagram waits
-// for a receive) did 0.75x net with the wait in the netpoller, 1.12x so,
-// and 1.39x with a ring receive per datagram and no reading ahead; the
-// separate-process echo at 16 flows (bench -points udp-f16,udp-f1, where
-// datagrams queue up) 1.20x, 1.04-1.21x and 0.81-0.87x; at one flow 0.96x,
-// 1.00-1.13x and 1.10-1.18x.
+// for a receive) did 0.75x net with the wait in the netpoller, 1.12x with
+// it on the ring, and 1.39x with a ring receive per datagram and no
+// reading ahead; the separate-process echo at 16 flows (bench -points
+// udp-f16,udp-f1, where datagrams queue up) 1.20x, 1.04-1.21x and
+// 0.81-0.87x; at one flow 0.96x, 1.00-1.13x and 1.10-1.18x.
+//
 // ringTurn says whether it does for s: not for a socket whose receives
 // are syscalls first (ReceiveDatagramsNow, gonet's), which would try once
 // more before it waited.

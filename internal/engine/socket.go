@@ -309,8 +309,10 @@ func (s *Socket) QueueDatagrams() {
 
 // LeaveDatagramQueue takes a socket off the datagram queue that
 // QueueDatagrams gave it, for good, and waits until the multishot receive
-// has ended, or a recvmmsg(2) reading ahead: later receives, and the raw
-// reads of RawRead, go to the kernel. Datagrams the queue took before then
+// has ended: later receives, and the raw reads of RawRead, go to the
+// kernel. A read-ahead turn in progress is not waited for: it takes no
+// more ahead, but a turn that waits for its own datagram (in a ring
+// receive, or for readiness) still takes the next one. Datagrams the queue took before then
 // come out of the next Recv or RecvMmsg, not of a raw read, which sees
 // only what the kernel holds; a caller that will read raw calls it before
 // it reads at all (gonet's SyscallConn). Elsewhere it does nothing.
