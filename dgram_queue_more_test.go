@@ -27,7 +27,7 @@ func queueRecvmsgLine(api dAPI, s, size, flags int) string {
 	if _, ok := api.(dKsocketAPI); ok {
 		n, oobn, rflags, from, err = Recvmsg(s, buf, nil, flags)
 	} else {
-		n, oobn, rflags, from, err = unix.Recvmsg(s, buf, nil, flags)
+		err = dNoEINTR(func() error { n, oobn, rflags, from, err = unix.Recvmsg(s, buf, nil, flags); return err })
 	}
 	if err != nil {
 		return "recvmsg " + unix.ErrnoName(err.(unix.Errno))
@@ -73,6 +73,9 @@ func queueRecvmmsgLines(api dAPI, s, vlen, size, flags int) []string {
 			hdrs[i].Hdr.Namelen = unix.SizeofSockaddrAny
 		}
 		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s), uintptr(unsafePtr(&hdrs[0])), uintptr(vlen), uintptr(flags), 0, 0)
+		for e == unix.EINTR { // a blocking wait cut by Go's preemption signal
+			r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s), uintptr(unsafePtr(&hdrs[0])), uintptr(vlen), uintptr(flags), 0, 0)
+		}
 		if e != 0 {
 			err = e
 		} else {

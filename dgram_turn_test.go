@@ -29,7 +29,9 @@ func turnRecvmsg(api dAPI, s, size int) string {
 	if _, ok := api.(dKsocketAPI); ok {
 		n, _, flags, from, err = Recvmsg(s, buf, nil, 0)
 	} else {
-		n, _, flags, from, err = unix.Recvmsg(s, buf, nil, 0)
+		// A blocking recvmsg(2) under SO_RCVTIMEO is not restarted after
+		// Go's preemption signal: it says EINTR.
+		err = dNoEINTR(func() error { n, _, flags, from, err = unix.Recvmsg(s, buf, nil, 0); return err })
 	}
 	if err != nil {
 		return unix.ErrnoName(err.(unix.Errno))
