@@ -14,14 +14,14 @@ import (
 )
 
 // The datagram queue of the Berkeley API's UDP sockets (see datagramQueue
-// in ksocket.go): plain receives take what one multishot receive brought
-// (uring, one P) or what one recvmmsg(2) read ahead (elsewhere). These
-// tests run at one P and at two (queueModes), so each backend's run
-// covers both the uring backend's ways.
+// in ksocket.go): plain receives take what one recvmmsg(2) read ahead.
+// These tests run at one P and at two (queueModes). The ring's multishot
+// queue, which serves gonet's conns at one P, is compared with the kernel
+// in internal/engine's and gonet's tests.
 
-// queueModes runs f with the sockets it makes at one P, where the uring
-// backend queues them on the ring's multishot receive, and at two, where
-// they read ahead.
+// queueModes runs f with the sockets it makes at one P and at two: on the
+// uring backend a turn's ring receive then completes on the thread that
+// waits for it, or on another.
 func queueModes(t *testing.T, f func(t *testing.T)) {
 	for _, procs := range []int{1, 2} {
 		t.Run(fmt.Sprintf("P=%d", procs), func(t *testing.T) {
@@ -74,13 +74,11 @@ func testDatagramQueueTakesAhead(t *testing.T) {
 		t.Run(dFamName(fam), func(t *testing.T) {
 			a, aAddr := dUDP(t, fam)
 			b, bAddr := dUDP(t, fam)
-			if queueReadsAhead() {
-				// A socket reads ahead once a receive found a datagram
-				// waiting.
-				Sendto(b, []byte("x"), 0, aAddr)
-				if _, _, err := Recvfrom(a, make([]byte, 1), 0); err != nil {
-					t.Fatal(err)
-				}
+			// A socket reads ahead once a receive found a datagram
+			// waiting.
+			Sendto(b, []byte("x"), 0, aAddr)
+			if _, _, err := Recvfrom(a, make([]byte, 1), 0); err != nil {
+				t.Fatal(err)
 			}
 			for _, m := range []string{"0", "1", "22"} {
 				if _, err := Sendto(b, []byte(m), 0, aAddr); err != nil {
@@ -198,18 +196,15 @@ func queueGone(t *testing.T, api dAPI, fam int) unix.Sockaddr {
 }
 
 // queueStart sends msgs from b to a, receives the first on a, and lets
-// the queue take the rest. A socket that reads ahead does so only once a
-// receive has found a datagram waiting, so there a datagram "0" goes and
-// is received first, through both APIs alike.
+// the queue take the rest. A socket reads ahead only once a receive has
+// found a datagram waiting, so a datagram "0" goes and is received first,
+// through both APIs alike.
 func queueStart(t *testing.T, api dAPI, a, b int, aAddr unix.Sockaddr, take func(int), msgs ...string) string {
 	t.Helper()
-	var got string
-	if queueReadsAhead() {
-		if _, err := api.sendto(b, []byte("0"), 0, aAddr); err != nil {
-			t.Fatal(err)
-		}
-		got = queueRecv(api, a, 16, 0) + "; "
+	if _, err := api.sendto(b, []byte("0"), 0, aAddr); err != nil {
+		t.Fatal(err)
 	}
+	got := queueRecv(api, a, 16, 0) + "; "
 	for _, m := range msgs {
 		if _, err := api.sendto(b, []byte(m), 0, aAddr); err != nil {
 			t.Fatal(err)
@@ -218,12 +213,6 @@ func queueStart(t *testing.T, api dAPI, a, b int, aAddr unix.Sockaddr, take func
 	got += queueRecv(api, a, 16, 0)
 	take(a)
 	return got
-}
-
-// queueReadsAhead reports whether a UDP socket made now queues by reading
-// ahead, not on the ring's multishot receive (engine.Socket.QueueDatagrams).
-func queueReadsAhead() bool {
-	return probedBackend() != "uring" || !engine.Usable("RECVMSG_MULTISHOT") || runtime.GOMAXPROCS(0) > 1
 }
 
 // queueRecv is one recvfrom, as a transcript line: the data and whether a
@@ -277,8 +266,8 @@ func queueShutdown(t *testing.T, api dAPI, fam int, take func(int)) []string {
 // queueOption: an option that keeps the queue (SO_RCVBUF) and one that
 // does not (IP_PKTINFO, IPV6_RECVPKTINFO), set with datagrams in it. A
 // datagram sent after the second must come with its control message, as
-// from the kernel: the multishot, which has no room for one, was ended
-// before the option was set. (The datagrams the queue took before it come
+// from the kernel: the socket left the queue, whose recvmmsg(2) has no
+// room for one, before the option was set. (The datagrams the queue took before it come
 // without: a documented difference, not compared here.)
 func queueOption(t *testing.T, api dAPI, fam int, take func(int)) []string {
 	a, aAddr, b := queuePair(t, api, fam)

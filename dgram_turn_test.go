@@ -68,6 +68,11 @@ func turnScenarios() []struct {
 		// A receive that waits, for a datagram longer than its buffer.
 		{"wait-trunc", func(t *testing.T, api dAPI, fam int) []string {
 			a, aAddr, b := queuePair(t, api, fam)
+			// Room for a loaded machine: each datagram comes 30 ms into
+			// its receive, which queuePair's 100 ms would end first
+			// if the sender ran late.
+			tv := unix.NsecToTimeval(int64(2 * time.Second))
+			api.setsockoptTimeval(a, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 			var out []string
 			var wait func()
 			wait = turnLater(t, 30*time.Millisecond, func() { send(t, api, b, aAddr, "hello") })

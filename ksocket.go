@@ -399,23 +399,21 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 // datagramQueue: a UDP socket of the Berkeley API has a datagram queue
 // (engine.Socket.QueueDatagrams): its plain receives (data and sender, no
 // flags, on a blocking socket: Recv, Recvfrom, and Recvmsg with no room for
-// control data) take datagrams the socket received before they asked. On
-// the uring backend at GOMAXPROCS=1 one multishot IORING_OP_RECVMSG,
-// armed by the first plain receive and kept armed while receives come,
-// brings them, with no syscall each. Elsewhere (more Ps, the epoll
-// backend, kernels before 6.0) a receive that finds nothing queued makes
-// one recvmmsg(2) for its own datagram and up to 15 more, once a receive
-// has found a datagram waiting; finding none, it waits for its datagram
-// in one ring receive on the uring backend, in the netpoller on epoll.
-// What they return is what recvfrom(2) returns. The datagrams leave the kernel's receive queue before a
-// receive asks for them (up to 128 on the ring, past SO_RCVBUF's room; 15
-// reading ahead), and would carry no control data, so the socket leaves
-// the queue for good, and receives are single receives of one datagram
-// each, before any call that could tell the difference:
+// control data) take datagrams the socket received before they asked. A
+// receive that finds nothing queued makes one recvmmsg(2) for its own
+// datagram and up to 15 more, once a receive has found a datagram
+// waiting; finding none, it waits for its datagram in one ring receive on
+// the uring backend, in the netpoller on epoll, and on the ring the next
+// receives skip the recvmmsg(2) for a while (engine tryFirst). What they
+// return is what recvfrom(2) returns. The datagrams leave the kernel's
+// receive queue before a receive asks for them (up to 15), and would
+// carry no control data, so the socket leaves the queue for good, and
+// receives are single receives of one datagram each, before any call that
+// could tell the difference:
 //   - a receive with flags (MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT), with room for
 //     control data, on a non-blocking socket, or a Recvmmsg;
 //   - Connect, after which the kernel reports ICMP errors to the socket's
-//     next call, which the multishot would take instead of a Sendto;
+//     next call, which reading ahead would take instead of a Sendto;
 //   - setting any option but those keepsDatagramQueue lists: one could ask
 //     for control data (IP_PKTINFO, SO_TIMESTAMP) or errors (IP_RECVERR).
 //
@@ -423,13 +421,20 @@ func SetsockoptTimeval(s, level, opt int, tv *unix.Timeval) error {
 // Recvfrom/Sendto echo at 16 flows from 0.81-0.87x net to 1.04-1.21x, at
 // 9.0-11.9 against 12.6-14.1 us of server CPU a datagram, and one flow
 // stayed at net's rate (1.00-1.13x against 1.10-1.18x; bench -impls
-// net,berkeley -points udp-f16,udp-f1 -procs 2, builds alternated). The
-// in-process ping-pong, where no datagram ever waits, went from 1.39x to
-// 1.12x at 16 flows (go test -bench UDPPingPong -cpu 1,2 .): the cost of
-// the recvmmsg(2) that finds nothing before each ring receive. On the
-// epoll backend, where each was one recvfrom(2), the echo went from
+// net,berkeley -points udp-f16,udp-f1 -procs 2, builds alternated). On
+// the epoll backend, where each was one recvfrom(2), the echo went from
 // 0.89-1.24x to 1.19-1.24x at one and two Ps, at 1.1 against 2.1 syscalls
-// a datagram.
+// a datagram. Skipping the recvmmsg(2) that finds nothing after one that
+// did took the echo at 16 flows and two Ps from 0.91-1.27x to 1.18-1.38x.
+// At one P the uring backend served these sockets with the ring's
+// multishot receive before; reading ahead took 16 flows there from
+// 1.01-1.27x to 1.09-1.30x (median 1.02x to 1.20x), and one flow from
+// 1.07-1.31x to 0.94-1.16x (median 1.16x to 1.13x) at 28-31 against
+// 22-30 us of server CPU a datagram (net 30-43). The in-process
+// ping-pong (go test -bench UDPPingPong -cpu 1,2 .), where no datagram
+// ever waits, did 1.37x and 2.16x net at one P with the multishot, 1.19x
+// and 2.02x reading ahead (one flow and 16); at two Ps the skip took it
+// from 0.75x and 1.20x to 0.85x and 1.29x.
 //
 // Datagrams the queue took before it left come out first, in order, with
 // the flags and sender recvmsg(2) would give them, and after a socket

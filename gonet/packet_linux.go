@@ -33,9 +33,9 @@ func newPacketConn(s *engine.Socket, network string, family int, raddr net.Addr)
 
 func newUDPConn(s *engine.Socket, network string, family int, raddr net.Addr) *UDPConn {
 	c := &UDPConn{conn: conn{s: s, netIdx: networkIndex(network), raddr: raddr}, family: family}
-	s.QueueDatagrams()      // plain reads take datagrams received before: by one multishot receive (uring, GOMAXPROCS=1), or read ahead
-	s.SendDatagramsNow()    // uring: sends try sendto(2) first, and wait on the ring only for room
 	s.ReceiveDatagramsNow() // uring, reads the queue does not serve: receives try recvmsg(2) first
+	s.QueueDatagrams()      // plain reads take datagrams received before: by one multishot receive (uring, GOMAXPROCS=1, after ReceiveDatagramsNow), or read ahead
+	s.SendDatagramsNow()    // uring: sends try sendto(2) first, and wait on the ring only for room
 	s.RawWaitsInNetpoller() // uring, at more than one P: ReadBatch, WriteBatch and raw reads wait in the netpoller
 	c.laddr = localAddr(s, network)
 	return c

@@ -11,8 +11,9 @@ import (
 
 // Reading ahead. A UDP socket that asked for a datagram queue
 // (QueueDatagrams), where the ring's multishot receive does not serve it
-// (the epoll backend; the uring backend at more than one P, or without
-// the multishot), reads ahead instead. A plain receive (data and sender,
+// (the epoll backend; on the uring backend a socket whose turns wait on
+// the ring, and the others at more than one P or without the multishot),
+// reads ahead instead. A plain receive (data and sender,
 // no flags, on a blocking socket) that finds nothing read ahead makes one
 // recvmmsg(2) for its own datagram and up to aheadSlots-1 more, which the
 // socket keeps in buffers of its own; the plain receives after it take
@@ -20,7 +21,8 @@ import (
 // datagrams, where each receive made its own; datagrams that come one at
 // a time cost a recvmmsg(2) each, as they cost a recvmsg(2), and on the
 // uring backend the recvmmsg(2) that finds nothing is followed by a ring
-// receive of the datagram (turnOnRing).
+// receive of the datagram (turnOnRing), and the turns after it skip their
+// recvmmsg(2) for a while (tryFirst).
 //
 // One reader at a time calls the kernel: it holds the socket's turn.
 // Other readers wait for what it brings back, or for the turn, with their
@@ -57,6 +59,9 @@ const (
 	// aheadSlotSize holds the largest datagram that IPv4 or IPv6 carries
 	// without jumbograms.
 	aheadSlotSize = 64 << 10
+	// aheadQuietMax bounds the ring turns in a row that skip their
+	// recvmmsg(2) after tries that found nothing (tryFirst).
+	aheadQuietMax = 8
 )
 
 // readAhead is a socket's read-ahead state, made by its first read.
@@ -84,6 +89,8 @@ type readAhead struct {
 	again bool       // the last attempt found nothing: the next follows a wait
 	n     int        // what the last attempt's recvmmsg(2) returned
 	errno unix.Errno // and its error
+	skip  int        // ring turns still to skip their try (tryFirst)
+	quiet int        // turns the next empty try makes skip
 }
 
 // aheadState returns s's read-ahead state, making it on first use.
@@ -158,17 +165,14 @@ func (s *Socket) aheadTurn(ra *readAhead, p []byte, from bool, w *waitSpec) (r r
 		ra.iovs[0].SetLen(len(p))
 	}
 	ra.tries, ra.again = 0, false
-	t, onRing := s.e.b.(turnOnRing)
-	onRing = onRing && t.ringTurn(s)
-	switch {
-	case !onRing:
+	onRing := false // the datagram came with a ring receive's completion
+	if t, ok := s.e.b.(turnOnRing); !ok || !t.ringTurn(s) {
 		err = s.e.b.rawIO(s, *w, ra.try)
-	case ra.try(uintptr(s.fd)):
-		onRing = false // done without waiting
-	default:
-		// Nothing there: wait in a ring receive of this datagram.
-		ra.iovs[0] = unix.Iovec{}
+	} else if !ra.tryFirst(s.fd) {
+		// Nothing there, or lately nothing was: wait in a ring
+		// receive of this datagram, into p itself.
 		r, err = t.recvTurn(s, p, from, *w)
+		onRing = true
 	}
 	ra.iovs[0] = unix.Iovec{} // p is the caller's again
 
@@ -207,6 +211,27 @@ func (s *Socket) aheadTurn(ra *readAhead, p []byte, from bool, w *waitSpec) (r r
 type turnOnRing interface {
 	ringTurn(s *Socket) bool
 	recvTurn(s *Socket, p []byte, from bool, w waitSpec) (received, error)
+}
+
+// tryFirst is a ring turn's recvmmsg(2) before it waits on the ring; it
+// reports whether that took the turn's datagram. A try that finds nothing
+// costs a syscall for no datagram, so after one the next turn skips its
+// try, after a second in a row the next two, then four, up to
+// aheadQuietMax; a try that finds a datagram ends the run. Datagrams that
+// come one at a time then cost about one ring receive each, and a burst
+// is read ahead again within aheadQuietMax receives of its start.
+func (ra *readAhead) tryFirst(fd int) bool {
+	if ra.skip > 0 {
+		ra.skip--
+		return false
+	}
+	if ra.try(uintptr(fd)) {
+		ra.quiet = 0
+		return true
+	}
+	ra.quiet = min(max(2*ra.quiet, 1), aheadQuietMax)
+	ra.skip = ra.quiet
+	return false
 }
 
 // attempt makes one recvmmsg(2) of the turn on fd without waiting, for

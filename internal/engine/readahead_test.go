@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -429,5 +430,79 @@ func TestReadAheadErrQueue(t *testing.T) {
 	}
 	if !s.has(optReadAhead) || s.ra.Load().off {
 		t.Fatal("a receive from the error queue took the socket off reading ahead")
+	}
+}
+
+// TestReadAheadQuietTurns: on a backend whose turns wait on the ring, a
+// turn whose recvmmsg(2) found nothing makes the next turn skip its try
+// and take one datagram in a ring receive, leaving the rest in the
+// kernel; the turn after tries again and reads the rest ahead. Elsewhere
+// every turn tries first, and the first read after the wait reads ahead.
+// Either way the datagrams come out once each, in order.
+func TestReadAheadQuietTurns(t *testing.T) {
+	e := testEngine(t)
+	from, _ := rawUDP(t, unix.AF_INET)
+	s, sa := aheadUDP(t, e, from)
+	tr, ok := e.b.(turnOnRing)
+	onRing := ok && tr.ringTurn(s)
+
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 8)
+		n, err := s.Read(buf)
+		if err == nil && (n != 1 || buf[0] != 1) {
+			err = fmt.Errorf("read %d bytes %v; want [1]", n, buf[:n])
+		}
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the read finds nothing, and waits
+	sendSeq(t, from, sa, 1, 1)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	sendSeq(t, from, sa, 2, 6)
+	want := []int{0, 3, 2, 1, 0} // held after each read, on the ring
+	if !onRing {
+		want = []int{4, 3, 2, 1, 0}
+	}
+	for i, h := range want {
+		buf := make([]byte, 8)
+		n, err := s.Read(buf)
+		if err != nil || n != 1 || buf[0] != byte(i+2) {
+			t.Fatalf("read %d: %v, %v; want [%d]", i, buf[:n], err, i+2)
+		}
+		if got := held(s); got != h {
+			t.Fatalf("after read %d (datagram %d) the socket holds %d read ahead; want %d (turns on the ring: %v)", i, i+2, got, h, onRing)
+		}
+	}
+	if inq, err := unix.IoctlGetInt(s.fd, unix.SIOCINQ); inq != 0 || err != nil {
+		t.Fatalf("SIOCINQ: %d, %v; the kernel should hold nothing", inq, err)
+	}
+}
+
+// TestQueueDatagramsChoice: QueueDatagrams gives the ring's multishot
+// queue only to a socket at one P whose receives try a syscall first
+// (ReceiveDatagramsNow, called before: gonet's conns), where the ring has
+// its buffers; every other UDP socket reads ahead.
+func TestQueueDatagramsChoice(t *testing.T) {
+	e := testEngine(t)
+	for _, c := range []struct {
+		procs int
+		now   bool
+	}{{1, false}, {1, true}, {2, false}, {2, true}} {
+		t.Run(fmt.Sprintf("P=%d/now=%v", c.procs, c.now), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(c.procs))
+			s, _ := udpSocket(t, e, unix.AF_INET, false)
+			if c.now {
+				s.ReceiveDatagramsNow()
+			}
+			s.QueueDatagrams()
+			multishot := c.procs == 1 && c.now && multishotDgrams(s)
+			if s.has(optQueueDgrams) != multishot || s.has(optReadAhead) == multishot {
+				t.Fatalf("multishot queue %v, reading ahead %v; want the multishot %v",
+					s.has(optQueueDgrams), s.has(optReadAhead), multishot)
+			}
+		})
 	}
 }

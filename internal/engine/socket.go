@@ -274,9 +274,10 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // receives (data and sender, no flags, on a blocking socket) then take
 // datagrams the socket received before they asked, so that a burst costs
 // one syscall or ring round instead of one each. On the uring backend at
-// GOMAXPROCS=1 (when it is called), a multishot receive kept armed on the
-// socket receives them (uring_dgram.go); elsewhere the socket reads ahead
-// with recvmmsg(2) (readahead.go). What the program sees is what
+// GOMAXPROCS=1 (when it is called), a socket whose receives try a syscall
+// first (ReceiveDatagramsNow, called before) is served by a multishot
+// receive kept armed on it (uring_dgram.go); every other socket reads
+// ahead with recvmmsg(2) (readahead.go). What the program sees is what
 // recvfrom(2) gives but for what those files list. On other sockets it
 // does nothing. gonet's UDP conns want it, and the Berkeley API's UDP
 // sockets, which take themselves off the queue before any call that could
@@ -287,20 +288,27 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // often asleep, so each datagram woke it. Measured, gonet's 64 B echo at
 // GOMAXPROCS=2 (bench -points udp-f1,udp-f16 -procs 1,2): one flow 0.77x
 // net with the multishot, 1.12-1.19x with a receive per read; 16 flows
-// 0.99x and 1.08-1.16x. At one P the multishot wins at 16 flows (0.92x
-// against 0.79x) and ties at one. At one P too the thread that runs Go
-// code changes now and then, and the multishot is then armed again on the
-// new one (ownerMovedLocked). Reading ahead did better at two Ps: 16 flows
-// went from 0.68-0.95x net (a receive per read) to 1.11-1.75x, at 7.9-9.7
+// 0.99x and 1.08-1.16x. At one P too the thread that runs Go code changes
+// now and then, and the multishot is then armed again on the new one
+// (ownerMovedLocked). Reading ahead did better at two Ps: 16 flows went
+// from 0.68-0.95x net (a receive per read) to 1.11-1.75x, at 7.9-9.7
 // against 11.8-14.3 us of server CPU a datagram (bench -points
 // udp-f16,udp-f1,udp1200-f16 -procs 2, three alternating rounds); one flow
-// stayed at net's rate. At one P the multishot did better than reading
-// ahead: 1.37-1.39x net at 16 flows against 1.16-1.27x.
+// stayed at net's rate. At one P it depends on the wait of a turn that
+// finds nothing. Where that is a ring receive (turnOnRing, the Berkeley
+// API's sockets) and turns after one that found nothing skip their
+// recvmmsg(2) (tryFirst), reading ahead beat the multishot: the
+// Recvfrom/Sendto echo at 16 flows did 1.24-1.30x net against 1.02x, and
+// one flow stayed at net's rate at 29 against 22-24 us of server CPU a
+// datagram (net 34-36). gonet's turns wait in the netpoller after a
+// recvmmsg(2) that found nothing, which at one flow cost 33-44 us a
+// datagram against the multishot's 30-36, so its conns keep the multishot
+// at one P.
 func (s *Socket) QueueDatagrams() {
 	if s.sotype != unix.SOCK_DGRAM || s.domain != unix.AF_INET && s.domain != unix.AF_INET6 {
 		return
 	}
-	if runtime.GOMAXPROCS(0) == 1 && multishotDgrams(s) {
+	if runtime.GOMAXPROCS(0) == 1 && s.has(optRecvNow) && multishotDgrams(s) {
 		s.opts.Or(optQueueDgrams)
 		return
 	}
@@ -312,10 +320,11 @@ func (s *Socket) QueueDatagrams() {
 // has ended: later receives, and the raw reads of RawRead, go to the
 // kernel. A read-ahead turn in progress is not waited for: it takes no
 // more ahead, but a turn that waits for its own datagram (in a ring
-// receive, or for readiness) still takes the next one. Datagrams the queue took before then
-// come out of the next Recv or RecvMmsg, not of a raw read, which sees
-// only what the kernel holds; a caller that will read raw calls it before
-// it reads at all (gonet's SyscallConn). Elsewhere it does nothing.
+// receive, or for readiness) still takes the next one. Datagrams the
+// queue took before then come out of the next Recv or RecvMmsg, not of a
+// raw read, which sees only what the kernel holds; a caller that will
+// read raw calls it before it reads at all (gonet's SyscallConn).
+// Elsewhere it does nothing.
 func (s *Socket) LeaveDatagramQueue() {
 	if !s.acquire() {
 		return
