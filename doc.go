@@ -13,7 +13,11 @@
 // datagrams. A batch is one sendmmsg(2) or recvmmsg(2) made on the calling
 // goroutine; when it must wait, it waits on the ring at GOMAXPROCS=1 and
 // in Go's netpoller at more, where a ring wait cost a hand-off between
-// threads per datagram. Every other call is a ring request.
+// threads per datagram. A UDP socket's plain receives (Recv, Recvfrom,
+// Recvmsg with no control buffer) read ahead: one recvmmsg(2), made on
+// the calling goroutine, takes the caller's datagram and up to 15 that
+// wait, and a receive that finds none waits in a ring request. Every
+// other call is a ring request.
 //
 // Descriptors are ksocket's own ints, the lowest free number from 3, and
 // errors are bare unix.Errno values, as in golang.org/x/sys/unix.

@@ -297,13 +297,16 @@ func (s *Socket) QueueAccepts() { s.opts.Or(optQueueAccepts) }
 // stayed at net's rate. At one P it depends on the wait of a turn that
 // finds nothing. Where that is a ring receive (turnOnRing, the Berkeley
 // API's sockets) and turns after one that found nothing skip their
-// recvmmsg(2) (tryFirst), reading ahead beat the multishot: the
-// Recvfrom/Sendto echo at 16 flows did 1.24-1.30x net against 1.02x, and
-// one flow stayed at net's rate at 29 against 22-24 us of server CPU a
-// datagram (net 34-36). gonet's turns wait in the netpoller after a
-// recvmmsg(2) that found nothing, which at one flow cost 33-44 us a
-// datagram against the multishot's 30-36, so its conns keep the multishot
-// at one P.
+// recvmmsg(2) (tryFirst), reading ahead beat the multishot at 16 flows:
+// the Recvfrom/Sendto echo did a median 1.20x net (1.09-1.30x) against
+// 1.02x (1.01-1.27x); one flow stayed above net's rate, a median 1.13x
+// against 1.16x, at 28-31 against 22-30 us of server CPU a datagram (net
+// 30-43), and the in-process ping-pong at one P fell from 1.37x and 2.16x
+// net to 1.19x and 2.02x (one flow and 16). gonet's turns
+// (ReceiveDatagramsNow) wait for readiness after a recvmmsg(2) that found
+// nothing, at one P in a ring poll (rawIO), and take the datagram with a
+// second recvmmsg(2), which at one flow cost 33-44 us a datagram against
+// the multishot's 30-36, so its conns keep the multishot at one P.
 func (s *Socket) QueueDatagrams() {
 	if s.sotype != unix.SOCK_DGRAM || s.domain != unix.AF_INET && s.domain != unix.AF_INET6 {
 		return
@@ -376,8 +379,9 @@ func (s *Socket) RawWaitsInNetpoller() {
 // API's Recvfrom and Sendto made to call it and SendDatagramsNow (bench
 // -points udp-f1,udp-f16 -procs 1,2, berkeley-single): 16 flows 0.77x ->
 // 0.98x net at one P and 0.97x -> 1.12x at two, one flow 0.68x -> 1.03x at
-// two. The Berkeley API does not: every one of its socket calls is a ring
-// op. On other sockets, for the reads a socket's datagram queue serves,
+// two. The Berkeley API does not: its calls are ring ops, but for the
+// recvmmsg(2) of a receive that reads ahead (QueueDatagrams). On other
+// sockets, for the reads a socket's datagram queue serves,
 // and elsewhere it does nothing.
 func (s *Socket) ReceiveDatagramsNow() {
 	if s.sotype == unix.SOCK_DGRAM && (s.domain == unix.AF_INET || s.domain == unix.AF_INET6) {
