@@ -72,15 +72,14 @@ func queueRecvmmsgLines(api dAPI, s, vlen, size, flags int) []string {
 			hdrs[i].Hdr.Name = (*byte)(unsafePtr(&names[i]))
 			hdrs[i].Hdr.Namelen = unix.SizeofSockaddrAny
 		}
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s), uintptr(unsafePtr(&hdrs[0])), uintptr(vlen), uintptr(flags), 0, 0)
-		for e == unix.EINTR { // a blocking wait cut by Go's preemption signal
-			r, _, e = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s), uintptr(unsafePtr(&hdrs[0])), uintptr(vlen), uintptr(flags), 0, 0)
-		}
-		if e != 0 {
-			err = e
-		} else {
+		err = dNoEINTR(func() error { // a blocking wait cut by Go's preemption signal
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(s), uintptr(unsafePtr(&hdrs[0])), uintptr(vlen), uintptr(flags), 0, 0)
+			if e != 0 {
+				return e
+			}
 			cnt = int(r)
-		}
+			return nil
+		})
 		for i := range cnt {
 			h := hdrs[i]
 			got = append(got, line{bufs[i][:min(int(h.Len), size)], int(h.Len), int(h.Hdr.Flags), h.Hdr.Namelen > 0})
