@@ -299,7 +299,7 @@ func TestPolledNotAccept(t *testing.T) {
 	// A receive that waits for the reaper: with no mode, it may not poll.
 	buf := make([]byte, 1)
 	idx, st, pending, err := sh.start(c, &waitSpec{}, func(sqe *uring.SQE, st *opState) {
-		addr, l := pinBuf(st, buf)
+		addr, l := ioBuf(st, buf, true)
 		sqe.PrepRecv(c.fd, addr, l, 0)
 	})
 	if err != nil {

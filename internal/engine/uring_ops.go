@@ -202,12 +202,35 @@ func (b *uringBackend) acceptOnce(s *Socket, w *waitSpec) (int, unix.Sockaddr, e
 // kernel moves at most MAX_RW_COUNT per call anyway.
 const maxIO = 1 << 30
 
-// pinBuf pins p for the op in st and returns its address and length.
-func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
+// bounceMax is the largest slice that an op copies through its slot's
+// bounce area instead of pinning it for the kernel. A Pin and its Unpin
+// each take the lock of the slice's span, and at two Ps the small buffers
+// of different connections share spans, so the lock's line passes between
+// the CPUs: measured on in-process 64 B ping-pong, pinning took 6% of the
+// CPU at 64 connections and two Ps, and leaving it out made a round trip
+// 4-10% faster, against the copy's few nanoseconds. The area costs each
+// slot 256 bytes of the mmap'd table, touched only by the ops that use it.
+const bounceMax = 256
+
+// ioBuf returns the address and length that the kernel is to use for p,
+// the data of the op in st: for a slice of at most bounceMax bytes, the
+// slot's bounce area, into which a send's data is copied now and out of
+// which finish copies a receive's; for a longer one, p itself, pinned
+// until the final CQE. recv says which way the data goes.
+func ioBuf(st *opState, p []byte, recv bool) (unsafe.Pointer, uint32) {
 	if len(p) == 0 {
 		return nil, 0
 	}
 	p = p[:min(len(p), maxIO)]
+	if len(p) <= bounceMax {
+		b := st.k.bounce[:len(p)]
+		if recv {
+			st.buf, st.bounced = unsafe.Pointer(&p[0]), uint16(len(p))
+		} else {
+			copy(b, p)
+		}
+		return unsafe.Pointer(&b[0]), uint32(len(p))
+	}
 	st.pin.Pin(&p[0])
 	st.buf = unsafe.Pointer(&p[0])
 	return unsafe.Pointer(&p[0]), uint32(len(p))
@@ -336,7 +359,7 @@ func sendDatagramNow(s *Socket, p, oob []byte, flags int, to *Addr) (int, bool, 
 func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to *Addr, w *waitSpec) (int, error) {
 	n := to.n
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
-		addr, l := pinBuf(st, p)
+		addr, l := ioBuf(st, p, false)
 		if n == 0 && len(oob) == 0 {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			return
@@ -364,7 +387,7 @@ func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to *Addr, w
 }
 
 // setMsgBufs points the slot's msghdr at the data (already pinned by
-// pinBuf) and at oob, which it pins.
+// ioBuf) and at oob, which it pins.
 func setMsgBufs(st *opState, addr unsafe.Pointer, l uint32, oob []byte) {
 	k := st.k
 	k.iov = rawIovec{base: uintptr(addr), len: uintptr(l)}
@@ -493,7 +516,7 @@ func (b *uringBackend) readSlow(s *Socket, p []byte) (int, error) {
 func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
 	msg := from || len(oob) > 0
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
-		addr, l := pinBuf(st, p)
+		addr, l := ioBuf(st, p, true)
 		if !msg {
 			sqe.PrepRecv(s.fd, addr, l, flags)
 			return

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"unsafe"
 
 	"github.com/ksocket-go/ksocket/internal/uring"
 	"golang.org/x/sys/unix"
@@ -206,6 +207,10 @@ func (sh *shard) finish(s *Socket, idx uint32, st *opState, reason error) (opRes
 	r := opResult{sh: sh, idx: idx, st: st, res: st.res, flags: st.cflags}
 	if r.res >= 0 {
 		// A result, even after a cancel, is authoritative: the bytes moved.
+		if r.res > 0 && st.bounced > 0 {
+			n := min(int(r.res), int(st.bounced)) // more with MSG_TRUNC
+			copy(unsafe.Slice((*byte)(st.buf), n), st.k.bounce[:n])
+		}
 		return r, nil
 	}
 	sh.put(r)

@@ -31,6 +31,10 @@ type kslot struct {
 	ts    uring.Timespec
 	arg   uring.GeteventsArg
 	opt   [16]byte // setsockopt/getsockopt value
+
+	// bounce carries a small send's or receive's data in place of the
+	// caller's slice (ioBuf).
+	bounce [bounceMax]byte
 }
 
 // rawIovec is struct iovec with integer fields.
@@ -58,7 +62,7 @@ var (
 )
 
 const (
-	kslotSize     = 256
+	kslotSize     = 512
 	slotsPerChunk = 256
 )
 
@@ -99,6 +103,11 @@ type opState struct {
 	dlFired bool // the deadline cancelled it
 
 	polled bool // it waits alone in the netpoller (waitPolled); guarded by mu
+
+	// bounced is the length of the caller's slice at buf when a receive
+	// lands in the kernel half's bounce area, to be copied there by
+	// finish; 0 if not. Its owner's alone.
+	bounced uint16
 }
 
 var _ [112 - unsafe.Sizeof(opState{})]byte // keep it small (see above)
@@ -160,7 +169,7 @@ func (t *slotTable) alloc() (uint32, *opState, error) {
 // Preconditions: the shard's mu is held; st.done.
 func (t *slotTable) release(idx uint32, st *opState) {
 	st.pin.Unpin()
-	st.buf, st.oob = nil, nil
+	st.buf, st.oob, st.bounced = nil, nil, 0
 	st.done, st.tokened, st.detached, st.idle = false, false, false, false
 	st.gen++
 	t.free = append(t.free, idx)

@@ -206,7 +206,7 @@ func (sh *shard) startIO(s *Socket, w *waitSpec, opcode uint8, p []byte, flags i
 	if err != nil {
 		return 0, nil, false, err
 	}
-	addr, l := pinBuf(st, p)
+	addr, l := ioBuf(st, p, opcode != uring.IORING_OP_SEND)
 	if opcode == uring.IORING_OP_SEND {
 		sqe.PrepSend(s.fd, addr, l, flags)
 	} else {

@@ -1,0 +1,166 @@
+//go:build linux && !android
+
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// bounceSizes are slice lengths on both sides of the bounce area's size
+// (ioBuf): copied through the slot at and below it, pinned above.
+var bounceSizes = []int{1, 7, 64, 255, 256, 257, 300, 4096}
+
+// canaried returns a slice of n bytes whose array runs on past it with
+// canary bytes, and a check that the bytes past it are untouched.
+func canaried(t *testing.T, n int) ([]byte, func(what string)) {
+	buf := bytes.Repeat([]byte{0xA5}, n+64)
+	return buf[:n], func(what string) {
+		t.Helper()
+		for i, b := range buf[n:] {
+			if b != 0xA5 {
+				t.Fatalf("%s: byte %d past the %d-byte slice was written (%#x)", what, i, n, b)
+			}
+		}
+	}
+}
+
+// TestBounceDatagramsAsTheKernel: a datagram received into a slice short
+// enough to go through the slot's bounce area, or long enough to be pinned,
+// gives what recvfrom(2) on a raw socket gives for the same datagram,
+// slice and flags (MSG_TRUNC's full length among them), and writes nothing
+// past the count it returns or past the slice.
+func TestBounceDatagramsAsTheKernel(t *testing.T) {
+	e := testEngine(t)
+	var fds [3]int // 0: the raw receiver, 1: the engine's, 2: the sender
+	var addrs [2]unix.Sockaddr
+	for i := range fds {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Bind(fd, loopbackOf(unix.AF_INET)); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			if addrs[i], err = unix.Getsockname(fd); err != nil {
+				t.Fatal(err)
+			}
+			tv := unix.Timeval{Sec: 5}
+			if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fds[i] = fd
+	}
+	s, err := e.Adopt(fds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, size := range []int{0, 1, 200, 256, 257, 1000} {
+		msg := make([]byte, size)
+		for i := range msg {
+			msg[i] = byte(i*7 + size)
+		}
+		for _, room := range bounceSizes {
+			for _, flags := range []int{0, unix.MSG_TRUNC, unix.MSG_PEEK} {
+				name := fmt.Sprintf("datagram %d, room %d, flags %#x", size, room, flags)
+				for _, to := range addrs {
+					if err := unix.Sendto(fds[2], msg, 0, to); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, wantCheck := canaried(t, room)
+				wn, _, werr := unix.Recvfrom(fds[0], want, flags)
+				wantCheck(name + ", kernel")
+				got, gotCheck := canaried(t, room)
+				gn, _, gerr := s.RecvFrom(ctx0, got, flags, 5*time.Second)
+				gotCheck(name + ", engine")
+				if gn != wn || gerr != werr || !bytes.Equal(got, want) {
+					t.Fatalf("%s: engine %d, %v, % x; kernel %d, %v, % x", name, gn, gerr, got[:min(room, 16)], wn, werr, want[:min(room, 16)])
+				}
+				if flags&unix.MSG_PEEK != 0 {
+					drain := make([]byte, 2000)
+					if _, _, err := unix.Recvfrom(fds[0], drain, 0); err != nil {
+						t.Fatal(err)
+					}
+					if _, _, err := s.RecvFrom(ctx0, drain, 0, 5*time.Second); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBounceStream: on TCP, Send, Write, Recv and Read with slices on both
+// sides of the bounce area's size carry every byte in order, and a
+// receive writes nothing past its count: the slot's area is reused by the
+// next op, and what an earlier, longer receive left there must not show.
+func TestBounceStream(t *testing.T) {
+	e := testEngine(t)
+	ln, sa := listenTCP(t, e)
+	c := dialTCP(t, e, sa)
+	defer c.Close()
+	p := acceptTCP(t, ln)
+	defer p.Close()
+	var sent, got bytes.Buffer
+	seq := byte(0)
+	next := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = seq
+			seq = seq*13 + 1
+		}
+		sent.Write(b)
+		return b
+	}
+	for i, n := range append(bounceSizes, bounceSizes...) {
+		var err error
+		if i%2 == 0 {
+			_, err = c.Send(ctx0, next(n), 0, nil, 0)
+		} else {
+			_, err = c.Write(next(n))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Receive the n bytes in pieces of every size, each into a
+		// canaried slice: a piece may come back short.
+		for want := n; want > 0; {
+			room := bounceSizes[(i+want)%len(bounceSizes)]
+			b, check := canaried(t, room)
+			copy(b, bytes.Repeat([]byte{0x5A}, room))
+			var k int
+			if want%2 == 0 {
+				k, _, _, err = p.Recv(ctx0, b, 0, false, 5*time.Second)
+			} else {
+				k, err = p.Read(b)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k == 0 {
+				t.Fatal(io.ErrUnexpectedEOF)
+			}
+			check(fmt.Sprintf("a receive of %d into %d", k, room))
+			for j, v := range b[k:] {
+				if v != 0x5A {
+					t.Fatalf("a receive of %d bytes into %d wrote byte %d past its count (%#x)", k, room, k+j, v)
+				}
+			}
+			got.Write(b[:k])
+			want -= min(k, want)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), sent.Bytes()) {
+		t.Fatalf("received %d bytes that differ from the %d sent", got.Len(), sent.Len())
+	}
+}
