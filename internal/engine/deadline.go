@@ -21,14 +21,20 @@ type deadline struct {
 	at atomic.Int64                  // UnixNano of the deadline; 0 means none
 	ch atomic.Pointer[chan struct{}] // closed when the deadline passes; made on first use
 
-	mu    sync.Mutex  // serializes set, stop, the timer and pend
+	mu    sync.Mutex  // serializes set, stop, the timer and pend's list
 	timer *time.Timer // closes ch when it fires (armLocked); kept for reuse
 	armed bool        // the timer is set to fire
 
-	// pend lists the ring ops that wait for their CQE with a plain
-	// channel receive, not a select on ch (shard.await): when the deadline
-	// passes, it cancels them. Guarded by mu.
-	pend *opState
+	// past is set from the moment the deadline fires until it is moved:
+	// what enlist reads, without mu, in place of the closed channel.
+	past atomic.Bool
+
+	// pend heads the list of the ring ops that wait for their CQE with a
+	// plain channel receive, not a select on ch (shard.await): when the
+	// deadline passes, it cancels them. The list changes under mu, but
+	// for its one common shape, a lone op, which enlist and delist put
+	// and take with a CAS (enlist says how).
+	pend atomic.Pointer[opState]
 }
 
 // fireLocked closes the current channel, or where there is none, since
@@ -38,6 +44,7 @@ type deadline struct {
 //
 // Preconditions: d.mu is held.
 func (d *deadline) fireLocked() {
+	d.past.Store(true) // before cancelPendLocked takes one (see enlist)
 	if p := d.ch.Load(); p == nil {
 		d.ch.Store(&closedCh)
 	} else if !closed(*p) {
@@ -87,6 +94,7 @@ func (d *deadline) set(t time.Time) {
 	if p := d.ch.Load(); p != nil && closed(*p) {
 		d.ch.Store(nil)
 	}
+	d.past.Store(false)
 	if t.IsZero() {
 		return
 	}

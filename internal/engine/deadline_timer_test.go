@@ -4,6 +4,7 @@ package engine
 
 import (
 	"errors"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"sync"
@@ -112,5 +113,79 @@ func TestDeadlineTimerFiredDuringSet(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeadlineLoneAndListedWaiters: one, two or three Reads wait on one
+// socket (the first alone, listed by a CAS; the others on the deadline's
+// list, in front of it), while the peer sends up to that many bytes and
+// the read deadline passes, each at a random moment. Every Read ends, with
+// its byte or with ErrDeadlineExceeded and nothing else; no byte is lost
+// (the ones no Read took are read afterwards); and the deadline's list is
+// empty once they are done, on both backends.
+func TestDeadlineLoneAndListedWaiters(t *testing.T) {
+	c, peer := connectedPair(t)
+	rounds := 300
+	if testing.Short() {
+		rounds = 60
+	}
+	jitter := func() { time.Sleep(time.Duration(rand.IntN(150)) * time.Microsecond) }
+	sent, got := 0, 0
+	for round := range rounds {
+		readers, bytes := 1+round%3, rand.IntN(1+round%3+1)
+		c.SetReadDeadline(time.Time{})
+		results := make(chan error, readers)
+		counts := make(chan int, readers)
+		for range readers {
+			go func() {
+				b := make([]byte, 1)
+				n, err := c.Read(b)
+				counts <- n
+				results <- err
+			}()
+		}
+		jitter()
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range bytes {
+				jitter()
+				if _, err := peer.Write([]byte{1}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		jitter()
+		if rand.IntN(2) == 0 {
+			c.SetReadDeadline(time.Now().Add(-time.Second))
+		} else {
+			c.SetReadDeadline(time.Now().Add(time.Duration(rand.IntN(200)) * time.Microsecond))
+		}
+		wg.Wait()
+		for range readers {
+			select {
+			case err := <-results:
+				if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatalf("round %d (%d readers, %d bytes): Read = %v", round, readers, bytes, err)
+				}
+				got += <-counts
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d (%d readers, %d bytes): a Read still waits 5s after its deadline", round, readers, bytes)
+			}
+		}
+		sent += bytes
+		if p := c.rdl.pend.Load(); p != nil {
+			t.Fatalf("round %d: the read deadline still lists an op after its Reads ended", round)
+		}
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for b := make([]byte, 64); got < sent; {
+		n, err := c.Read(b)
+		if err != nil {
+			t.Fatalf("%d of the %d bytes sent were read; then %v", got, sent, err)
+		}
+		got += n
+	}
+	if got != sent {
+		t.Fatalf("read %d bytes; %d were sent", got, sent)
 	}
 }

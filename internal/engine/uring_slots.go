@@ -101,6 +101,7 @@ type opState struct {
 	dlPrev  *opState // neighbours on the list
 	dlNext  *opState
 	dlFired bool // the deadline cancelled it
+	dlOne   bool // it was listed alone, without the deadline's mu (enlist)
 
 	polled bool // it waits alone in the netpoller (waitPolled); guarded by mu
 
