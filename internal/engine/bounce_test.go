@@ -164,3 +164,53 @@ func TestBounceStream(t *testing.T) {
 		t.Fatalf("received %d bytes that differ from the %d sent", got.Len(), sent.Len())
 	}
 }
+
+// TestBounceStreamTruncWritesNothing: on TCP, MSG_TRUNC makes the kernel discard
+// the bytes it counts, leaving the caller's buffer untouched
+// (tcp_recvmsg_locked copies nothing with MSG_TRUNC). A receive of at most
+// bounceMax bytes through the slot's bounce area must not then copy the
+// area's stale contents, another op's data, into the buffer.
+func TestBounceStreamTruncWritesNothing(t *testing.T) {
+	e := testEngine(t)
+	ln, sa := listenTCP(t, e)
+	c := dialTCP(t, e, sa)
+	defer c.Close()
+	p := acceptTCP(t, ln)
+	defer p.Close()
+
+	const n = 64
+	// The kernel's own answer, on the same stream, as reference.
+	if _, err := c.Write(bytes.Repeat([]byte{'k'}, n)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	ref := bytes.Repeat([]byte{0x5A}, n)
+	var kn int
+	var kerr error
+	p.Control(func(fd int) error { kn, _, kerr = unix.Recvfrom(fd, ref, unix.MSG_TRUNC); return nil })
+	if kerr != nil || kn != n || !bytes.Equal(ref, bytes.Repeat([]byte{0x5A}, n)) {
+		t.Fatalf("kernel: recv(MSG_TRUNC) = %d, %v, buffer % x", kn, kerr, ref[:8])
+	}
+
+	for round := range 20 {
+		// A receive that leaves a "secret" in the slot's bounce area.
+		if _, err := c.Write(bytes.Repeat([]byte{'S'}, n)); err != nil {
+			t.Fatal(err)
+		}
+		secret := make([]byte, n)
+		if k, _, _, err := p.Recv(ctx0, secret, 0, false, 5*time.Second); err != nil || k != n {
+			t.Fatalf("round %d: Recv = %d, %v", round, k, err)
+		}
+		if _, err := c.Write(bytes.Repeat([]byte{'x'}, n)); err != nil {
+			t.Fatal(err)
+		}
+		buf := bytes.Repeat([]byte{0x5A}, n)
+		k, _, _, err := p.Recv(ctx0, buf, unix.MSG_TRUNC, false, 5*time.Second)
+		if err != nil || k != n {
+			t.Fatalf("round %d: Recv(MSG_TRUNC) = %d, %v", round, k, err)
+		}
+		if !bytes.Equal(buf, bytes.Repeat([]byte{0x5A}, n)) {
+			t.Fatalf("round %d: Recv(MSG_TRUNC) on TCP wrote into the buffer, which the kernel leaves alone: % x", round, buf[:16])
+		}
+	}
+}

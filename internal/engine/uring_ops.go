@@ -218,19 +218,28 @@ const bounceMax = 256
 // which finish copies a receive's; for a longer one, p itself, pinned
 // until the final CQE. recv says which way the data goes.
 func ioBuf(st *opState, p []byte, recv bool) (unsafe.Pointer, uint32) {
+	if len(p) == 0 || len(p) > bounceMax {
+		return pinBuf(st, p)
+	}
+	b := st.k.bounce[:len(p)]
+	if recv {
+		st.buf, st.bounced = unsafe.Pointer(&p[0]), uint16(len(p))
+	} else {
+		copy(b, p)
+	}
+	return unsafe.Pointer(&b[0]), uint32(len(p))
+}
+
+// pinBuf pins p for the op in st and returns its address and length,
+// whatever its size: for a receive whose count need not be what the kernel
+// wrote (MSG_TRUNC: TCP discards the bytes it counts and writes none),
+// which finish must not copy out of the bounce area, and for a send whose
+// pages the kernel keeps past the CQE (MSG_ZEROCOPY).
+func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
 	if len(p) == 0 {
 		return nil, 0
 	}
 	p = p[:min(len(p), maxIO)]
-	if len(p) <= bounceMax {
-		b := st.k.bounce[:len(p)]
-		if recv {
-			st.buf, st.bounced = unsafe.Pointer(&p[0]), uint16(len(p))
-		} else {
-			copy(b, p)
-		}
-		return unsafe.Pointer(&b[0]), uint32(len(p))
-	}
 	st.pin.Pin(&p[0])
 	st.buf = unsafe.Pointer(&p[0])
 	return unsafe.Pointer(&p[0]), uint32(len(p))
@@ -359,7 +368,16 @@ func sendDatagramNow(s *Socket, p, oob []byte, flags int, to *Addr) (int, bool, 
 func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to *Addr, w *waitSpec) (int, error) {
 	n := to.n
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
-		addr, l := ioBuf(st, p, false)
+		var addr unsafe.Pointer
+		var l uint32
+		if flags&unix.MSG_ZEROCOPY == 0 {
+			addr, l = ioBuf(st, p, false)
+		} else {
+			// The kernel holds zerocopy pages past the CQE, until its
+			// notification: not the slot's area, which the next op
+			// overwrites.
+			addr, l = pinBuf(st, p)
+		}
 		if n == 0 && len(oob) == 0 {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			return
@@ -516,7 +534,13 @@ func (b *uringBackend) readSlow(s *Socket, p []byte) (int, error) {
 func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
 	msg := from || len(oob) > 0
 	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
-		addr, l := ioBuf(st, p, true)
+		var addr unsafe.Pointer
+		var l uint32
+		if flags&unix.MSG_TRUNC == 0 {
+			addr, l = ioBuf(st, p, true)
+		} else {
+			addr, l = pinBuf(st, p) // TCP writes nothing of what it counts
+		}
 		if !msg {
 			sqe.PrepRecv(s.fd, addr, l, flags)
 			return

@@ -195,20 +195,21 @@ func (d *deadline) enlist(st *opState) bool {
 // cancelled it.
 func (d *deadline) delist(st *opState) (fired bool) {
 	if st.dlOne && d.pend.CompareAndSwap(st, nil) {
-		// Alone, and not taken by the firer; but it may have fired
-		// while others stood in front (whose delists, under mu, made st
-		// first again after the firer wrote dlFired).
-		return st.dlFired
+		// Alone, and not taken by the firer, which takes the whole
+		// list before it marks an op: so not fired.
+		return false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// The op behind first: once pend is it, a lone dlOne op may leave
+	// by its CAS, and its slot be reused, without mu.
+	if next := st.dlNext; next != nil {
+		next.dlPrev = st.dlPrev
+	}
 	if st.dlPrev != nil {
 		st.dlPrev.dlNext = st.dlNext
 	} else {
-		d.pend.CompareAndSwap(st, st.dlNext) // not if the firer took it
-	}
-	if st.dlNext != nil {
-		st.dlNext.dlPrev = st.dlPrev
+		d.pend.CompareAndSwap(st, st.dlNext) // not if the firer took the list
 	}
 	st.dlPrev, st.dlNext = nil, nil
 	return st.dlFired
@@ -216,19 +217,17 @@ func (d *deadline) delist(st *opState) (fired bool) {
 
 // cancelPendLocked cancels every op on d's pend list, on its ring; a
 // ring's pollWaker there ends its polled queue wait (waitQueuePolled).
-// A lone dlOne op it takes off the list, so that its delist, whose CAS
-// then fails, comes here for dlFired; others leave the list themselves.
+// It takes the whole list off pend with one swap before it looks at any
+// op: a lone dlOne op may leave by its CAS at any moment (delist, or
+// enlist taking itself back), and its slot (or the ring's pollWaker) go on
+// to wait on another deadline, so a head merely loaded may no longer be
+// this deadline's. Once taken, no op of the list can leave by its CAS
+// (pend is not it), so each leaves under mu, unlinking itself from the
+// taken list, and reads dlFired there.
 //
 // Preconditions: d.mu is held.
 func (d *deadline) cancelPendLocked() {
-	st := d.pend.Load()
-	if st != nil && st.dlOne && !d.pend.CompareAndSwap(st, nil) {
-		return // it left meanwhile, and the list was only it
-	}
-	for ; st != nil; st = st.dlNext {
-		if st.dlFired {
-			continue
-		}
+	for st := d.pend.Swap(nil); st != nil; st = st.dlNext {
 		st.dlFired = true
 		if st == &st.sh.pollWaker {
 			st.sh.rfile.SetReadDeadline(aLongTimeAgo) // ends waitQueuePolled's wait
@@ -245,7 +244,7 @@ func (sh *shard) finish(s *Socket, idx uint32, st *opState, reason error) (opRes
 	if r.res >= 0 {
 		// A result, even after a cancel, is authoritative: the bytes moved.
 		if r.res > 0 && st.bounced > 0 {
-			n := min(int(r.res), int(st.bounced)) // more with MSG_TRUNC
+			n := min(int(r.res), int(st.bounced)) // res <= len: MSG_TRUNC pins
 			copy(unsafe.Slice((*byte)(st.buf), n), st.k.bounce[:n])
 		}
 		return r, nil
