@@ -4,6 +4,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -111,15 +112,18 @@ func TestDeadlineListRacyReads(t *testing.T) {
 	end := time.Now().Add(dur)
 	var sent, got atomic.Int64
 	var wg sync.WaitGroup
+	peer.SetWriteDeadline(end) // the readers may fall behind and stop first
 	wg.Go(func() {
 		b := make([]byte, 100)
 		for time.Now().Before(end) {
 			n, err := peer.Write(b[:1+int(sent.Load()%100)])
+			sent.Add(int64(n))
 			if err != nil {
-				t.Error(err)
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Error(err)
+				}
 				return
 			}
-			sent.Add(int64(n))
 		}
 	})
 	wg.Go(func() {
@@ -156,5 +160,110 @@ func TestDeadlineListRacyReads(t *testing.T) {
 	}
 	if got.Load() != sent.Load() {
 		t.Fatalf("read %d bytes; %d were sent", got.Load(), sent.Load())
+	}
+}
+
+// TestDeadlineListModel: a model of the pend protocol. Each worker
+// owns one "op" (a pollWaker of its own zero shard, so the firer's cancel
+// is harmless) and moves it from deadline to deadline, as a reused slot
+// does; several workers share each deadline, so the slow paths, the CAS
+// loop and ABA on pend all run. Firers fire (under mu, counting fires)
+// and reset their deadlines. Checked: an op listed when a fire ran is
+// fired (1); an op fired saw a fire during its wait (2); -race checks (3).
+func TestDeadlineListModel(t *testing.T) {
+	for _, c := range [][2]int{{1, 2}, {1, 5}, {2, 3}, {3, 6}} {
+		t.Run(fmt.Sprintf("%dx%d", c[0], c[1]), func(t *testing.T) { listModel(t, c[0], c[1]) })
+	}
+}
+
+func listModel(t *testing.T, nDL, nW int) {
+	dur := 700 * time.Millisecond
+	if testing.Short() {
+		dur = 200 * time.Millisecond
+	}
+	dls := make([]deadline, nDL)
+	begins, ends := make([]atomic.Int64, nDL), make([]atomic.Int64, nDL) // fires begun and ended, counted under mu
+	stop := make(chan struct{})
+	var bad atomic.Value
+	var wg sync.WaitGroup
+	for i := range nDL {
+		wg.Go(func() {
+			d := &dls[i]
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d.mu.Lock()
+				begins[i].Add(1)
+				d.fireLocked()
+				ends[i].Add(1)
+				d.mu.Unlock()
+				if n%3 == 0 {
+					runtime.Gosched()
+				}
+				d.set(time.Time{})
+				for range rand.IntN(4) {
+					runtime.Gosched()
+				}
+			}
+		})
+	}
+	for range nW {
+		wg.Go(func() {
+			sh := new(shard)
+			st := &sh.pollWaker
+			st.sh = sh
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := rand.IntN(nDL)
+				d := &dls[i]
+				e0 := ends[i].Load()
+				if !d.enlist(st) {
+					if begins[i].Load() == 0 {
+						bad.Store("enlist: passed, with no fire")
+						return
+					}
+					continue
+				}
+				b1 := begins[i].Load()
+				for range rand.IntN(3) {
+					runtime.Gosched()
+				}
+				e2 := ends[i].Load()
+				fired := d.delist(st)
+				b3 := begins[i].Load()
+				// A fire that began after enlist returned and ended before
+				// delist was called found st listed.
+				if e2 > b1 && !fired {
+					bad.Store(fmt.Sprintf("listed through fire %d, not fired", b1+1))
+					return
+				}
+				// A fire that ended before enlist began cannot fire st.
+				if fired && b3 <= e0 {
+					bad.Store("fired with no fire")
+					return
+				}
+				st.gen++ // a new op in the slot
+			}
+		})
+	}
+	for end := time.Now().Add(dur); time.Now().Before(end) && bad.Load() == nil; {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if v := bad.Load(); v != nil {
+		t.Fatal(v)
+	}
+	for i := range dls {
+		if p := dls[i].pend.Load(); p != nil {
+			t.Fatalf("deadline %d still lists %p", i, p)
+		}
 	}
 }

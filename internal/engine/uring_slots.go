@@ -94,7 +94,8 @@ type opState struct {
 
 	// While the op waits in await, it is on its socket's deadline's
 	// pend list, for the deadline to cancel. Guarded by that deadline's
-	// mu.
+	// mu, but for what enlist writes before the CAS that lists an op
+	// alone, and delist's CAS that takes it off (enlist says how).
 	sh      *shard   // the ring whose table holds the slot; immutable
 	idx     uint32   // the slot's index; immutable
 	dlGen   uint32   // gen of the op on the list
