@@ -105,12 +105,8 @@ func TestBounceDatagramsAsTheKernel(t *testing.T) {
 // receive writes nothing past its count: the slot's area is reused by the
 // next op, and what an earlier, longer receive left there must not show.
 func TestBounceStream(t *testing.T) {
-	e := testEngine(t)
-	ln, sa := listenTCP(t, e)
-	c := dialTCP(t, e, sa)
+	c, p := connectedPair(t)
 	defer c.Close()
-	p := acceptTCP(t, ln)
-	defer p.Close()
 	var sent, got bytes.Buffer
 	seq := byte(0)
 	next := func(n int) []byte {
@@ -165,18 +161,14 @@ func TestBounceStream(t *testing.T) {
 	}
 }
 
-// TestBounceStreamTruncWritesNothing: on TCP, MSG_TRUNC makes the kernel discard
-// the bytes it counts, leaving the caller's buffer untouched
+// TestBounceStreamTruncWritesNothing: on TCP, MSG_TRUNC makes the kernel
+// discard the bytes it counts, leaving the caller's buffer untouched
 // (tcp_recvmsg_locked copies nothing with MSG_TRUNC). A receive of at most
 // bounceMax bytes through the slot's bounce area must not then copy the
 // area's stale contents, another op's data, into the buffer.
 func TestBounceStreamTruncWritesNothing(t *testing.T) {
-	e := testEngine(t)
-	ln, sa := listenTCP(t, e)
-	c := dialTCP(t, e, sa)
+	c, p := connectedPair(t)
 	defer c.Close()
-	p := acceptTCP(t, ln)
-	defer p.Close()
 
 	const n = 64
 	// The kernel's own answer, on the same stream, as reference.

@@ -80,14 +80,7 @@ func TestDeadlineFirerTakesTheList(t *testing.T) {
 			}
 		}
 	})
-	for end := time.Now().Add(dur); time.Now().Before(end) && bad.Load() == nil; {
-		time.Sleep(10 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if v := bad.Load(); v != nil {
-		t.Fatal(v)
-	}
+	stopOnBad(t, dur, stop, &wg, &bad)
 	d2.mu.Lock()
 	fired := c.dlFired
 	d2.mu.Unlock()
@@ -253,6 +246,19 @@ func listModel(t *testing.T, nDL, nW int) {
 			}
 		})
 	}
+	stopOnBad(t, dur, stop, &wg, &bad)
+	for i := range dls {
+		if p := dls[i].pend.Load(); p != nil {
+			t.Fatalf("deadline %d still lists %p", i, p)
+		}
+	}
+}
+
+// stopOnBad lets the goroutines of wg run for dur, or until one stores a
+// failure in bad, then closes stop, waits for them, and fails the test
+// with what bad holds.
+func stopOnBad(t *testing.T, dur time.Duration, stop chan struct{}, wg *sync.WaitGroup, bad *atomic.Value) {
+	t.Helper()
 	for end := time.Now().Add(dur); time.Now().Before(end) && bad.Load() == nil; {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -260,10 +266,5 @@ func listModel(t *testing.T, nDL, nW int) {
 	wg.Wait()
 	if v := bad.Load(); v != nil {
 		t.Fatal(v)
-	}
-	for i := range dls {
-		if p := dls[i].pend.Load(); p != nil {
-			t.Fatalf("deadline %d still lists %p", i, p)
-		}
 	}
 }
