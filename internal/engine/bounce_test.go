@@ -8,13 +8,20 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// bounceSizes are slice lengths on both sides of the bounce area's size
+// The room a plain op's data has in its slot, and a send's to an address
 // (ioBuf): copied through the slot at and below it, pinned above.
-var bounceSizes = []int{1, 7, 64, 255, 256, 257, 300, 4096}
+const (
+	plainRoom = int(unsafe.Sizeof(kslot{}) - plainArea)
+	toRoom    = int(unsafe.Sizeof(kslot{}) - toArea)
+)
+
+// bounceSizes are slice lengths on both sides of each room.
+var bounceSizes = []int{1, 7, 64, toRoom - 1, toRoom, toRoom + 1, plainRoom - 1, plainRoom, plainRoom + 1, 300, 4096}
 
 // canaried returns a slice of n bytes whose array runs on past it with
 // canary bytes, and a check that the bytes past it are untouched.
@@ -95,6 +102,65 @@ func TestBounceDatagramsAsTheKernel(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestBounceSendToAsSent: datagrams sent with SendTo to an address (the
+// destination in the slot's sa, the data after it, or pinned) and with
+// Send on a connected socket (the data over the whole slot, or pinned)
+// arrive as sent, at every size on both sides of each room.
+func TestBounceSendToAsSent(t *testing.T) {
+	e := testEngine(t)
+	rfd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rfd)
+	if err := unix.Bind(rfd, loopbackOf(unix.AF_INET)); err != nil {
+		t.Fatal(err)
+	}
+	to, err := unix.Getsockname(rfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv := unix.Timeval{Sec: 5}
+	if err := unix.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	conn, err := e.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0, CatDatagram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Connect(ctx0, to, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5000)
+	for _, size := range bounceSizes {
+		for _, c := range []struct {
+			name string
+			send func([]byte) (int, error)
+		}{
+			{"SendTo", func(b []byte) (int, error) { return s.Send(ctx0, b, 0, to, 0) }},
+			{"Send, connected", func(b []byte) (int, error) { return conn.Send(ctx0, b, 0, nil, 0) }},
+		} {
+			msg := make([]byte, size)
+			for i := range msg {
+				msg[i] = byte(i*11 + size)
+			}
+			if n, err := c.send(msg); n != size || err != nil {
+				t.Fatalf("%s of %d bytes = %d, %v", c.name, size, n, err)
+			}
+			n, _, err := unix.Recvfrom(rfd, got, 0)
+			if err != nil || !bytes.Equal(got[:n], msg) {
+				t.Fatalf("%s of %d bytes: received %d bytes, %v, that differ", c.name, size, n, err)
 			}
 		}
 	}

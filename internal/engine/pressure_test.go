@@ -214,7 +214,7 @@ func waitRingsIdle(t *testing.T, b *uringBackend) {
 		var inflight, free, slots int
 		for _, sh := range b.shards {
 			sh.mu.Lock()
-			inflight, free, slots = inflight+sh.inflight, free+len(sh.slots.free), slots+int(sh.slots.len())
+			inflight, free, slots = inflight+sh.inflight, free+len(sh.slots.free)+len(sh.slots.warm), slots+int(sh.slots.len())
 			sh.mu.Unlock()
 		}
 		if inflight == 0 && free == slots {

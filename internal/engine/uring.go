@@ -211,7 +211,7 @@ func (b *uringBackend) slotCount() (inUse, total int) {
 	for _, sh := range b.shards {
 		sh.mu.Lock()
 		n := int(sh.slots.len())
-		inUse += n - len(sh.slots.free)
+		inUse += n - len(sh.slots.free) - len(sh.slots.warm)
 		total += n
 		sh.mu.Unlock()
 	}

@@ -102,7 +102,7 @@ func (sh *shard) armAcceptLocked(s *Socket, q *acceptQueue) error {
 	if err := sh.roomToArmLocked(s); err != nil || q.armed {
 		return err
 	}
-	idx, st, err := sh.slots.alloc()
+	idx, st, err := sh.slots.alloc(false)
 	if err != nil {
 		return err
 	}

@@ -477,7 +477,7 @@ func (sh *shard) armDgramLocked(s *Socket, q *dgramQueue) error {
 	if err := sh.roomToArmLocked(s); err != nil || q.armed || q.off {
 		return err
 	}
-	idx, st, err := sh.slots.alloc()
+	idx, st, err := sh.slots.alloc(false)
 	if err != nil {
 		return err
 	}

@@ -202,26 +202,27 @@ func (b *uringBackend) acceptOnce(s *Socket, w *waitSpec) (int, unix.Sockaddr, e
 // kernel moves at most MAX_RW_COUNT per call anyway.
 const maxIO = 1 << 30
 
-// bounceMax is the largest slice that an op copies through its slot's
-// bounce area instead of pinning it for the kernel. A Pin and its Unpin
-// each take the lock of the slice's span, and at two Ps the small buffers
-// of different connections share spans, so the lock's line passes between
-// the CPUs: measured on in-process 64 B ping-pong, pinning took 6% of the
-// CPU at 64 connections and two Ps, and leaving it out made a round trip
-// 4-10% faster, against the copy's few nanoseconds. The area costs each
-// slot 256 bytes of the mmap'd table, touched only by the ops that use it.
-const bounceMax = 256
-
 // ioBuf returns the address and length that the kernel is to use for p,
-// the data of the op in st: for a slice of at most bounceMax bytes, the
-// slot's bounce area, into which a send's data is copied now and out of
-// which finish copies a receive's; for a longer one, p itself, pinned
-// until the final CQE. recv says which way the data goes.
-func ioBuf(st *opState, p []byte, recv bool) (unsafe.Pointer, uint32) {
-	if len(p) == 0 || len(p) > bounceMax {
+// the data of the op in st, whose slot's kernel half is free from off on
+// (plainArea, toArea): where p fits there, that area, into which a send's
+// data is copied now and out of which finish copies a plain receive's;
+// otherwise p itself, pinned until the final CQE. recv says which way the
+// data goes.
+//
+// A Pin and its Unpin each take the lock of the slice's span, and at two
+// Ps the small buffers of different connections share spans, so the
+// lock's line passes between the CPUs: measured on in-process 64 B
+// ping-pong, pinning took 6% of the CPU at 64 connections and two Ps, and
+// leaving it out made a round trip 4-10% faster, against the copy's few
+// nanoseconds. The slot's own fields carry the data, not an area of its
+// own: one of 256 bytes made every idle connection 0.47 KiB bigger (bench
+// -points idle, 10,000 connections: 5.00 KiB against net's 4.57).
+func ioBuf(st *opState, p []byte, recv bool, off uintptr) (unsafe.Pointer, uint32) {
+	if !fits(p, off) {
 		return pinBuf(st, p)
 	}
-	b := st.k.bounce[:len(p)]
+	st.warm = true
+	b := st.k.area(off, len(p))
 	if recv {
 		st.buf, st.bounced = unsafe.Pointer(&p[0]), uint16(len(p))
 	} else {
@@ -230,11 +231,17 @@ func ioBuf(st *opState, p []byte, recv bool) (unsafe.Pointer, uint32) {
 	return unsafe.Pointer(&b[0]), uint32(len(p))
 }
 
+// fits reports whether ioBuf puts p in its op's slot, from off on.
+func fits(p []byte, off uintptr) bool {
+	return len(p) > 0 && len(p) <= int(unsafe.Sizeof(kslot{})-off)
+}
+
 // pinBuf pins p for the op in st and returns its address and length,
-// whatever its size: for a receive whose count need not be what the kernel
-// wrote (MSG_TRUNC: TCP discards the bytes it counts and writes none),
-// which finish must not copy out of the bounce area, and for a send whose
-// pages the kernel keeps past the CQE (MSG_ZEROCOPY).
+// whatever its size: for data that does not fit its slot (ioBuf), for a
+// receive whose count need not be what the kernel wrote (MSG_TRUNC: TCP
+// discards the bytes it counts and writes none), which finish must not
+// copy out of the slot, and for a send whose pages the kernel keeps past
+// the CQE (MSG_ZEROCOPY).
 func pinBuf(st *opState, p []byte) (unsafe.Pointer, uint32) {
 	if len(p) == 0 {
 		return nil, 0
@@ -367,24 +374,32 @@ func sendDatagramNow(s *Socket, p, oob []byte, flags int, to *Addr) (int, bool, 
 // alternating rounds: 115.5k against 117.1k datagrams/s, within noise.
 func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to *Addr, w *waitSpec) (int, error) {
 	n := to.n
-	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
+	plain, addr2 := n == 0 && len(oob) == 0, len(oob) == 0 && b.useSendto
+	zc := flags&unix.MSG_ZEROCOPY != 0
+	warm := !zc && (plain && fits(p, plainArea) || !plain && addr2 && fits(p, toArea))
+	r, err := b.shardOf(s).doData(s, w, warm, func(sqe *uring.SQE, st *opState) {
 		var addr unsafe.Pointer
 		var l uint32
-		if flags&unix.MSG_ZEROCOPY == 0 {
-			addr, l = ioBuf(st, p, false)
-		} else {
+		switch {
+		case zc:
 			// The kernel holds zerocopy pages past the CQE, until its
-			// notification: not the slot's area, which the next op
+			// notification: not the slot's, which the next op
 			// overwrites.
 			addr, l = pinBuf(st, p)
+		case plain:
+			addr, l = ioBuf(st, p, false, plainArea)
+		case addr2:
+			addr, l = ioBuf(st, p, false, toArea)
+		default:
+			addr, l = pinBuf(st, p) // the msghdr fills the slot
 		}
-		if n == 0 && len(oob) == 0 {
+		if plain {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			return
 		}
 		k := st.k
 		k.sa = to.raw
-		if len(oob) == 0 && b.useSendto {
+		if addr2 {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			sqe.Off = uint64(uintptr(unsafe.Pointer(&k.sa))) // addr2: the destination
 			*(*uint16)(unsafe.Pointer(&sqe.SpliceFdIn)) = uint16(n)
@@ -533,13 +548,16 @@ func (b *uringBackend) readSlow(s *Socket, p []byte) (int, error) {
 // recvOnce is one RECV request, or RECVMSG for the sender or control data.
 func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
 	msg := from || len(oob) > 0
-	r, err := b.do(s, w, func(sqe *uring.SQE, st *opState) {
+	bounce := !msg && flags&unix.MSG_TRUNC == 0
+	r, err := b.shardOf(s).doData(s, w, bounce && fits(p, plainArea), func(sqe *uring.SQE, st *opState) {
 		var addr unsafe.Pointer
 		var l uint32
-		if flags&unix.MSG_TRUNC == 0 {
-			addr, l = ioBuf(st, p, true)
+		if bounce {
+			addr, l = ioBuf(st, p, true, plainArea)
 		} else {
-			addr, l = pinBuf(st, p) // TCP writes nothing of what it counts
+			// TCP writes nothing of what MSG_TRUNC counts, and a
+			// msghdr fills the slot.
+			addr, l = pinBuf(st, p)
 		}
 		if !msg {
 			sqe.PrepRecv(s.fd, addr, l, flags)

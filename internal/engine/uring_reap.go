@@ -245,7 +245,7 @@ func (sh *shard) finish(s *Socket, idx uint32, st *opState, reason error) (opRes
 		// A result, even after a cancel, is authoritative: the bytes moved.
 		if r.res > 0 && st.bounced > 0 {
 			n := min(int(r.res), int(st.bounced)) // res <= len: MSG_TRUNC pins
-			copy(unsafe.Slice((*byte)(st.buf), n), st.k.bounce[:n])
+			copy(unsafe.Slice((*byte)(st.buf), n), st.k.area(plainArea, n))
 		}
 		return r, nil
 	}

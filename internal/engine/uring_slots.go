@@ -22,19 +22,33 @@ import (
 // pointer store here would run the write barrier on whatever stale value the
 // slot last held, which the GC may already have freed ("found bad pointer in
 // Go heap"). Addresses are stored as plain integers instead.
+//
+// A send's or receive's data of a few hundred bytes goes here too, in
+// place of the caller's slice, over the fields its op leaves unused
+// (ioBuf): so the fields an inline wait may write while any op is in
+// flight (ts, arg) come first, and the destination of a send to an
+// address (sa) next.
 type kslot struct {
+	ts    uring.Timespec
+	arg   uring.GeteventsArg
 	sa    unix.RawSockaddrAny
 	salen uint32
 	_     uint32
 	msg   rawMsghdr
 	iov   rawIovec
-	ts    uring.Timespec
-	arg   uring.GeteventsArg
 	opt   [16]byte // setsockopt/getsockopt value
+}
 
-	// bounce carries a small send's or receive's data in place of the
-	// caller's slice (ioBuf).
-	bounce [bounceMax]byte
+// The areas that carry data: a plain SEND's or RECV's from sa on, a SEND's
+// to the address in sa from salen on, each to the end of kslot.
+const (
+	plainArea = unsafe.Offsetof(kslot{}.sa)
+	toArea    = unsafe.Offsetof(kslot{}.salen)
+)
+
+// area returns the n bytes of k from off on.
+func (k *kslot) area(off uintptr, n int) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(k), off)), n)
 }
 
 // rawIovec is struct iovec with integer fields.
@@ -62,7 +76,7 @@ var (
 )
 
 const (
-	kslotSize     = 512
+	kslotSize     = 256
 	slotsPerChunk = 256
 )
 
@@ -106,8 +120,10 @@ type opState struct {
 
 	polled bool // it waits alone in the netpoller (waitPolled); guarded by mu
 
-	// bounced is the length of the caller's slice at buf when a receive
-	// lands in the kernel half's bounce area, to be copied there by
+	warm bool // its kernel half carried data (ioBuf); guarded by mu
+
+	// bounced is the length of the caller's slice at buf when a plain
+	// receive lands in the kernel half (plainArea), to be copied there by
 	// finish; 0 if not. Its owner's alone.
 	bounced uint16
 }
@@ -127,7 +143,8 @@ const noSelf = ^uint32(0)
 // or moves, so a slot pointer stays valid without the lock.
 type slotTable struct {
 	sh     *shard       // the shard the table belongs to; immutable
-	free   []uint32     // free slot indices
+	free   []uint32     // free slot indices whose kernel half carried no data
+	warm   []uint32     // free slot indices whose kernel half carried data (ioBuf)
 	chunks []*slotChunk // Go halves
 	kmem   [][]byte     // kernel halves, mmap'd, never unmapped
 }
@@ -139,10 +156,22 @@ func (t *slotTable) slot(idx uint32) *opState {
 
 func (t *slotTable) len() uint32 { return uint32(len(t.chunks) * slotsPerChunk) }
 
-// alloc returns a free slot, growing the table by a chunk if needed.
+// alloc returns a free slot, growing the table by a chunk if needed: for
+// an op whose data will go through the slot (warm), one that carried data
+// before, if there is one; for another op, one that did not. So the
+// slots that carry data stay few, those of the ops in flight at once, and
+// their pages resident: an idle connection's Read would otherwise wait on
+// the slot its last send's data had gone through (the free list is a
+// stack), and every idle connection would keep a resident slot (bench
+// -points idle, 10,000 connections: 4.76 KiB each against 4.53).
 //
 // Preconditions: the shard's mu is held.
-func (t *slotTable) alloc() (uint32, *opState, error) {
+func (t *slotTable) alloc(warm bool) (uint32, *opState, error) {
+	if from := &t.warm; len(*from) > 0 && (warm || len(t.free) == 0) {
+		idx := (*from)[len(*from)-1]
+		*from = (*from)[:len(*from)-1]
+		return idx, t.slot(idx), nil
+	}
 	if len(t.free) == 0 {
 		mem, err := unix.Mmap(-1, 0, slotsPerChunk*kslotSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 		if err != nil {
@@ -174,5 +203,10 @@ func (t *slotTable) release(idx uint32, st *opState) {
 	st.buf, st.oob, st.bounced = nil, nil, 0
 	st.done, st.tokened, st.detached, st.idle = false, false, false, false
 	st.gen++
-	t.free = append(t.free, idx)
+	if st.warm {
+		st.warm = false
+		t.warm = append(t.warm, idx)
+	} else {
+		t.free = append(t.free, idx)
+	}
 }

@@ -169,7 +169,12 @@ var eventfdOne = []byte{1, 0, 0, 0, 0, 0, 0, 0}
 // the socket's deadline can end the wait, it waits as await does, on the
 // slot's channel alone; otherwise it selects (park).
 func (sh *shard) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opState)) (opResult, error) {
-	idx, st, pending, err := sh.start(s, w, prep)
+	return sh.doData(s, w, false, prep)
+}
+
+// doData is do for an op whose data prep puts in its slot (ioBuf) if warm.
+func (sh *shard) doData(s *Socket, w *waitSpec, warm bool, prep func(sqe *uring.SQE, st *opState)) (opResult, error) {
+	idx, st, pending, err := sh.start(s, w, warm, prep)
 	if err != nil {
 		return opResult{}, err
 	}
@@ -189,8 +194,8 @@ func (sh *shard) do(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opStat
 // start queues one op, as do does, and submits it, unless an inline wait
 // already saw its final CQE. With pending, the caller must wait for the
 // wake-up on st.ch, then finish. On error no slot is held.
-func (sh *shard) start(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opState)) (idx uint32, st *opState, pending bool, err error) {
-	idx, st, sqe, err := sh.reserve(s)
+func (sh *shard) start(s *Socket, w *waitSpec, warm bool, prep func(sqe *uring.SQE, st *opState)) (idx uint32, st *opState, pending bool, err error) {
+	idx, st, sqe, err := sh.reserve(s, warm)
 	if err != nil {
 		return 0, nil, false, err
 	}
@@ -202,11 +207,11 @@ func (sh *shard) start(s *Socket, w *waitSpec, prep func(sqe *uring.SQE, st *opS
 // path of Read and Write, whose frames stay on the stack of a goroutine
 // that blocks in them.
 func (sh *shard) startIO(s *Socket, w *waitSpec, opcode uint8, p []byte, flags int) (idx uint32, st *opState, pending bool, err error) {
-	idx, st, sqe, err := sh.reserve(s)
+	idx, st, sqe, err := sh.reserve(s, fits(p, plainArea))
 	if err != nil {
 		return 0, nil, false, err
 	}
-	addr, l := ioBuf(st, p, opcode != uring.IORING_OP_SEND)
+	addr, l := ioBuf(st, p, opcode != uring.IORING_OP_SEND, plainArea)
 	if opcode == uring.IORING_OP_SEND {
 		sqe.PrepSend(s.fd, addr, l, flags)
 	} else {
@@ -215,16 +220,16 @@ func (sh *shard) startIO(s *Socket, w *waitSpec, opcode uint8, p []byte, flags i
 	return idx, st, sh.launchAndUnlock(s, w, idx, st, sqe), nil
 }
 
-// reserve takes mu, a slot and an SQE for an op on s (nil: none yet). On
-// error it holds nothing.
-func (sh *shard) reserve(s *Socket) (idx uint32, st *opState, sqe *uring.SQE, err error) {
+// reserve takes mu, a slot (warm: see alloc) and an SQE for an op on s
+// (nil: none yet). On error it holds nothing.
+func (sh *shard) reserve(s *Socket, warm bool) (idx uint32, st *opState, sqe *uring.SQE, err error) {
 	sh.mu.Lock()
 	sh.sqRoomLocked() // first: it may drop mu, and Close may come meanwhile
 	if s != nil && s.cancelQueued {
 		sh.mu.Unlock()
 		return 0, nil, nil, net.ErrClosed
 	}
-	idx, st, err = sh.slots.alloc()
+	idx, st, err = sh.slots.alloc(warm)
 	if err != nil {
 		sh.mu.Unlock()
 		return 0, nil, nil, err
@@ -428,7 +433,7 @@ func (sh *shard) cancelGen(idx, gen uint32) {
 //
 // Preconditions: sh.mu is held.
 func (sh *shard) submitDetachedAndUnlock(prep func(sqe *uring.SQE)) {
-	idx, st, err := sh.slots.alloc()
+	idx, st, err := sh.slots.alloc(false)
 	if err != nil {
 		sh.mu.Unlock()
 		return
