@@ -37,11 +37,12 @@ func canaried(t *testing.T, n int) ([]byte, func(what string)) {
 	}
 }
 
-// TestBounceDatagramsAsTheKernel: a datagram received into a slice short
-// enough to go through the slot's bounce area, or long enough to be pinned,
-// gives what recvfrom(2) on a raw socket gives for the same datagram,
-// slice and flags (MSG_TRUNC's full length among them), and writes nothing
-// past the count it returns or past the slice.
+// TestBounceDatagramsAsTheKernel: a datagram received with Recv (a plain
+// RECV, into a slice short enough to go through the slot or long enough
+// to be pinned) or with RecvFrom (RECVMSG, pinned) gives what recvfrom(2)
+// on a raw socket gives for the same datagram, slice and flags (MSG_TRUNC's
+// full length among them), and writes nothing past the count it returns
+// or past the slice.
 func TestBounceDatagramsAsTheKernel(t *testing.T) {
 	e := testEngine(t)
 	var fds [3]int // 0: the raw receiver, 1: the engine's, 2: the sender
@@ -77,8 +78,9 @@ func TestBounceDatagramsAsTheKernel(t *testing.T) {
 			msg[i] = byte(i*7 + size)
 		}
 		for _, room := range bounceSizes {
-			for _, flags := range []int{0, unix.MSG_TRUNC, unix.MSG_PEEK} {
-				name := fmt.Sprintf("datagram %d, room %d, flags %#x", size, room, flags)
+			for i, flags := range []int{0, unix.MSG_TRUNC, unix.MSG_PEEK, 0, unix.MSG_TRUNC, unix.MSG_PEEK} {
+				from := i >= 3
+				name := fmt.Sprintf("datagram %d, room %d, flags %#x, sender asked %v", size, room, flags, from)
 				for _, to := range addrs {
 					if err := unix.Sendto(fds[2], msg, 0, to); err != nil {
 						t.Fatal(err)
@@ -88,7 +90,7 @@ func TestBounceDatagramsAsTheKernel(t *testing.T) {
 				wn, _, werr := unix.Recvfrom(fds[0], want, flags)
 				wantCheck(name + ", kernel")
 				got, gotCheck := canaried(t, room)
-				gn, _, gerr := s.RecvFrom(ctx0, got, flags, 5*time.Second)
+				gn, _, _, gerr := s.Recv(ctx0, got, flags, from, 5*time.Second)
 				gotCheck(name + ", engine")
 				if gn != wn || gerr != werr || !bytes.Equal(got, want) {
 					t.Fatalf("%s: engine %d, %v, % x; kernel %d, %v, % x", name, gn, gerr, got[:min(room, 16)], wn, werr, want[:min(room, 16)])

@@ -299,7 +299,7 @@ func TestPolledNotAccept(t *testing.T) {
 	// A receive that waits for the reaper: with no mode, it may not poll.
 	buf := make([]byte, 1)
 	idx, st, pending, err := sh.start(c, &waitSpec{}, false, func(sqe *uring.SQE, st *opState) {
-		addr, l := ioBuf(st, buf, true, plainArea)
+		addr, l := ioBuf(st, buf, true, dataArea(buf, plainArea))
 		sqe.PrepRecv(c.fd, addr, l, 0)
 	})
 	if err != nil {

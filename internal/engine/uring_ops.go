@@ -203,11 +203,10 @@ func (b *uringBackend) acceptOnce(s *Socket, w *waitSpec) (int, unix.Sockaddr, e
 const maxIO = 1 << 30
 
 // ioBuf returns the address and length that the kernel is to use for p,
-// the data of the op in st, whose slot's kernel half is free from off on
-// (plainArea, toArea): where p fits there, that area, into which a send's
-// data is copied now and out of which finish copies a plain receive's;
-// otherwise p itself, pinned until the final CQE. recv says which way the
-// data goes.
+// the data of the op in st: with area (dataArea's answer) the slot's area
+// there, into which a send's data is copied now and out of which finish
+// copies a plain receive's; with noArea p itself, pinned until the final
+// CQE. recv says which way the data goes.
 //
 // A Pin and its Unpin each take the lock of the slice's span, and at two
 // Ps the small buffers of different connections share spans, so the
@@ -217,12 +216,12 @@ const maxIO = 1 << 30
 // nanoseconds. The slot's own fields carry the data, not an area of its
 // own: one of 256 bytes made every idle connection 0.47 KiB bigger (bench
 // -points idle, 10,000 connections: 5.00 KiB against net's 4.57).
-func ioBuf(st *opState, p []byte, recv bool, off uintptr) (unsafe.Pointer, uint32) {
-	if !fits(p, off) {
+func ioBuf(st *opState, p []byte, recv bool, area uintptr) (unsafe.Pointer, uint32) {
+	if area == noArea {
 		return pinBuf(st, p)
 	}
 	st.warm = true
-	b := st.k.area(off, len(p))
+	b := st.k.area(area, len(p))
 	if recv {
 		st.buf, st.bounced = unsafe.Pointer(&p[0]), uint16(len(p))
 	} else {
@@ -231,9 +230,17 @@ func ioBuf(st *opState, p []byte, recv bool, off uintptr) (unsafe.Pointer, uint3
 	return unsafe.Pointer(&b[0]), uint32(len(p))
 }
 
-// fits reports whether ioBuf puts p in its op's slot, from off on.
-func fits(p []byte, off uintptr) bool {
-	return len(p) > 0 && len(p) <= int(unsafe.Sizeof(kslot{})-off)
+// noArea is dataArea's answer for data that is pinned.
+const noArea = 0
+
+// dataArea returns where an op whose slot is free from off on (plainArea,
+// toArea) carries p there: off if p fits, else noArea. Its answer also
+// says which free list the op's slot comes from (alloc's warm).
+func dataArea(p []byte, off uintptr) uintptr {
+	if len(p) == 0 || len(p) > int(unsafe.Sizeof(kslot{})-off) {
+		return noArea
+	}
+	return off
 }
 
 // pinBuf pins p for the op in st and returns its address and length,
@@ -375,24 +382,18 @@ func sendDatagramNow(s *Socket, p, oob []byte, flags int, to *Addr) (int, bool, 
 func (b *uringBackend) sendOnce(s *Socket, p, oob []byte, flags int, to *Addr, w *waitSpec) (int, error) {
 	n := to.n
 	plain, addr2 := n == 0 && len(oob) == 0, len(oob) == 0 && b.useSendto
-	zc := flags&unix.MSG_ZEROCOPY != 0
-	warm := !zc && (plain && fits(p, plainArea) || !plain && addr2 && fits(p, toArea))
-	r, err := b.shardOf(s).doData(s, w, warm, func(sqe *uring.SQE, st *opState) {
-		var addr unsafe.Pointer
-		var l uint32
-		switch {
-		case zc:
-			// The kernel holds zerocopy pages past the CQE, until its
-			// notification: not the slot's, which the next op
-			// overwrites.
-			addr, l = pinBuf(st, p)
-		case plain:
-			addr, l = ioBuf(st, p, false, plainArea)
-		case addr2:
-			addr, l = ioBuf(st, p, false, toArea)
-		default:
-			addr, l = pinBuf(st, p) // the msghdr fills the slot
-		}
+	area := uintptr(noArea) // with MSG_ZEROCOPY, or a msghdr filling the slot
+	switch {
+	case flags&unix.MSG_ZEROCOPY != 0:
+		// The kernel holds zerocopy pages past the CQE, until its
+		// notification: not the slot's, which the next op overwrites.
+	case plain:
+		area = dataArea(p, plainArea)
+	case addr2:
+		area = dataArea(p, toArea)
+	}
+	r, err := b.shardOf(s).doData(s, w, area != noArea, func(sqe *uring.SQE, st *opState) {
+		addr, l := ioBuf(st, p, false, area)
 		if plain {
 			sqe.PrepSend(s.fd, addr, l, flags)
 			return
@@ -548,17 +549,14 @@ func (b *uringBackend) readSlow(s *Socket, p []byte) (int, error) {
 // recvOnce is one RECV request, or RECVMSG for the sender or control data.
 func (b *uringBackend) recvOnce(s *Socket, p, oob []byte, flags int, from bool, w *waitSpec) (received, error) {
 	msg := from || len(oob) > 0
-	bounce := !msg && flags&unix.MSG_TRUNC == 0
-	r, err := b.shardOf(s).doData(s, w, bounce && fits(p, plainArea), func(sqe *uring.SQE, st *opState) {
-		var addr unsafe.Pointer
-		var l uint32
-		if bounce {
-			addr, l = ioBuf(st, p, true, plainArea)
-		} else {
-			// TCP writes nothing of what MSG_TRUNC counts, and a
-			// msghdr fills the slot.
-			addr, l = pinBuf(st, p)
-		}
+	// A msghdr fills the slot, and TCP writes none of what MSG_TRUNC
+	// counts, which finish would copy out.
+	area := uintptr(noArea)
+	if !msg && flags&unix.MSG_TRUNC == 0 {
+		area = dataArea(p, plainArea)
+	}
+	r, err := b.shardOf(s).doData(s, w, area != noArea, func(sqe *uring.SQE, st *opState) {
+		addr, l := ioBuf(st, p, true, area)
 		if !msg {
 			sqe.PrepRecv(s.fd, addr, l, flags)
 			return

@@ -23,9 +23,8 @@ import (
 // slot last held, which the GC may already have freed ("found bad pointer in
 // Go heap"). Addresses are stored as plain integers instead.
 //
-// A send's or receive's data of a few hundred bytes goes here too, in
-// place of the caller's slice, over the fields its op leaves unused
-// (ioBuf): so the fields an inline wait may write while any op is in
+// A send's or receive's data of up to 208 bytes goes here too, in place
+// of the caller's slice, over the fields its op leaves unused (dataArea): so the fields an inline wait may write while any op is in
 // flight (ts, arg) come first, and the destination of a send to an
 // address (sa) next.
 type kslot struct {
@@ -167,9 +166,9 @@ func (t *slotTable) len() uint32 { return uint32(len(t.chunks) * slotsPerChunk) 
 //
 // Preconditions: the shard's mu is held.
 func (t *slotTable) alloc(warm bool) (uint32, *opState, error) {
-	if from := &t.warm; len(*from) > 0 && (warm || len(t.free) == 0) {
-		idx := (*from)[len(*from)-1]
-		*from = (*from)[:len(*from)-1]
+	if n := len(t.warm); n > 0 && (warm || len(t.free) == 0) {
+		idx := t.warm[n-1]
+		t.warm = t.warm[:n-1]
 		return idx, t.slot(idx), nil
 	}
 	if len(t.free) == 0 {

@@ -207,11 +207,12 @@ func (sh *shard) start(s *Socket, w *waitSpec, warm bool, prep func(sqe *uring.S
 // path of Read and Write, whose frames stay on the stack of a goroutine
 // that blocks in them.
 func (sh *shard) startIO(s *Socket, w *waitSpec, opcode uint8, p []byte, flags int) (idx uint32, st *opState, pending bool, err error) {
-	idx, st, sqe, err := sh.reserve(s, fits(p, plainArea))
+	area := dataArea(p, plainArea)
+	idx, st, sqe, err := sh.reserve(s, area != noArea)
 	if err != nil {
 		return 0, nil, false, err
 	}
-	addr, l := ioBuf(st, p, opcode != uring.IORING_OP_SEND, plainArea)
+	addr, l := ioBuf(st, p, opcode != uring.IORING_OP_SEND, area)
 	if opcode == uring.IORING_OP_SEND {
 		sqe.PrepSend(s.fd, addr, l, flags)
 	} else {
